@@ -1,0 +1,185 @@
+/*
+ * hk.h - the host kernel's face to tests, benchmarks and devhost.
+ *
+ * The host kernel (tests/host/kern) is a user-space model, for Linux, of the
+ * DragonFly kernel interfaces our modules use; kmod/ sources compile against
+ * its shadow headers (tests/host/include/kern/sys/*.h) unchanged.  This header
+ * is the other side: what a *user* of that kernel calls.  It includes no
+ * shadow header, so a test program sees only libc plus this.
+ *
+ * Conventions
+ *  - Every syscall-like call returns 0 or an errno (the host libc's values,
+ *    under DragonFly's names) and never sets errno.
+ *  - A call acts as the host-kernel thread bound to the calling OS thread
+ *    (hk_thread_enter); calling a syscall with none bound aborts the test.
+ *  - "User memory" of a host-kernel process is its registered user ranges
+ *    (hk_proc_map_user) or, for devhost, a real process's memory reached
+ *    through hk_uspace_ops: copyin/copyout outside them get EFAULT.
+ *  - Every test case runs in its own OS process (ATF does this); hk_boot
+ *    starts a fresh kernel and hk_shutdown tears it down, returning a count
+ *    of leaks (kmalloc bytes, cdevs, files, procs) that a case asserts zero.
+ *
+ * Locking: all of this is thread-safe; many OS threads may be inside the
+ * host kernel at once, as on a real SMP kernel.
+ */
+#ifndef HK_H
+#define HK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- boot, profiles, teardown ----------------------------------------- */
+
+/*
+ * Kernel profiles (DESIGN.md §2):
+ *  HK_PROFILE_MODERN      dev args carry a_fp, cdevpriv, devfs clone handlers (>= 3.8)
+ *  HK_PROFILE_NOCDEVPRIV  a_fp but no devfs_*_cdevpriv (they return ENOTSUP... see kern)
+ *  HK_PROFILE_LEGACY      no fp in any dev args (a_fp == NULL), no cdevpriv,
+ *                         no clone handlers (DragonFly 1.8-2.2, the 2007 situation)
+ *  HK_PROFILE_DEVFS24     devfs clone handlers but no a_fp/cdevpriv (2.4-3.6)
+ */
+enum hk_profile {
+	HK_PROFILE_MODERN = 0,
+	HK_PROFILE_NOCDEVPRIV,
+	HK_PROFILE_LEGACY,
+	HK_PROFILE_DEVFS24,
+};
+
+/* Boot a fresh host kernel; "module path" is where NAME.so files live
+ * (NULL: $HK_MODULE_PATH, else the build's modules dir). */
+int hk_boot(enum hk_profile profile, const char *module_path);
+/* Profile by name ("modern", "nocdevpriv", "legacy", "devfs24"); -1 if unknown. */
+int hk_profile_by_name(const char *name);
+
+struct hk_leaks {
+	size_t kmalloc_bytes;	/* bytes still allocated, all malloc types */
+	size_t kmalloc_count;	/* allocations still live */
+	int cdevs;		/* cdevs not destroyed (beyond those of loaded modules) */
+	int files;		/* struct file still referenced */
+	int procs;		/* processes not reaped */
+	int modules;		/* modules still loaded */
+};
+/* Exit every process, unload every module (in reverse dependency order,
+ * ignoring vetoes only after reporting them), stop the kernel, fill *lk. */
+int hk_shutdown(struct hk_leaks *lk);
+/* hk_shutdown + assert everything is zero; prints what leaked to stderr.
+ * Returns 0 when clean, else EBUSY. */
+int hk_shutdown_clean(void);
+
+/* Loader tunables (kenv) read by TUNABLE_INT/TUNABLE_STR and
+ * kgetenv/ktestenv.  Set before kldload, like loader.conf. */
+int hk_setenv(const char *name, const char *value);
+int hk_unsetenv(const char *name);
+
+/* --- processes and threads -------------------------------------------- */
+
+struct hk_proc;		/* opaque to users: a host-kernel process */
+
+/* A new process (no parent, empty fd table) with credentials uid/gid. */
+int hk_proc_create(uid_t uid, gid_t gid, struct hk_proc **pp);
+pid_t hk_proc_pid(struct hk_proc *p);
+struct hk_proc *hk_proc_find(pid_t pid);	/* NULL if gone */
+
+/* Bind/unbind the calling OS thread to a new host-kernel thread of p.
+ * Nestable is not allowed: enter, syscalls, leave. */
+int hk_thread_enter(struct hk_proc *p);
+void hk_thread_leave(void);
+struct hk_proc *hk_curproc(void);	/* NULL when unbound */
+
+/*
+ * fork(2) as the current thread's process: the child gets a copy of the fd
+ * table referencing the same open files (fdcopy), then at_fork handlers run.
+ * The child has no thread; hk_thread_enter(child) to act as it.
+ */
+int hk_fork(struct hk_proc **childp);
+/*
+ * exit1: the process exits.  at_exit handlers run first (with curthread a
+ * thread of p), then every descriptor is closed, then p is gone (pid freed).
+ * May be called from any OS thread, bound or not; if threads of p are still
+ * inside syscalls it waits for them to leave the kernel first.
+ */
+int hk_proc_exit(struct hk_proc *p, int status);
+/*
+ * kill(2).  Marks sig pending on p (visible to the driver through
+ * CURSIG/the thread's pending set: kqemu's EXEC returns INTR).  For SIGKILL
+ * the process exits as soon as no thread of it is in a syscall (immediately
+ * when none is; otherwise the last thread leaving the kernel runs the exit).
+ */
+int hk_kill(struct hk_proc *p, int sig);
+int hk_sig_clear(struct hk_proc *p, int sig);
+
+/* --- user memory -------------------------------------------------------- */
+
+/* Declare [addr, addr+len) as user memory of p (readable and, if writable,
+ * writable).  copyin/copyout/uiomove outside every range -> EFAULT. */
+int hk_proc_map_user(struct hk_proc *p, const void *addr, size_t len, int writable);
+int hk_proc_unmap_user(struct hk_proc *p, const void *addr);
+
+/* devhost: user memory lives in a real process; these move bytes. */
+struct hk_uspace_ops {
+	int (*read)(void *ctx, uintptr_t uaddr, void *kbuf, size_t len);	/* 0 or EFAULT */
+	int (*write)(void *ctx, uintptr_t uaddr, const void *kbuf, size_t len);
+	void *ctx;
+};
+int hk_proc_set_uspace(struct hk_proc *p, const struct hk_uspace_ops *ops);
+
+/* --- syscalls (as the bound thread's process) --------------------------- */
+
+/* open(2) on a devfs path ("/dev/kqemu" or "kqemu"); flags O_RDONLY/O_WRONLY/O_RDWR. */
+int hk_open(const char *path, int flags, int *fdp);
+int hk_close(int fd);
+int hk_dup(int fd, int *newfdp);
+/* ioctl(2): like sys_ioctl, copies IOCPARM_LEN(cmd) bytes in for IOC_IN
+ * from the user address `data` (must be user memory), calls the device, copies
+ * out for IOC_OUT.  cmd is BSD-encoded (IOC_IN 0x80000000, IOC_OUT 0x40000000). */
+int hk_ioctl(int fd, unsigned long cmd, void *data);
+int hk_read(int fd, void *buf, size_t len, size_t *done);
+int hk_write(int fd, const void *buf, size_t len, size_t *done);
+
+/* kldload/kldunload by module file name ("kqemu", "kqemu_clone"), with
+ * DragonFly's linker reference rules (DESIGN.md §5). *fileidp may be NULL. */
+int hk_kldload(const char *name, int *fileidp);
+int hk_kldunload(const char *name);
+int hk_kld_isloaded(const char *name);
+
+/* sysctl read by name ("debug.kqemu_clone.live"): copies at most *lenp
+ * bytes, sets *lenp to the full size (oldp NULL: size only). Strings are
+ * NUL-terminated. Integers are native int/long/quad as declared. */
+int hk_sysctl(const char *name, void *oldp, size_t *lenp, const void *newp, size_t newlen);
+int hk_sysctl_int(const char *name, long long *value);	/* any integer width */
+
+/* Names of devfs nodes currently visible (e.g. "kqemu", "kqemu3"), one per
+ * call: idx from 0; returns ENOENT past the end. */
+int hk_devfs_node(int idx, char *buf, size_t len);
+int hk_devfs_exists(const char *name);
+
+/* --- fault injection and instrumentation ------------------------------- */
+
+/* Fail the nth kmalloc from now (1 = the next) that is allowed to fail
+ * (M_NULLOK or M_NOWAIT); 0 disables.  type: NULL for any malloc type, or a
+ * type's short name ("KQEMU"). */
+int hk_fail_kmalloc_nth(const char *type, int nth);
+/* Number of kmalloc calls that could have failed since boot (to iterate
+ * "fail each allocation point in turn"). */
+long hk_kmalloc_failable_count(void);
+/* Live bytes/allocations of one malloc type. */
+int hk_kmalloc_stats(const char *type, size_t *bytes, size_t *count);
+
+/* Count of lock-rule violations seen (recursion, unlock by non-owner, sleep
+ * or M_WAITOK under a spinlock).  The host kernel aborts on the first unless
+ * hk_set_lock_violation_fatal(0) -- tests of the checker itself use that. */
+long hk_lock_violations(void);
+void hk_set_lock_violation_fatal(int fatal);
+
+/* Wait until the devfs thread has processed everything queued (devfs_config). */
+void hk_devfs_sync(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HK_H */
