@@ -1,0 +1,465 @@
+/*
+ * kqemu_core.cc - kqemu's instance and ioctl logic (hermetic C++).
+ *
+ * Owns: the driver object (created at MOD_LOAD, freed at MOD_UNLOAD: no
+ * global object with a constructor exists), every VM instance, the
+ * instance state machine NEW -> READY, the ioctl dispatcher, the global
+ * locked-pages budget, the statistics, the engine table and the built-in
+ * `decline` engine.  The `conform` engine lives in kqemu_conform.cc.
+ *
+ * The core never sees a cdev: the glue hands it the cdev's name at create
+ * and keeps the instance pointer in si_drv1.  One instance per cdev is the
+ * glue's rule; the core would run any number.
+ *
+ * Locking (see also kqemu_core.h):
+ *  - Driver::lock (sleepable) guards the instance list and locked_pages.
+ *    Under it: list walks, budget arithmetic.  Never an engine op.
+ *  - kqemu_instance::lock (sleepable) guards the instance's state and its
+ *    engine state; every ioctl but GET_VERSION holds it across the engine
+ *    op, which may copyin/copyout and allocate.
+ *  - Order: instance lock, then driver lock (an engine reserving or
+ *    releasing budget).  The listing takes only the driver lock and reads
+ *    per-instance counters atomically; an instance leaves the list before
+ *    its engine state is destroyed, so the listing never sees freed state.
+ *  - kqemu_stats and the per-instance counters: atomic adds, atomic loads.
+ */
+#include "cxx/kcxx.h"
+#include "kqemu_core.h"
+#include "kqemu_os.h"
+
+namespace {
+
+using kcxx::LockGuard;
+
+/* A kqemu_os_lock as a thread-safety-analysis capability. */
+class CAPABILITY("mutex") OsLock {
+public:
+	explicit OsLock(kqemu_os_lock *lk) : lk_(lk) {}
+	OsLock(const OsLock &) = delete;
+	OsLock &operator=(const OsLock &) = delete;
+	void lock() ACQUIRE() { kqemu_os_lock_acquire(lk_); }
+	void unlock() RELEASE() { kqemu_os_lock_release(lk_); }
+	kqemu_os_lock *raw() const { return lk_; }
+
+private:
+	kqemu_os_lock *const lk_;
+};
+
+inline void
+stat_add(unsigned long *p, unsigned long v = 1)
+{
+	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+inline unsigned long
+stat_get(const unsigned long *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Per-instance counters: atomic words (the listing reads them unlocked). */
+struct InstanceStats {
+	unsigned long ioctls;
+	unsigned long execs;
+	unsigned long exec_softmmu;
+	unsigned long exec_intr;
+	unsigned long set_phys_mem;
+	unsigned long modify_ram_pages;
+};
+
+enum class State : int { New = 0, Ready = 1 };
+
+} // namespace
+
+struct kqemu_instance {
+	kqemu_instance(kqemu_os_lock *lk, const kqemu_engine_ops *eng,
+	    const char *nm, int opener)
+	    : lock(lk), engine(eng), pid(opener)
+	{
+		kcxx::size_t i = 0;
+		for (; nm != nullptr && nm[i] != '\0' && i + 1 < sizeof(name); i++)
+			name[i] = nm[i];
+		name[i] = '\0';
+	}
+	kqemu_instance(const kqemu_instance &) = delete;
+	kqemu_instance &operator=(const kqemu_instance &) = delete;
+
+	int init_locked(const kqemu_init *d) REQUIRES(lock);
+	int exec_locked(kqemu_cpu_state *cs) REQUIRES(lock);
+	int set_phys_mem_locked(const kqemu_phys_mem *pm) REQUIRES(lock);
+	int modify_ram_pages_locked(int count) REQUIRES(lock);
+
+	/* The engine state, published for the unlocked listing. */
+	void *estate_unlocked() const
+	{
+		return __atomic_load_n(&estate, __ATOMIC_ACQUIRE);
+	}
+
+	kcxx::ListNode node;		/* Driver::instances (driver lock) */
+	OsLock lock;
+	State state GUARDED_BY(lock) = State::New;
+	/* Written under lock; read by the listing with an acquire load. */
+	void *estate = nullptr;
+	const kqemu_engine_ops *const engine;
+	char name[32] = {};
+	const int pid;
+	InstanceStats st = {};
+};
+
+namespace {
+
+struct Driver {
+	Driver(kqemu_os_lock *lk, const kqemu_engine_ops *eng, unsigned long max)
+	    : lock(lk), engine(eng), max_locked_pages(max)
+	{
+	}
+	Driver(const Driver &) = delete;
+	Driver &operator=(const Driver &) = delete;
+
+	OsLock lock;
+	kcxx::List<kqemu_instance, &kqemu_instance::node> instances GUARDED_BY(lock);
+	const kqemu_engine_ops *const engine;
+	const unsigned long max_locked_pages;
+	unsigned long locked_pages GUARDED_BY(lock) = 0;
+};
+
+/*
+ * Set at MOD_LOAD before the device exists, cleared at MOD_UNLOAD after it
+ * is gone and no instance lives: every other entry point runs in between
+ * (the kernel orders device creation/destruction against opens).
+ */
+Driver *g_driver;
+
+/* decline's one log line per module load. */
+int g_decline_logged;
+
+} // namespace
+
+/* --- the instance state machine ----------------------------------------- */
+
+int
+kqemu_instance::init_locked(const kqemu_init *d)
+{
+	if (state != State::New)
+		return KQEMU_EIO;		/* INIT twice */
+	void *es = nullptr;
+	int error = engine->init(d, &es);
+	if (error != 0) {
+		stat_add(&kqemu_stats.init_errors);
+		return error;
+	}
+	__atomic_store_n(&estate, es, __ATOMIC_RELEASE);
+	state = State::Ready;
+	stat_add(&kqemu_stats.inits);
+	return 0;
+}
+
+int
+kqemu_instance::exec_locked(kqemu_cpu_state *cs)
+{
+	if (state != State::Ready)
+		return KQEMU_EIO;
+	int error = engine->exec(estate, cs);
+	if (error != 0)
+		return error;
+	stat_add(&st.execs);
+	stat_add(&kqemu_stats.execs);
+	if (cs->retval == KQEMU_RET_SOFTMMU) {
+		stat_add(&st.exec_softmmu);
+		stat_add(&kqemu_stats.exec_softmmu);
+	} else if (cs->retval == KQEMU_RET_INTR) {
+		stat_add(&st.exec_intr);
+		stat_add(&kqemu_stats.exec_intr);
+	} else {
+		stat_add(&kqemu_stats.exec_other);
+	}
+	return 0;
+}
+
+int
+kqemu_instance::set_phys_mem_locked(const kqemu_phys_mem *pm)
+{
+	if (state != State::Ready)
+		return KQEMU_EIO;
+	int error = engine->set_phys_mem(estate, pm);
+	if (error == 0) {
+		stat_add(&st.set_phys_mem);
+		stat_add(&kqemu_stats.set_phys_mem);
+	}
+	return error;
+}
+
+int
+kqemu_instance::modify_ram_pages_locked(int count)
+{
+	if (state != State::Ready)
+		return KQEMU_EIO;
+	int error = engine->modify_ram_pages(estate, count);
+	if (error == 0) {
+		stat_add(&st.modify_ram_pages);
+		stat_add(&kqemu_stats.modify_ram_pages);
+	}
+	return error;
+}
+
+/* --- entry points from the glue ----------------------------------------- */
+
+extern "C" int
+kqemu_core_load(const kqemu_engine_ops *engine, unsigned long max_locked_pages)
+{
+	if (g_driver != nullptr)
+		kqemu_os_panic("kqemu: core loaded twice");
+	kqemu_os_lock *lk = kqemu_os_lock_create("kqemudrv");
+	if (lk == nullptr)
+		return KQEMU_ENOMEM;
+	void *mem = kqemu_os_alloc(sizeof(Driver));
+	if (mem == nullptr) {
+		kqemu_os_lock_destroy(lk);
+		return KQEMU_ENOMEM;
+	}
+	g_driver = new (mem) Driver(lk, engine, max_locked_pages);
+	g_decline_logged = 0;
+	__atomic_store_n(&kqemu_stats.max_locked_pages, max_locked_pages,
+	    __ATOMIC_RELAXED);
+	return 0;
+}
+
+extern "C" int
+kqemu_core_unload(void)
+{
+	Driver *d = g_driver;
+	if (d == nullptr)
+		return 0;
+	{
+		LockGuard<OsLock> g(d->lock);
+		if (!d->instances.empty())
+			return KQEMU_EBUSY;
+		if (d->locked_pages != 0)
+			kqemu_os_panic("kqemu: locked pages outlive every instance");
+	}
+	g_driver = nullptr;
+	kqemu_os_lock *lk = d->lock.raw();
+	d->~Driver();
+	kqemu_os_free(d);
+	kqemu_os_lock_destroy(lk);
+	return 0;
+}
+
+extern "C" int
+kqemu_core_live(void)
+{
+	Driver *d = g_driver;
+	if (d == nullptr)
+		return 0;
+	LockGuard<OsLock> g(d->lock);
+	return static_cast<int>(d->instances.size());
+}
+
+extern "C" int
+kqemu_core_create(const char *name, kqemu_instance **ip)
+{
+	Driver *d = g_driver;
+	kqemu_os_lock *lk = kqemu_os_lock_create("kqemuvm");
+	if (lk == nullptr)
+		return KQEMU_ENOMEM;
+	void *mem = kqemu_os_alloc(sizeof(kqemu_instance));
+	if (mem == nullptr) {
+		kqemu_os_lock_destroy(lk);
+		return KQEMU_ENOMEM;
+	}
+	kqemu_instance *inst = new (mem) kqemu_instance(lk, d->engine, name,
+	    kqemu_os_pid());
+	{
+		LockGuard<OsLock> g(d->lock);
+		d->instances.push_back(inst);
+	}
+	__atomic_fetch_add(&kqemu_stats.instances, 1, __ATOMIC_RELAXED);
+	stat_add(&kqemu_stats.opens);
+	*ip = inst;
+	return 0;
+}
+
+extern "C" void
+kqemu_core_destroy(kqemu_instance *inst)
+{
+	Driver *d = g_driver;
+	{
+		/* Off the list first: the listing must not see it die. */
+		LockGuard<OsLock> g(d->lock);
+		d->instances.remove(inst);
+	}
+	{
+		/* Waits out an op still running (the glue's close normally
+		 * comes after every ioctl has returned). */
+		LockGuard<OsLock> g(inst->lock);
+		if (inst->state == State::Ready) {
+			inst->engine->destroy(inst->estate);
+			__atomic_store_n(&inst->estate, nullptr, __ATOMIC_RELEASE);
+			inst->state = State::New;
+		}
+	}
+	__atomic_fetch_sub(&kqemu_stats.instances, 1, __ATOMIC_RELAXED);
+	kqemu_os_lock *lk = inst->lock.raw();
+	inst->~kqemu_instance();
+	kqemu_os_free(inst);
+	kqemu_os_lock_destroy(lk);
+}
+
+extern "C" int
+kqemu_core_ioctl(kqemu_instance *inst, unsigned long cmd, void *data)
+{
+	int error;
+
+	stat_add(&inst->st.ioctls);
+	switch (cmd) {
+	case KQEMU_IOC_GET_VERSION:
+		/* Any state, any engine, no lock: a constant. */
+		*static_cast<int *>(data) = KQEMU_VERSION;
+		return 0;
+	case KQEMU_IOC_INIT: {
+		LockGuard<OsLock> g(inst->lock);
+		error = inst->init_locked(static_cast<const kqemu_init *>(data));
+		break;
+	}
+	case KQEMU_IOC_EXEC: {
+		LockGuard<OsLock> g(inst->lock);
+		error = inst->exec_locked(static_cast<kqemu_cpu_state *>(data));
+		break;
+	}
+	case KQEMU_IOC_SET_PHYS_MEM: {
+		LockGuard<OsLock> g(inst->lock);
+		error = inst->set_phys_mem_locked(
+		    static_cast<const kqemu_phys_mem *>(data));
+		break;
+	}
+	case KQEMU_IOC_MODIFY_RAM_PAGES: {
+		LockGuard<OsLock> g(inst->lock);
+		error = inst->modify_ram_pages_locked(*static_cast<const int *>(data));
+		break;
+	}
+	default:
+		error = KQEMU_ENOTTY;
+		break;
+	}
+	if (error != 0)
+		stat_add(&kqemu_stats.ioctl_errors);
+	return error;
+}
+
+extern "C" int
+kqemu_core_list(kqemu_instance_info *out, int max)
+{
+	Driver *d = g_driver;
+	if (d == nullptr)
+		return 0;
+	LockGuard<OsLock> g(d->lock);
+	int n = 0;
+	for (kqemu_instance *i = d->instances.front(); i != nullptr;
+	    i = d->instances.next(i), n++) {
+		if (n >= max)
+			continue;
+		kqemu_instance_info *o = &out[n];
+		*o = kqemu_instance_info{};
+		for (kcxx::size_t k = 0; k < sizeof(o->name); k++)
+			o->name[k] = i->name[k];
+		o->pid = i->pid;
+		o->engine = i->engine->name;
+		o->ioctls = stat_get(&i->st.ioctls);
+		o->execs = stat_get(&i->st.execs);
+		o->exec_softmmu = stat_get(&i->st.exec_softmmu);
+		o->exec_intr = stat_get(&i->st.exec_intr);
+		o->set_phys_mem = stat_get(&i->st.set_phys_mem);
+		o->modify_ram_pages = stat_get(&i->st.modify_ram_pages);
+		void *es = i->estate_unlocked();
+		o->ready = es != nullptr;
+		if (es != nullptr && i->engine->stats != nullptr)
+			i->engine->stats(es, &o->es);
+	}
+	return n;
+}
+
+/* --- the budget ---------------------------------------------------------- */
+
+extern "C" int
+kqemu_core_reserve_pages(kqemu_u64 pages)
+{
+	Driver *d = g_driver;
+	LockGuard<OsLock> g(d->lock);
+	if (pages > d->max_locked_pages ||
+	    d->locked_pages > d->max_locked_pages - pages)
+		return KQEMU_ENOMEM;
+	d->locked_pages += pages;
+	__atomic_store_n(&kqemu_stats.locked_pages, d->locked_pages,
+	    __ATOMIC_RELAXED);
+	return 0;
+}
+
+extern "C" void
+kqemu_core_release_pages(kqemu_u64 pages)
+{
+	Driver *d = g_driver;
+	LockGuard<OsLock> g(d->lock);
+	if (pages > d->locked_pages)
+		kqemu_os_panic("kqemu: budget released twice");
+	d->locked_pages -= pages;
+	__atomic_store_n(&kqemu_stats.locked_pages, d->locked_pages,
+	    __ATOMIC_RELAXED);
+}
+
+/* --- engines ------------------------------------------------------------- */
+
+namespace {
+
+/*
+ * decline: the honest default while no accelerating core is linked.  QEMU
+ * asks GET_VERSION (answered by the core), then INIT; ENXIO makes it print
+ * that it disables the acceleration layer and run in software at full
+ * speed -- faster than any engine that answers every EXEC with SOFTMMU.
+ */
+int
+decline_init(const kqemu_init *, void **)
+{
+	if (__atomic_exchange_n(&g_decline_logged, 1, __ATOMIC_RELAXED) == 0)
+		kqemu_os_log("kqemu: engine \"decline\": no accelerating core is "
+		    "linked, so INIT fails with ENXIO and QEMU runs without "
+		    "kqemu at full software speed (loader tunable "
+		    "hw.kqemu.engine=conform selects the contract-only engine)\n");
+	return KQEMU_ENXIO;
+}
+
+/* Unreachable (INIT never succeeds); answer like a missing device. */
+int decline_exec(void *, kqemu_cpu_state *) { return KQEMU_ENXIO; }
+int decline_set_phys_mem(void *, const kqemu_phys_mem *) { return KQEMU_ENXIO; }
+int decline_modify_ram_pages(void *, int) { return KQEMU_ENXIO; }
+void decline_destroy(void *) {}
+
+} // namespace
+
+extern "C" const kqemu_engine_ops kqemu_engine_decline = {
+	"decline",
+	decline_init,
+	decline_exec,
+	decline_set_phys_mem,
+	decline_modify_ram_pages,
+	decline_destroy,
+	nullptr,
+};
+
+extern "C" const kqemu_engine_ops *
+kqemu_engine_find(const char *name)
+{
+	static const kqemu_engine_ops *const table[] = {
+		&kqemu_engine_decline,
+		&kqemu_engine_conform,
+	};
+	for (const kqemu_engine_ops *e : table) {
+		const char *a = e->name, *b = name;
+		while (*a != '\0' && *a == *b) {
+			a++;
+			b++;
+		}
+		if (*a == *b)
+			return e;
+	}
+	return nullptr;
+}

@@ -1,0 +1,442 @@
+/*
+ * kqemu_dev.c - kqemu.ko's C glue to the DragonFly kernel.
+ *
+ * Owns: the dev_ops table and the /dev/kqemu cdev, the module event
+ * handler, the loader tunables (hw.kqemu.gid, hw.kqemu.mode,
+ * hw.kqemu.engine, hw.kqemu.max_locked_pages), the sysctl tree hw.kqemu.*,
+ * the holder count of kqemu_export.h, and the kqemu_os_* services the C++
+ * core (kqemu_core.cc) uses.  This is the only kqemu file that includes
+ * kernel headers (DESIGN.md section 4).
+ *
+ * Single-instance semantics, on purpose: a cdev's VM instance lives in its
+ * si_drv1.  The first open (which must allow writing: else EPERM) creates
+ * it, a second open of the same cdev gets EBUSY, the device's last close
+ * deletes it.  The driver knows nothing of clones: a cdev someone else made
+ * with kqemu's dev_ops (kqemu_clone's private clones) simply gets its own
+ * instance, found through the cdev the call names (ap->a_head.a_dev).
+ *
+ * Locking: kqemu_lk (lockmgr, sleepable) serializes the si_drv1 check and
+ * set in d_open against d_open and d_close of any cdev, guards
+ * kqemu_holds and kqemu_unloading, and is held while MOD_UNLOAD decides.
+ * The core is entered under it only to create an instance or count the
+ * live ones (order: kqemu_lk, then the core's driver lock).  d_ioctl takes
+ * no glue lock: the cdev's instance cannot be deleted while an ioctl runs
+ * on it, because d_close only comes on the device's last close and an
+ * ioctl holds a reference on its file.  The device is D_MPSAFE.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/kernel.h>
+#include <sys/conf.h>
+#include <sys/device.h>
+#include <sys/devfs.h>
+#include <sys/errno.h>
+#include <sys/fcntl.h>
+#include <sys/lock.h>
+#include <sys/malloc.h>
+#include <sys/module.h>
+#include <sys/proc.h>
+#include <sys/signal2.h>
+#include <sys/sysctl.h>
+#include <sys/thread.h>
+
+#include "kqemu.h"
+#include "kqemu_core.h"
+#include "kqemu_export.h"
+#include "kqemu_os.h"
+
+/* The core's errno names are the kernel's numbers. */
+#define KQEMU_CHECK_ERRNO(n)	\
+	__extension__ _Static_assert(KQEMU_##n == n, "errno " #n)
+KQEMU_CHECK_ERRNO(EPERM);
+KQEMU_CHECK_ERRNO(EIO);
+KQEMU_CHECK_ERRNO(ENXIO);
+KQEMU_CHECK_ERRNO(ENOMEM);
+KQEMU_CHECK_ERRNO(EFAULT);
+KQEMU_CHECK_ERRNO(EBUSY);
+KQEMU_CHECK_ERRNO(EINVAL);
+KQEMU_CHECK_ERRNO(ENOTTY);
+
+MALLOC_DEFINE(M_KQEMU, "KQEMU", "kqemu VM instances");
+
+static d_open_t		kqemu_open;
+static d_close_t	kqemu_close;
+static d_ioctl_t	kqemu_ioctl;
+
+static struct dev_ops kqemu_ops = {
+	{ "kqemu", 0, D_MPSAFE },
+	.d_open =	kqemu_open,
+	.d_close =	kqemu_close,
+	.d_ioctl =	kqemu_ioctl,
+};
+
+static cdev_t		kqemu_dev;
+static struct lock	kqemu_lk;
+static int		kqemu_holds;		/* kqemu_lk */
+static int		kqemu_unloading;	/* kqemu_lk */
+static char		kqemu_engine_name[16];
+
+/* Driver-wide counters, updated atomically by the core. */
+struct kqemu_stats kqemu_stats;
+
+/* --- sysctl hw.kqemu ----------------------------------------------------- */
+
+static int kqemu_version_value = KQEMU_VERSION;
+
+static int
+kqemu_sysctl_ulong(SYSCTL_HANDLER_ARGS)
+{
+	unsigned long v = __atomic_load_n((unsigned long *)arg1, __ATOMIC_RELAXED);
+
+	return (sysctl_handle_long(oidp, &v, 0, req));
+}
+
+static int
+kqemu_sysctl_int(SYSCTL_HANDLER_ARGS)
+{
+	int v = __atomic_load_n((int *)arg1, __ATOMIC_RELAXED);
+
+	return (sysctl_handle_int(oidp, &v, 0, req));
+}
+
+/*
+ * hw.kqemu.list: one line per live instance,
+ *   "<cdev> pid=<pid> state=<NEW|READY> engine=<name> ioctls=<n> execs=<n>
+ *    softmmu=<n> intr=<n> phys_calls=<n> ranges=<n> modify=<n>
+ *    flushed=<n> modified=<n> locked=<pages>"
+ * so an administrator (and a test) sees who holds which instance.
+ */
+static int
+kqemu_sysctl_list(SYSCTL_HANDLER_ARGS)
+{
+	struct kqemu_instance_info *info;
+	char line[320];
+	int error, i, n, max;
+
+	max = kqemu_core_live() + 8;	/* more may open meanwhile */
+	info = kmalloc(sizeof(*info) * max, M_KQEMU, M_WAITOK | M_NULLOK | M_ZERO);
+	if (info == NULL)
+		return (ENOMEM);
+	n = kqemu_core_list(info, max);
+	if (n > max)
+		n = max;
+	error = 0;
+	for (i = 0; i < n && error == 0; i++) {
+		struct kqemu_instance_info *o = &info[i];
+
+		ksnprintf(line, sizeof(line),
+		    "%s pid=%d state=%s engine=%s ioctls=%lu execs=%lu "
+		    "softmmu=%lu intr=%lu phys_calls=%lu ranges=%lu modify=%lu "
+		    "flushed=%lu modified=%lu locked=%lu\n",
+		    o->name, o->pid, o->ready ? "READY" : "NEW", o->engine,
+		    o->ioctls, o->execs, o->exec_softmmu, o->exec_intr,
+		    o->set_phys_mem, (unsigned long)o->es.phys_ranges,
+		    o->modify_ram_pages, (unsigned long)o->es.pages_flushed,
+		    (unsigned long)o->es.modified_pages,
+		    (unsigned long)o->es.locked_pages);
+		error = SYSCTL_OUT(req, line, strlen(line));
+	}
+	if (error == 0)
+		error = SYSCTL_OUT(req, "", 1);
+	kfree(info, M_KQEMU);
+	return (error);
+}
+
+SYSCTL_NODE(_hw, OID_AUTO, kqemu, CTLFLAG_RD, 0, "kqemu accelerator client driver");
+SYSCTL_INT(_hw_kqemu, OID_AUTO, version, CTLFLAG_RD, &kqemu_version_value, 0,
+    "kqemu ABI version answered to GET_VERSION");
+SYSCTL_STRING(_hw_kqemu, OID_AUTO, engine, CTLFLAG_RD, kqemu_engine_name, 0,
+    "Engine new instances use (loader tunable hw.kqemu.engine)");
+SYSCTL_PROC(_hw_kqemu, OID_AUTO, instances, CTLTYPE_INT | CTLFLAG_RD,
+    &kqemu_stats.instances, 0, kqemu_sysctl_int, "I", "Live instances");
+SYSCTL_PROC(_hw_kqemu, OID_AUTO, holders, CTLTYPE_INT | CTLFLAG_RD,
+    &kqemu_holds, 0, kqemu_sysctl_int, "I", "Holds taken by wrapping modules");
+#define KQEMU_SYSCTL_STAT(field, descr)					\
+	SYSCTL_PROC(_hw_kqemu, OID_AUTO, field, CTLTYPE_ULONG | CTLFLAG_RD,	\
+	    &kqemu_stats.field, 0, kqemu_sysctl_ulong, "LU", descr)
+KQEMU_SYSCTL_STAT(opens, "Instances created");
+KQEMU_SYSCTL_STAT(inits, "Successful INITs");
+KQEMU_SYSCTL_STAT(init_errors, "Refused INITs");
+KQEMU_SYSCTL_STAT(execs, "Successful EXECs");
+KQEMU_SYSCTL_STAT(exec_softmmu, "EXECs that returned SOFTMMU");
+KQEMU_SYSCTL_STAT(exec_intr, "EXECs that returned INTR (signal pending)");
+KQEMU_SYSCTL_STAT(exec_other, "EXECs that returned another exit reason");
+KQEMU_SYSCTL_STAT(set_phys_mem, "Successful SET_PHYS_MEMs");
+KQEMU_SYSCTL_STAT(modify_ram_pages, "Successful MODIFY_RAM_PAGES");
+KQEMU_SYSCTL_STAT(ioctl_errors, "ioctls answered with an errno");
+KQEMU_SYSCTL_STAT(locked_pages, "Locked-pages budget in use");
+KQEMU_SYSCTL_STAT(max_locked_pages, "Locked-pages budget (hw.kqemu.max_locked_pages)");
+SYSCTL_PROC(_hw_kqemu, OID_AUTO, list, CTLTYPE_STRING | CTLFLAG_RD,
+    NULL, 0, kqemu_sysctl_list, "A", "Live instances, one per line");
+
+/* --- the device ---------------------------------------------------------- */
+
+static int
+kqemu_open(struct dev_open_args *ap)
+{
+	cdev_t dev = ap->a_head.a_dev;
+	struct kqemu_instance *inst;
+	int error;
+
+	/* QEMU opens O_RDWR; the monitor writes guest memory. */
+	if ((ap->a_oflags & FWRITE) == 0)
+		return (EPERM);
+	lockmgr(&kqemu_lk, LK_EXCLUSIVE);
+	if (kqemu_unloading)
+		error = ENXIO;
+	else if (dev->si_drv1 != NULL)
+		error = EBUSY;		/* one instance per cdev */
+	else if ((error = kqemu_core_create(dev->si_name, &inst)) == 0)
+		dev->si_drv1 = inst;
+	lockmgr(&kqemu_lk, LK_RELEASE);
+	return (error);
+}
+
+static int
+kqemu_close(struct dev_close_args *ap)
+{
+	cdev_t dev = ap->a_head.a_dev;
+	struct kqemu_instance *inst;
+
+	lockmgr(&kqemu_lk, LK_EXCLUSIVE);
+	inst = dev->si_drv1;
+	dev->si_drv1 = NULL;
+	lockmgr(&kqemu_lk, LK_RELEASE);
+	/* Still counted by the core until destroyed: unload stays refused. */
+	if (inst != NULL)
+		kqemu_core_destroy(inst);
+	return (0);
+}
+
+static int
+kqemu_ioctl(struct dev_ioctl_args *ap)
+{
+	struct kqemu_instance *inst = ap->a_head.a_dev->si_drv1;
+
+	if (inst == NULL)
+		return (ENXIO);
+	return (kqemu_core_ioctl(inst, ap->a_cmd, ap->a_data));
+}
+
+/* --- holders (kqemu_export.h) ------------------------------------------- */
+
+int
+kqemu_hold(void)
+{
+	int error = 0;
+
+	lockmgr(&kqemu_lk, LK_EXCLUSIVE);
+	if (kqemu_unloading)
+		error = ENXIO;
+	else
+		__atomic_store_n(&kqemu_holds, kqemu_holds + 1, __ATOMIC_RELAXED);
+	lockmgr(&kqemu_lk, LK_RELEASE);
+	return (error);
+}
+
+void
+kqemu_rele(void)
+{
+	lockmgr(&kqemu_lk, LK_EXCLUSIVE);
+	if (kqemu_holds <= 0)
+		panic("kqemu_rele: no hold");
+	__atomic_store_n(&kqemu_holds, kqemu_holds - 1, __ATOMIC_RELAXED);
+	lockmgr(&kqemu_lk, LK_RELEASE);
+}
+
+/* --- kqemu_os.h ---------------------------------------------------------- */
+
+struct kqemu_os_lock {
+	struct lock	lk;
+};
+
+void *
+kqemu_os_alloc(kqemu_size_t size)
+{
+	return (kmalloc(size, M_KQEMU, M_WAITOK | M_NULLOK | M_ZERO));
+}
+
+void
+kqemu_os_free(void *p)
+{
+	kfree(p, M_KQEMU);
+}
+
+struct kqemu_os_lock *
+kqemu_os_lock_create(const char *name)
+{
+	struct kqemu_os_lock *l;
+
+	l = kmalloc(sizeof(*l), M_KQEMU, M_WAITOK | M_NULLOK | M_ZERO);
+	if (l != NULL)
+		lockinit(&l->lk, name, 0, 0);
+	return (l);
+}
+
+void
+kqemu_os_lock_destroy(struct kqemu_os_lock *l)
+{
+	lockuninit(&l->lk);
+	kfree(l, M_KQEMU);
+}
+
+void
+kqemu_os_lock_acquire(struct kqemu_os_lock *l)
+{
+	lockmgr(&l->lk, LK_EXCLUSIVE);
+}
+
+void
+kqemu_os_lock_release(struct kqemu_os_lock *l)
+{
+	lockmgr(&l->lk, LK_RELEASE);
+}
+
+int
+kqemu_os_copyin(const void *uaddr, void *kaddr, kqemu_size_t len)
+{
+	return (copyin(uaddr, kaddr, len) == 0 ? 0 : EFAULT);
+}
+
+int
+kqemu_os_copyout(const void *kaddr, void *uaddr, kqemu_size_t len)
+{
+	return (copyout(kaddr, uaddr, len) == 0 ? 0 : EFAULT);
+}
+
+/*
+ * CURSIG_NOBLOCK, not CURSIG: only state the fact that an unblocked signal
+ * is pending.  CURSIG may run issignal(), which can stop a traced process
+ * or consume the signal here; EXEC only has to return (with INTR) so that
+ * the syscall return path delivers it, which QEMU's SIGALRM timer needs.
+ */
+int
+kqemu_os_signal_pending(void)
+{
+	struct lwp *lp = curthread->td_lwp;
+
+	return (lp != NULL && CURSIG_NOBLOCK(lp) != 0);
+}
+
+int
+kqemu_os_pid(void)
+{
+	struct proc *p = curthread->td_proc;
+
+	return (p != NULL ? (int)p->p_pid : 0);
+}
+
+void
+kqemu_os_log(const char *msg)
+{
+	kprintf("%s", msg);
+}
+
+void
+kqemu_os_panic(const char *msg)
+{
+	panic("%s", msg);
+}
+
+/* --- module events ------------------------------------------------------- */
+
+static int
+kqemu_load(void)
+{
+	const struct kqemu_engine_ops *engine;
+	unsigned long max_locked;
+	int gid, mode, error;
+
+	gid = GID_WHEEL;
+	mode = 0660;
+	strlcpy(kqemu_engine_name, "decline", sizeof(kqemu_engine_name));
+	max_locked = (unsigned long)physmem / 2;
+	TUNABLE_INT_FETCH("hw.kqemu.gid", &gid);
+	TUNABLE_INT_FETCH("hw.kqemu.mode", &mode);
+	TUNABLE_STR_FETCH("hw.kqemu.engine", kqemu_engine_name,
+	    sizeof(kqemu_engine_name));
+	TUNABLE_ULONG_FETCH("hw.kqemu.max_locked_pages", &max_locked);
+
+	engine = kqemu_engine_find(kqemu_engine_name);
+	if (engine == NULL) {
+		kprintf("kqemu: unknown engine \"%s\" (hw.kqemu.engine: "
+		    "decline or conform)\n", kqemu_engine_name);
+		return (EINVAL);
+	}
+	if (mode & ~0777) {
+		kprintf("kqemu: hw.kqemu.mode %#o has bits beyond 0777\n", mode);
+		return (EINVAL);
+	}
+	lockinit(&kqemu_lk, "kqemu", 0, 0);
+	kqemu_holds = 0;
+	kqemu_unloading = 0;
+	error = kqemu_core_load(engine, max_locked);
+	if (error != 0) {
+		lockuninit(&kqemu_lk);
+		return (error);
+	}
+	kqemu_dev = make_dev(&kqemu_ops, 0, UID_ROOT, (gid_t)gid, mode,
+	    KQEMU_DEVICE_NAME);
+	if (kqemu_dev == NULL) {
+		(void)kqemu_core_unload();
+		lockuninit(&kqemu_lk);
+		return (ENOMEM);
+	}
+	return (0);
+}
+
+static int
+kqemu_unload(void)
+{
+	const char *why = NULL;
+
+	/*
+	 * DragonFly's linker calls MOD_UNLOAD even while kqemu_clone depends
+	 * on us (a vetoed unload still drops a reference), so refuse here
+	 * whenever anything still points at our ops or instances: a wrapper's
+	 * hold, an intercepted cdev (destroying it panics an INVARIANTS
+	 * kernel), any live instance on any cdev made with our ops.
+	 */
+	lockmgr(&kqemu_lk, LK_EXCLUSIVE);
+	if (kqemu_holds > 0)
+		why = "held by a wrapping module";
+	else if (kqemu_dev->si_ops != &kqemu_ops ||
+	    (kqemu_dev->si_flags & SI_INTERCEPTED))
+		why = "its device is intercepted";
+	else if (kqemu_core_live() > 0)
+		why = "instances are open";
+	else
+		kqemu_unloading = 1;
+	lockmgr(&kqemu_lk, LK_RELEASE);
+	if (why != NULL) {
+		kprintf("kqemu: unload refused: %s\n", why);
+		return (EBUSY);
+	}
+	destroy_dev(kqemu_dev);
+	kqemu_dev = NULL;
+	/* destroy_dev completes on the devfs thread: wait for it, so that no
+	 * cdev still points at kqemu_ops when our text goes away. */
+	devfs_config();
+	if (kqemu_core_unload() != 0)
+		panic("kqemu: instance appeared during unload");
+	lockuninit(&kqemu_lk);
+	return (0);
+}
+
+static int
+kqemu_modevent(module_t mod, int type, void *data)
+{
+	switch (type) {
+	case MOD_LOAD:
+		return (kqemu_load());
+	case MOD_UNLOAD:
+		return (kqemu_unload());
+	case MOD_SHUTDOWN:
+		return (0);
+	default:
+		return (EOPNOTSUPP);
+	}
+}
+
+DEV_MODULE(kqemu, kqemu_modevent, NULL);
+MODULE_VERSION(kqemu, 1);
