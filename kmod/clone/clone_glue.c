@@ -1,0 +1,1034 @@
+/*
+ * clone_glue.c - the cloning shim's C side: dev_ops, devfs, modes.
+ *
+ * Owns: the interposer dev_ops (fp, native and proc modes), the autoclone
+ * clone handler and clone dev_ops, the clone cdevs, the in-flight counters,
+ * the proc-mode at_exit hook, the autoclone unload protocol, and the OS
+ * interface (clone_os_*) of the hermetic core in clone_core.cc.
+ * DESIGN.md sections 2 and 5; docs/devfs-clone-bug.md; docs/kqemu_clone.4.md.
+ *
+ * Locking:
+ *  - clone_shims[] (the attached shims) is written by attach/detach only,
+ *    which run from module events (serialised by the kernel linker), and
+ *    read without a lock by the entry points: a slot is published after the
+ *    shim is complete and cleared only after nothing can reach it.
+ *  - clone_inflight[] (per-CPU-slot atomic counters, one cache line each)
+ *    count threads inside any shim entry point; detach waits for zero after
+ *    the kernel can no longer route new calls to us.  Per-slot, so no cache
+ *    line is written by every ioctl of every clone.
+ *  - the core's own locks (see clone_core.h).  No shim lock is ever held
+ *    across a call into the wrapped driver: a call holds only a reference
+ *    on its record.
+ *
+ * The wrapped driver must be D_MPSAFE (kqemu is): the interposer copies the
+ * driver's flags, so the kernel takes the MP lock around our entry points
+ * when the driver needs it, but the at_exit and finalize paths call the
+ * driver's d_close without it.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/kernel.h>
+#include <sys/conf.h>
+#include <sys/device.h>
+#include <sys/devfs.h>
+#include <sys/errno.h>
+#include <sys/fcntl.h>
+#include <sys/file.h>
+#include <sys/malloc.h>
+#include <sys/proc.h>
+#include <sys/spinlock.h>
+#include <sys/spinlock2.h>
+#include <sys/stat.h>
+#include <sys/thread.h>
+#include <sys/ucred.h>
+#include <sys/mount.h>
+#include <sys/nlookup.h>
+#include <sys/vnode.h>
+#include <machine/atomic.h>
+
+#include <clone_shim.h>
+#include "clone/clone_core.h"
+
+static MALLOC_DEFINE(M_CLONESHIM, "clone_shim", "cloning shim records");
+
+#define CLONE_MAX_SHIMS		4
+#define CLONE_INFLIGHT_SLOTS	64	/* power of two */
+#define CLONE_MAX_DEVFS_MOUNTS	16
+
+struct clone_shim {
+	cdev_t			base;		/* the driver's cdev */
+	enum clone_shim_mode	mode;
+	struct clone_core	*core;
+	struct dev_ops		*orig;		/* the driver's own ops */
+	struct dev_ops		*iops;		/* interposer (not autoclone) */
+	struct dev_ops		clone_ops;	/* autoclone: driver's + ours */
+	struct devfs_bitmap	bitmap;		/* autoclone units */
+	char			name[64];
+};
+
+struct clone_inflight {
+	int	n;
+	char	pad[64 - sizeof(int)];
+};
+
+static struct clone_shim *clone_shims[CLONE_MAX_SHIMS];
+static struct clone_inflight clone_inflight[CLONE_INFLIGHT_SLOTS];
+static int clone_proc_hooks;	/* attached proc-mode shims (at_exit registered) */
+
+static d_open_t		clone_if_open;
+static d_close_t	clone_if_close;
+static d_read_t		clone_if_read;
+static d_write_t	clone_if_write;
+static d_ioctl_t	clone_if_ioctl;
+static d_mmap_t		clone_if_mmap;
+static d_mmap_single_t	clone_if_mmap_single;
+static d_kqfilter_t	clone_if_kqfilter;
+static d_open_t		clone_ac_open;
+static d_close_t	clone_ac_close;
+static d_clone_t	clone_ac_handler;
+static void		clone_at_exit(struct thread *td);
+static void		clone_finalize(void *ctx, struct clone_rec *rec);
+
+/* ---------------------------------------------------------------------
+ * Capabilities: the one table (on the host, __DragonFly_version follows
+ * the kernel profile; on a real kernel it is a constant).
+ */
+int
+clone_shim_mode_supported(enum clone_shim_mode mode)
+{
+	int v = __DragonFly_version;
+
+	switch (mode) {
+	case CLONE_MODE_AUTOCLONE:
+		return (v >= CLONE_VERSION_CLONE_HANDLERS ? 0 : EOPNOTSUPP);
+	case CLONE_MODE_FP:
+		return (v >= CLONE_VERSION_A_FP ? 0 : EOPNOTSUPP);
+	case CLONE_MODE_NATIVE:
+		return (v >= CLONE_VERSION_CDEVPRIV ? 0 : EOPNOTSUPP);
+	case CLONE_MODE_PROC:
+		return (0);
+	default:
+		return (EINVAL);
+	}
+}
+
+enum clone_shim_mode
+clone_shim_default_mode(void)
+{
+	if (clone_shim_mode_supported(CLONE_MODE_AUTOCLONE) == 0)
+		return (CLONE_MODE_AUTOCLONE);
+	if (clone_shim_mode_supported(CLONE_MODE_FP) == 0)
+		return (CLONE_MODE_FP);
+	return (CLONE_MODE_PROC);
+}
+
+static const char *clone_mode_names[] = {
+	[CLONE_MODE_DEFAULT] = "default",
+	[CLONE_MODE_AUTOCLONE] = "autoclone",
+	[CLONE_MODE_FP] = "fp",
+	[CLONE_MODE_NATIVE] = "native",
+	[CLONE_MODE_PROC] = "proc",
+};
+
+const char *
+clone_shim_mode_name(enum clone_shim_mode mode)
+{
+	if ((unsigned)mode > CLONE_MODE_PROC)
+		return ("?");
+	return (clone_mode_names[mode]);
+}
+
+int
+clone_shim_mode_by_name(const char *name)
+{
+	int i;
+
+	for (i = CLONE_MODE_AUTOCLONE; i <= CLONE_MODE_PROC; i++)
+		if (strcmp(name, clone_mode_names[i]) == 0)
+			return (i);
+	if (strcmp(name, "default") == 0 || name[0] == '\0')
+		return (CLONE_MODE_DEFAULT);
+	return (-1);
+}
+
+enum clone_shim_mode
+clone_shim_mode(const struct clone_shim *shim)
+{
+	return (shim->mode);
+}
+
+/* ---------------------------------------------------------------------
+ * OS interface of the core.
+ */
+void *
+clone_os_alloc(size_t size)
+{
+	return (kmalloc(size, M_CLONESHIM, M_WAITOK | M_NULLOK | M_ZERO));
+}
+
+void
+clone_os_free(void *p)
+{
+	kfree(p, M_CLONESHIM);
+}
+
+struct clone_os_spin *
+clone_os_spin_create(int n)
+{
+	struct spinlock *s;
+	int i;
+
+	s = kmalloc(sizeof(*s) * n, M_CLONESHIM, M_WAITOK | M_NULLOK | M_ZERO);
+	if (s == NULL)
+		return (NULL);
+	for (i = 0; i < n; i++)
+		spin_init(&s[i], "clonesh");
+	return ((struct clone_os_spin *)s);
+}
+
+void
+clone_os_spin_destroy(struct clone_os_spin *os, int n)
+{
+	struct spinlock *s = (struct spinlock *)os;
+	int i;
+
+	for (i = 0; i < n; i++)
+		spin_uninit(&s[i]);
+	kfree(s, M_CLONESHIM);
+}
+
+void
+clone_os_spin_lock(struct clone_os_spin *os, int i)
+{
+	spin_lock(&((struct spinlock *)os)[i]);
+}
+
+void
+clone_os_spin_unlock(struct clone_os_spin *os, int i)
+{
+	spin_unlock(&((struct spinlock *)os)[i]);
+}
+
+void
+clone_os_panic(const char *msg)
+{
+	panic("%s", msg);
+}
+
+int
+clone_os_errno(int which)
+{
+	switch (which) {
+	case CLONE_E_NOMEM:	return (ENOMEM);
+	case CLONE_E_MFILE:	return (EMFILE);
+	case CLONE_E_AGAIN:	return (EAGAIN);
+	case CLONE_E_BUSY:	return (EBUSY);
+	case CLONE_E_NXIO:	return (ENXIO);
+	default:		return (EEXIST);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * In-flight accounting.  clone_enter() is the first thing and
+ * clone_leave() the last thing every entry point does.
+ */
+static __inline int
+clone_enter(void)
+{
+	int slot = mycpuid & (CLONE_INFLIGHT_SLOTS - 1);
+
+	atomic_add_int(&clone_inflight[slot].n, 1);
+	return (slot);
+}
+
+static __inline void
+clone_leave(int slot)
+{
+	atomic_subtract_int(&clone_inflight[slot].n, 1);
+}
+
+static void
+clone_wait_quiet(void)
+{
+	int i, busy;
+
+	for (;;) {
+		busy = 0;
+		for (i = 0; i < CLONE_INFLIGHT_SLOTS; i++)
+			busy += atomic_fetchadd_int(&clone_inflight[i].n, 0);
+		if (busy == 0)
+			return;
+		tsleep(&clone_inflight, 0, "clnqt", 1);
+	}
+}
+
+static struct clone_shim *
+clone_find(cdev_t dev)
+{
+	int i;
+
+	for (i = 0; i < CLONE_MAX_SHIMS; i++) {
+		struct clone_shim *s = clone_shims[i];
+
+		if (s != NULL && s->base == dev)
+			return (s);
+	}
+	return (NULL);
+}
+
+static __inline int
+clone_curpid(void)
+{
+	struct proc *p = curthread->td_proc;
+
+	return (p != NULL ? (int)p->p_pid : 0);
+}
+
+static __inline unsigned
+clone_cred_uid(struct ucred *cred)
+{
+	if (cred == NULL)
+		cred = curthread->td_ucred;
+	return (cred != NULL ? (unsigned)cred->cr_uid : 0);
+}
+
+/* ---------------------------------------------------------------------
+ * Finalize: the last reference of a closing record.  Forward the close
+ * (if the clone was ever opened), destroy the clone, free the record.
+ */
+static void
+clone_finalize(void *ctx, struct clone_rec *rec)
+{
+	struct clone_shim *shim = ctx;
+	struct dev_close_args ca;
+	cdev_t clone = clone_rec_dev(rec);
+	void *fp;
+	int unit = clone_rec_unit(rec);
+
+	bzero(&ca, sizeof(ca));
+	clone_rec_close_args(rec, &ca.a_fflag, &ca.a_devtype, &fp);
+	ca.a_fp = fp;
+	ca.a_head.a_dev = clone;
+	if (clone_rec_opened(rec))
+		shim->orig->d_close(&ca);
+	if (shim->mode == CLONE_MODE_AUTOCLONE) {
+		/* Its node goes on the devfs thread; detach's devfs_config()
+		 * waits for that before clone_ops can go. */
+		destroy_dev(clone);
+		devfs_clone_bitmap_put(&shim->bitmap, unit);
+	} else {
+		destroy_only_dev(clone);
+	}
+	clone_core_free(shim->core, rec);
+}
+
+/* ---------------------------------------------------------------------
+ * Interposer modes (fp, native, proc).
+ */
+
+/* The record of the calling file, referenced (*refd) or not (native: the
+ * file's own cdevpriv reference outlives any call made through it). */
+static struct clone_rec *
+clone_if_rec(struct clone_shim *shim, struct file *fp, int *refd)
+{
+	void *priv;
+
+	*refd = 1;
+	switch (shim->mode) {
+	case CLONE_MODE_FP:
+		return (fp != NULL ? clone_core_lookup(shim->core, fp) : NULL);
+	case CLONE_MODE_NATIVE:
+		*refd = 0;
+		if (fp == NULL || devfs_get_cdevpriv(fp, &priv) != 0)
+			return (NULL);
+		return (priv);
+	case CLONE_MODE_PROC:
+		return (clone_core_lookup(shim->core,
+		    (void *)(intptr_t)clone_curpid()));
+	default:
+		return (NULL);
+	}
+}
+
+static void
+clone_native_dtor(void *priv)
+{
+	struct clone_rec *rec = priv;
+	int slot = clone_enter();
+	struct clone_shim *shim = clone_find(clone_rec_base(rec));
+
+	if (shim != NULL)
+		clone_core_rele(shim->core, rec);
+	clone_leave(slot);
+}
+
+static int
+clone_if_open(struct dev_open_args *ap)
+{
+	int slot = clone_enter();
+	cdev_t dev = ap->a_head.a_dev;
+	struct clone_shim *shim = clone_find(dev);
+	struct clone_rec *rec;
+	struct file *fp = ap->a_fp;
+	const void *key;
+	cdev_t clone;
+	int error;
+
+	if (shim == NULL) {
+		clone_leave(slot);
+		return (ENXIO);
+	}
+	if (fp == NULL && shim->mode != CLONE_MODE_PROC) {
+		/* A kernel-internal open without a file: plain open of the
+		 * device itself (nothing to key a clone on). */
+		error = shim->orig->d_open(ap);
+		clone_leave(slot);
+		return (error);
+	}
+	error = clone_core_reserve(shim->core, clone_curpid(),
+	    clone_cred_uid(ap->a_cred), curthread, &rec);
+	if (error) {
+		clone_leave(slot);
+		return (error);
+	}
+	clone = make_only_dev(shim->orig, dev->si_uminor, dev->si_uid,
+	    dev->si_gid, dev->si_perms, "%s.clone", shim->name);
+	clone_rec_set_dev(rec, clone, -1, dev);
+	ap->a_head.a_dev = clone;
+	error = shim->orig->d_open(ap);
+	ap->a_head.a_dev = dev;
+	if (error)
+		goto fail;
+	clone_rec_mark_opened(rec);
+	clone_rec_count_open(rec);
+
+	key = (shim->mode == CLONE_MODE_PROC) ?
+	    (void *)(intptr_t)clone_curpid() : (void *)fp;
+	if (shim->mode == CLONE_MODE_NATIVE) {
+		/* The file's cdevpriv holds a reference, dropped by the
+		 * destructor on the last fdrop, after our d_close. */
+		clone_core_ref(rec);
+		error = devfs_set_cdevpriv(fp, rec, clone_native_dtor);
+		if (error) {
+			clone_core_unref_unpublished(rec);
+			goto fail_close;
+		}
+	}
+	error = clone_core_publish(shim->core, rec, key);
+	if (error) {
+		/* The key is taken (cannot happen for a live fp or pid). */
+		if (shim->mode == CLONE_MODE_NATIVE)
+			devfs_clear_cdevpriv(fp);	/* its dtor unrefs */
+		error = EBUSY;
+		goto fail_close;
+	}
+	clone_leave(slot);
+	return (0);
+
+fail_close:
+	{
+		struct dev_close_args ca;
+
+		bzero(&ca, sizeof(ca));
+		ca.a_head.a_dev = clone;
+		ca.a_fflag = ap->a_oflags;
+		ca.a_devtype = ap->a_devtype;
+		ca.a_fp = fp;
+		shim->orig->d_close(&ca);
+	}
+fail:
+	destroy_only_dev(clone);
+	clone_core_abort(shim->core, rec);
+	clone_leave(slot);
+	return (error);
+}
+
+/*
+ * D_TRACKCLOSE (fp, native): once per open file description, on its last
+ * fdrop.  proc mode: the device's last close, which reaps every record
+ * (nobody has the device open any more).
+ */
+static void
+clone_unpublish_and_rele(struct clone_shim *shim, const void *key,
+    int fflag, int devtype, struct file *fp)
+{
+	struct clone_rec *rec = clone_core_unpublish(shim->core, key);
+
+	if (rec != NULL) {
+		clone_rec_set_close_args(rec, fflag, devtype, fp);
+		clone_core_rele(shim->core, rec);
+	}
+}
+
+static int
+clone_if_close(struct dev_close_args *ap)
+{
+	int slot = clone_enter();
+	struct clone_shim *shim = clone_find(ap->a_head.a_dev);
+	const void *keys[32];
+	struct clone_rec *rec;
+	int error = 0, i, n;
+
+	if (shim == NULL) {
+		clone_leave(slot);
+		return (0);
+	}
+	if (shim->mode == CLONE_MODE_PROC) {
+		while ((n = clone_core_all_keys(shim->core, keys, 32)) > 0) {
+			for (i = 0; i < n; i++)
+				clone_unpublish_and_rele(shim, keys[i],
+				    FREAD | FWRITE, ap->a_devtype, NULL);
+		}
+	} else if (ap->a_fp != NULL &&
+	    (rec = clone_core_unpublish(shim->core, ap->a_fp)) != NULL) {
+		clone_rec_set_close_args(rec, ap->a_fflag, ap->a_devtype,
+		    ap->a_fp);
+		clone_core_rele(shim->core, rec);
+	} else {
+		/* A file opened before the shim attached, or without fp. */
+		error = shim->orig->d_close(ap);
+	}
+	clone_leave(slot);
+	return (error);
+}
+
+/*
+ * The forwarded operations: find the record, call the driver's own
+ * function with a_dev = the clone, holding only the record's reference.
+ * A file the shim does not know: in fp/native mode one opened before the
+ * shim attached (passed through to the device itself); in proc mode
+ * another process's file (ENXIO: a forked child).
+ */
+#define CLONE_FORWARD(fn, argtype)					\
+static int								\
+clone_if_##fn(struct argtype *ap)					\
+{									\
+	int slot = clone_enter();					\
+	cdev_t dev = ap->a_head.a_dev;					\
+	struct clone_shim *shim = clone_find(dev);			\
+	struct clone_rec *rec;						\
+	int error, refd;						\
+									\
+	if (shim == NULL) {						\
+		clone_leave(slot);					\
+		return (ENXIO);						\
+	}								\
+	rec = clone_if_rec(shim, ap->a_fp, &refd);			\
+	if (rec == NULL) {						\
+		if (shim->mode == CLONE_MODE_PROC) {			\
+			clone_core_count_refusal(shim->core,		\
+			    CLONE_REF_FOREIGN);				\
+			error = ENXIO;					\
+		} else {						\
+			error = shim->orig->d_##fn(ap);			\
+		}							\
+		clone_leave(slot);					\
+		return (error);						\
+	}								\
+	clone_rec_count_op(rec);					\
+	ap->a_head.a_dev = clone_rec_dev(rec);				\
+	error = shim->orig->d_##fn(ap);					\
+	ap->a_head.a_dev = dev;						\
+	if (refd)							\
+		clone_core_rele(shim->core, rec);			\
+	clone_leave(slot);						\
+	return (error);							\
+}
+
+CLONE_FORWARD(read, dev_read_args)
+CLONE_FORWARD(write, dev_write_args)
+CLONE_FORWARD(ioctl, dev_ioctl_args)
+CLONE_FORWARD(mmap, dev_mmap_args)
+CLONE_FORWARD(mmap_single, dev_mmap_single_args)
+CLONE_FORWARD(kqfilter, dev_kqfilter_args)
+
+/*
+ * proc mode: a process exits.  Runs before its files are closed
+ * (kern_exit.c exit1), with every other thread of it out of the kernel.
+ */
+static void
+clone_at_exit(struct thread *td)
+{
+	int slot = clone_enter();
+	struct proc *p = td->td_proc;
+	const void *keys[4];
+	int i, j, n;
+
+	if (p != NULL) {
+		for (i = 0; i < CLONE_MAX_SHIMS; i++) {
+			struct clone_shim *shim = clone_shims[i];
+
+			if (shim == NULL || shim->mode != CLONE_MODE_PROC)
+				continue;
+			while ((n = clone_core_keys_of_pid(shim->core,
+			    (int)p->p_pid, keys, 4)) > 0) {
+				for (j = 0; j < n; j++)
+					clone_unpublish_and_rele(shim, keys[j],
+					    FREAD | FWRITE, S_IFCHR, NULL);
+			}
+		}
+	}
+	clone_leave(slot);
+}
+
+/* ---------------------------------------------------------------------
+ * autoclone: a devfs clone handler under the node's name; clones carry
+ * clone_ops, a copy of the driver's ops whose d_open/d_close are ours.
+ */
+
+/* Runs in the opener's context, inside devfs_clone(). */
+static int
+clone_ac_handler(struct dev_clone_args *ap)
+{
+	int slot = clone_enter();
+	struct clone_shim *shim = clone_find(ap->a_head.a_dev);
+	struct clone_rec *rec;
+	cdev_t base, clone;
+	int error, unit;
+
+	if (shim == NULL) {
+		clone_leave(slot);
+		return (ENXIO);
+	}
+	base = shim->base;
+	error = clone_core_reserve(shim->core, clone_curpid(),
+	    clone_cred_uid(ap->a_cred), curthread, &rec);
+	if (error) {
+		/* devfs then opens the base node, whose instance the shim
+		 * holds: the driver's own EBUSY answers. */
+		clone_leave(slot);
+		return (error);
+	}
+	unit = devfs_clone_bitmap_get(&shim->bitmap, 0);
+	if (unit < 0) {
+		clone_core_abort(shim->core, rec);
+		clone_leave(slot);
+		return (EAGAIN);
+	}
+	clone = make_only_dev(&shim->clone_ops, unit, base->si_uid,
+	    base->si_gid, base->si_perms, "%s%d", shim->name, unit);
+	clone_rec_set_dev(rec, clone, unit, base);
+	error = clone_core_publish(shim->core, rec, clone);
+	if (error) {
+		destroy_only_dev(clone);
+		devfs_clone_bitmap_put(&shim->bitmap, unit);
+		clone_core_abort(shim->core, rec);
+		clone_leave(slot);
+		return (error);
+	}
+	ap->a_dev = clone;
+	clone_leave(slot);
+	return (0);
+}
+
+static struct clone_shim *
+clone_ac_shim(cdev_t clone)
+{
+	return ((struct clone_shim *)((char *)clone->si_ops -
+	    __builtin_offsetof(struct clone_shim, clone_ops)));
+}
+
+/*
+ * An open of a clone cdev: the cloning open of its creator (the thread
+ * the handler ran for), or a plain open of /dev/<name>N by its name, which
+ * the driver answers itself (EBUSY while its instance lives).
+ */
+static int
+clone_ac_open(struct dev_open_args *ap)
+{
+	int slot = clone_enter();
+	cdev_t clone = ap->a_head.a_dev;
+	struct clone_shim *shim = clone_ac_shim(clone);
+	struct clone_rec *rec = clone_core_lookup(shim->core, clone);
+	int error;
+
+	if (rec == NULL) {
+		clone_leave(slot);
+		return (ENXIO);
+	}
+	if (!clone_rec_opened(rec)) {
+		if (clone_rec_creator(rec) != curthread ||
+		    !clone_rec_claim_first_open(rec)) {
+			/* Reserved for the open that created it. */
+			clone_core_rele(shim->core, rec);
+			clone_leave(slot);
+			return (EBUSY);
+		}
+		error = shim->orig->d_open(ap);
+		if (error) {
+			/* No close will ever come: unwind now. */
+			struct clone_rec *r2;
+
+			r2 = clone_core_unpublish(shim->core, clone);
+			clone_core_rele(shim->core, rec);
+			if (r2 != NULL) {
+				clone_rec_set_close_args(r2, 0, S_IFCHR, NULL);
+				clone_core_rele(shim->core, r2);
+			}
+			clone_leave(slot);
+			return (error);
+		}
+		clone_rec_mark_opened(rec);
+	} else {
+		error = shim->orig->d_open(ap);
+	}
+	if (error == 0)
+		clone_rec_count_open(rec);
+	clone_core_rele(shim->core, rec);
+	clone_leave(slot);
+	return (error);
+}
+
+/* The clone's last close (clone_ops has no D_TRACKCLOSE). */
+static int
+clone_ac_close(struct dev_close_args *ap)
+{
+	int slot = clone_enter();
+	cdev_t clone = ap->a_head.a_dev;
+	struct clone_shim *shim = clone_ac_shim(clone);
+
+	clone_unpublish_and_rele(shim, clone, ap->a_fflag, ap->a_devtype,
+	    ap->a_fp);
+	clone_leave(slot);
+	return (0);
+}
+
+/*
+ * Lock the vnode of the node <name> in every devfs mount, exclusively
+ * (step 3 of the autoclone unload, docs/devfs-clone-bug.md).  Returns the
+ * locked, referenced vnodes; EBUSY if they cannot all be locked.
+ */
+struct clone_vlock {
+	const char	*name;
+	cdev_t		base;
+	struct vnode	*vps[CLONE_MAX_DEVFS_MOUNTS];
+	int		n;
+	int		error;
+};
+
+static int
+clone_lock_one(struct clone_vlock *vl, struct nlookupdata *nd)
+{
+	struct vnode *vp;
+	int error;
+
+	error = nlookup(nd);
+	if (error == 0)
+		error = cache_vget(&nd->nl_nch, nd->nl_cred, LK_EXCLUSIVE, &vp);
+	nlookup_done(nd);
+	if (error == ENOENT)
+		return (0);	/* no such node there: nobody can open it */
+	if (error)
+		return (error);
+	if (vp->v_rdev != vl->base || vl->n == CLONE_MAX_DEVFS_MOUNTS) {
+		vput(vp);
+		return (vp->v_rdev != vl->base ? 0 : EBUSY);
+	}
+	vl->vps[vl->n++] = vp;
+	return (0);
+}
+
+#ifdef CLONE_HOST_BUILD
+/* The host kernel has one devfs, at /dev. */
+static int
+clone_lock_nodes(struct clone_vlock *vl)
+{
+	struct nlookupdata nd;
+	char path[80];
+	int error;
+
+	ksnprintf(path, sizeof(path), "/dev/%s", vl->name);
+	error = nlookup_init(&nd, path, UIO_SYSSPACE, NLC_FOLLOW);
+	if (error)
+		return (error);
+	return (clone_lock_one(vl, &nd));
+}
+#else
+static int
+clone_lock_mount(struct mount *mp, void *data)
+{
+	struct clone_vlock *vl = data;
+	struct nlookupdata nd;
+	int error;
+
+	if (strcmp(mp->mnt_stat.f_fstypename, "devfs") != 0)
+		return (0);
+	/* Relative to the mount's own root: no chroot or jail can hide it. */
+	error = nlookup_init_root(&nd, vl->name, UIO_SYSSPACE, 0,
+	    proc0.p_ucred, &mp->mnt_ncmountpt, &mp->mnt_ncmountpt);
+	if (error == 0)
+		error = clone_lock_one(vl, &nd);
+	if (error && vl->error == 0)
+		vl->error = error;
+	return (0);
+}
+
+static int
+clone_lock_nodes(struct clone_vlock *vl)
+{
+	mountlist_scan(clone_lock_mount, vl, MNTSCAN_FORWARD);
+	return (vl->error);
+}
+#endif
+
+static void
+clone_unlock_nodes(struct clone_vlock *vl)
+{
+	while (vl->n > 0)
+		vput(vl->vps[--vl->n]);
+}
+
+/* The base instance the shim holds in autoclone mode (see the handler). */
+static int
+clone_ac_hold_base(struct clone_shim *shim)
+{
+	struct dev_open_args oa;
+
+	bzero(&oa, sizeof(oa));
+	oa.a_head.a_dev = shim->base;
+	oa.a_oflags = FREAD | FWRITE;
+	oa.a_devtype = S_IFCHR;
+	oa.a_cred = curthread->td_ucred;
+	return (shim->orig->d_open(&oa));
+}
+
+static void
+clone_ac_rele_base(struct clone_shim *shim)
+{
+	struct dev_close_args ca;
+
+	bzero(&ca, sizeof(ca));
+	ca.a_head.a_dev = shim->base;
+	ca.a_fflag = FREAD | FWRITE;
+	ca.a_devtype = S_IFCHR;
+	shim->orig->d_close(&ca);
+}
+
+/*
+ * The autoclone unload (issue 7; docs/devfs-clone-bug.md has the proof).
+ * Called with the core already marked detaching and no record live.
+ */
+static int
+clone_ac_detach(struct clone_shim *shim)
+{
+	struct clone_vlock vl;
+	struct dev_ops *quiesce, *oops;
+	int error;
+
+	/* (2) New opens must stop reaching devfs_clone(): D_QUICK on a copy
+	 * of the driver's own ops (no shim code on that path).  It lives in
+	 * M_DEVBUF, not in this module, and is never freed: a thread that
+	 * read si_ops before the restore below may still read it. */
+	quiesce = kmalloc(sizeof(*quiesce), M_DEVBUF, M_WAITOK | M_NULLOK);
+	if (quiesce == NULL)
+		return (ENOMEM);
+	*quiesce = *shim->orig;
+	quiesce->head.refs = 0;
+	quiesce->head.id = 0;
+	oops = dev_ops_intercept(shim->base, quiesce);
+	atomic_set_int(&quiesce->head.flags, D_QUICK);
+
+	/* (3) Lock /dev/<name> in every devfs: an opener that saw no D_QUICK
+	 * holds that lock from the check to the end of devfs_clone() (it may
+	 * drop it once, at LK_UPGRADE, before devfs_clone()). */
+	bzero(&vl, sizeof(vl));
+	vl.name = shim->name;
+	vl.base = shim->base;
+	error = clone_lock_nodes(&vl);
+	if (error) {
+		clone_unlock_nodes(&vl);
+		dev_ops_restore(shim->base, oops);
+		return (EBUSY);
+	}
+	/* (4) Nobody is inside devfs_clone() for this node now. */
+	devfs_clone_handler_del(shim->name);
+	/* (5) */
+	clone_unlock_nodes(&vl);
+	/* (6) No clone can have gone live (the core refuses while
+	 * detaching); the check stays as the proof's last line. */
+	if (clone_core_live(shim->core) != 0) {
+		devfs_clone_handler_add(shim->name, clone_ac_handler);
+		dev_ops_restore(shim->base, oops);
+		return (EBUSY);
+	}
+	/* Destroyed clones' nodes are gone: no cdev points at clone_ops. */
+	devfs_config();
+	dev_ops_restore(shim->base, oops);
+	clone_ac_rele_base(shim);
+	devfs_clone_bitmap_uninit(&shim->bitmap);
+	return (0);
+}
+
+/* ---------------------------------------------------------------------
+ * attach / detach
+ */
+static void
+clone_shim_free(struct clone_shim *shim)
+{
+	if (shim->core != NULL)
+		clone_core_destroy(shim->core);
+	if (shim->iops != NULL)
+		kfree(shim->iops, M_CLONESHIM);
+	kfree(shim, M_CLONESHIM);
+}
+
+int
+clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
+    struct clone_shim **shimp)
+{
+	struct clone_core_params cp;
+	struct clone_shim *shim;
+	enum clone_shim_mode mode = params->mode;
+	int error, i, slot = -1;
+
+	if (dev == NULL || (unsigned)mode > CLONE_MODE_PROC)
+		return (EINVAL);
+	if (mode == CLONE_MODE_DEFAULT)
+		mode = clone_shim_default_mode();
+	error = clone_shim_mode_supported(mode);
+	if (error) {
+		kprintf("clone_shim: %s: mode %s needs a newer kernel "
+		    "(__DragonFly_version %d)\n", dev->si_name,
+		    clone_shim_mode_name(mode), (int)__DragonFly_version);
+		return (error);
+	}
+	if (clone_find(dev) != NULL)
+		return (EBUSY);
+	for (i = 0; i < CLONE_MAX_SHIMS; i++)
+		if (clone_shims[i] == NULL) {
+			slot = i;
+			break;
+		}
+	if (slot < 0)
+		return (ENOSPC);
+
+	shim = kmalloc(sizeof(*shim), M_CLONESHIM, M_WAITOK | M_NULLOK | M_ZERO);
+	if (shim == NULL)
+		return (ENOMEM);
+	shim->base = dev;
+	shim->mode = mode;
+	shim->orig = dev->si_ops;
+	strlcpy(shim->name, dev->si_name, sizeof(shim->name));
+
+	bzero(&cp, sizeof(cp));
+	cp.max_per_proc = params->max_per_proc ? params->max_per_proc :
+	    CLONE_DEFAULT_MAX_PER_PROC;
+	cp.max_per_uid = params->max_per_uid ? params->max_per_uid :
+	    CLONE_DEFAULT_MAX_PER_UID;
+	cp.max_total = params->max_total ? params->max_total :
+	    CLONE_DEFAULT_MAX_TOTAL;
+	cp.hash_size_hint = cp.max_total > 0 ? cp.max_total : 65536;
+	cp.one_per_proc = (mode == CLONE_MODE_PROC);
+	cp.finalize = clone_finalize;
+	cp.ctx = shim;
+	error = clone_core_create(&cp, &shim->core);
+	if (error) {
+		clone_shim_free(shim);
+		return (error);
+	}
+
+	if (mode == CLONE_MODE_AUTOCLONE) {
+		shim->clone_ops = *shim->orig;
+		shim->clone_ops.head.refs = 0;
+		shim->clone_ops.head.id = 0;
+		shim->clone_ops.head.flags &= ~(D_TRACKCLOSE | D_QUICK);
+		shim->clone_ops.d_open = clone_ac_open;
+		shim->clone_ops.d_close = clone_ac_close;
+		/* Hold the base instance: an open devfs does not clone (limit
+		 * refused, no fp) then gets the driver's own EBUSY. */
+		error = clone_ac_hold_base(shim);
+		if (error) {
+			clone_shim_free(shim);
+			return (error);
+		}
+		devfs_clone_bitmap_init(&shim->bitmap);
+		clone_shims[slot] = shim;
+		devfs_clone_handler_add(shim->name, clone_ac_handler);
+		*shimp = shim;
+		return (0);
+	}
+
+	shim->iops = kmalloc(sizeof(*shim->iops), M_CLONESHIM,
+	    M_WAITOK | M_NULLOK | M_ZERO);
+	if (shim->iops == NULL) {
+		clone_shim_free(shim);
+		return (ENOMEM);
+	}
+	shim->iops->head.name = shim->orig->head.name;
+	shim->iops->d_open = clone_if_open;
+	shim->iops->d_close = clone_if_close;
+	shim->iops->d_read = clone_if_read;
+	shim->iops->d_write = clone_if_write;
+	shim->iops->d_ioctl = clone_if_ioctl;
+	shim->iops->d_mmap = clone_if_mmap;
+	shim->iops->d_mmap_single = clone_if_mmap_single;
+	shim->iops->d_kqfilter = clone_if_kqfilter;
+	if (mode == CLONE_MODE_PROC && clone_proc_hooks++ == 0)
+		at_exit(clone_at_exit);
+	clone_shims[slot] = shim;
+	dev_ops_intercept(dev, shim->iops);
+	/* dev_ops_intercept copied the driver's flags: add ours after it. */
+	if (mode != CLONE_MODE_PROC)
+		atomic_set_int(&shim->iops->head.flags, D_TRACKCLOSE);
+	*shimp = shim;
+	return (0);
+}
+
+int
+clone_shim_detach(struct clone_shim *shim)
+{
+	int error, i;
+
+	error = clone_core_begin_detach(shim->core);
+	if (error)
+		return (error);
+	if (shim->mode == CLONE_MODE_AUTOCLONE) {
+		error = clone_ac_detach(shim);
+		if (error) {
+			clone_core_cancel_detach(shim->core);
+			return (error);
+		}
+	} else {
+		/* Restore first: nothing may destroy an intercepted cdev. */
+		dev_ops_restore(shim->base, shim->orig);
+		if (shim->mode == CLONE_MODE_PROC && --clone_proc_hooks == 0)
+			rm_at_exit(clone_at_exit);
+	}
+	/* Threads already inside an entry point finish first.  (A thread
+	 * that read si_ops before the restore but has not yet entered is the
+	 * window every interposer has; kern/tty_cons.c has the same.) */
+	clone_wait_quiet();
+	for (i = 0; i < CLONE_MAX_SHIMS; i++)
+		if (clone_shims[i] == shim)
+			clone_shims[i] = NULL;
+	clone_shim_free(shim);
+	return (0);
+}
+
+void
+clone_shim_stats(struct clone_shim *shim, struct clone_shim_stats *st)
+{
+	long refused[CLONE_REF_COUNT];
+
+	clone_core_stats(shim->core, &st->live, &st->opens, &st->closes,
+	    refused);
+	st->refused_proc = refused[CLONE_REF_PROC];
+	st->refused_uid = refused[CLONE_REF_UID];
+	st->refused_total = refused[CLONE_REF_TOTAL];
+	st->refused_busy = refused[CLONE_REF_BUSY];
+	st->refused_nomem = refused[CLONE_REF_NOMEM];
+	st->refused_foreign = refused[CLONE_REF_FOREIGN];
+	st->refused_detach = refused[CLONE_REF_DETACH];
+}
+
+int
+clone_shim_listing(struct clone_shim *shim, char *buf, int len)
+{
+	return (clone_core_listing(shim->core, buf, len));
+}
+
+long
+clone_shim_bytes_per_clone(struct clone_shim *shim)
+{
+	return (clone_core_record_bytes() + (long)sizeof(struct cdev));
+}
