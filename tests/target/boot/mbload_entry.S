@@ -88,3 +88,5 @@ gdt_desc:
 	.align	16
 	.space	16384
 loader_stack_top:
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,89 @@
+# mk/target.mk: the real-kernel tier (tests/target, issue 8).
+#
+#   make test-target DFLY_KERNEL=/path/to/kernel   only this tier: boots the
+#        DragonFly kernel under QEMU once per phase and runs the target suite
+#   make test                                       includes the tier; without
+#        DFLY_KERNEL every case is skipped with the reason
+#   make kbuild-dfly DFLY_SRC=/path/to/dragonfly   cross-builds kqemu.ko and
+#        kqemu_clone.ko (and the test KLD semcount.ko) with DragonFly's own
+#        share/mk and kernel headers, then rewrites R_X86_64_PLT32 to
+#        R_X86_64_PC32 so DragonFly 5.8's kernel linker accepts them
+#   DFLY_KO=DIR       use ready-made .ko files from DIR instead
+#
+# The target programs are freestanding static DragonFly ELF executables
+# (tests/target/rt is their runtime), built with the host gcc: no DragonFly
+# libc or toolchain is needed.  The multiboot loader is a 32-bit image.
+
+TGT_B      := $(B)/target
+TGT_CC     ?= gcc
+TGT_CFLAGS := -O2 -g -std=gnu11 -ffreestanding -fno-builtin -fno-pie -fno-pic \
+              -fno-stack-protector -fno-asynchronous-unwind-tables -fno-unwind-tables \
+              -fcf-protection=none -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Wno-format-zero-length -I$(TOP)/include
+TGT_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,noexecstack \
+               -Wl,-z,norelro -Wl,-e,_start
+TGT_RT     := tests/target/rt/crt0.S tests/target/rt/rt.c
+TGT_PROGS  := $(sort $(wildcard tests/target/progs/*.c))
+TGT_HDRS   := $(wildcard tests/target/rt/*.h tests/target/progs/*.h) include/kqemu.h
+
+$(TGT_B)/kqtest: $(TGT_RT) $(TGT_PROGS) $(TGT_HDRS) mk/target.mk
+	@mkdir -p $(@D)
+	$(TGT_CC) $(TGT_CFLAGS) $(TGT_LDFLAGS) -o $@ $(TGT_RT) $(TGT_PROGS)
+
+MBLOAD_FLAGS := -m32 -march=i686 -O2 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
+                -fno-asynchronous-unwind-tables -fcf-protection=none -Wall -Wextra -Werror
+$(TGT_B)/mbload: tests/target/boot/mbload.c tests/target/boot/mbload_entry.S tests/target/boot/mbload.ld
+	@mkdir -p $(@D)
+	$(TGT_CC) $(MBLOAD_FLAGS) -c -o $(TGT_B)/mbload.o tests/target/boot/mbload.c
+	$(TGT_CC) $(MBLOAD_FLAGS) -c -o $(TGT_B)/mbload_entry.o tests/target/boot/mbload_entry.S
+	ld -m elf_i386 -nostdlib --no-warn-rwx-segments -T tests/target/boot/mbload.ld -o $@ \
+	    $(TGT_B)/mbload_entry.o $(TGT_B)/mbload.o
+
+# The kyua side: the ATF program, its case list (generated from the suites'
+# case tables) and the tier's configuration (which kernel, which modules).
+TGT_T := $(B)/tests/target
+$(TGT_T)/target_test: tests/target/target_test | $(TGT_T)
+	cp $< $@ && chmod +x $@
+$(TGT_T)/run-target: tests/target/run-target | $(TGT_T)
+	cp $< $@ && chmod +x $@
+$(TGT_T)/boots.list: tests/target/boots.list | $(TGT_T)
+	cp $< $@
+$(TGT_T)/cases.list: tests/target/tools/list-cases tests/target/boots.list $(TGT_PROGS) | $(TGT_T)
+	sh tests/target/tools/list-cases tests/target/boots.list $(TGT_PROGS) > $@
+$(TGT_T):
+	@mkdir -p $@
+
+# The configuration is rewritten when DFLY_KERNEL/DFLY_KO/DFLY_SRC change.
+DFLY_KERNEL ?=
+DFLY_KO ?=
+TGT_CONF_TEXT := kernel='$(DFLY_KERNEL)' ko='$(DFLY_KO)' kbuild='$(abspath $(B))/target/ko' \
+  kqtest='$(abspath $(TGT_B))/kqtest' mbload='$(abspath $(TGT_B))/mbload'
+$(TGT_T)/target.conf: FORCE | $(TGT_T)
+	@printf '%s\n' "$(TGT_CONF_TEXT)" > $@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; rm -rf $(TGT_T)/work; fi
+.PHONY: FORCE
+FORCE:
+
+$(eval $(call kyua_area,tests/target))
+TGT_ALL := $(TGT_B)/kqtest $(TGT_B)/mbload $(TGT_T)/target_test $(TGT_T)/run-target \
+            $(TGT_T)/boots.list $(TGT_T)/cases.list $(TGT_T)/target.conf $(TGT_T)/Kyuafile
+ALL_TARGETS += $(TGT_ALL)
+
+# The modules for the guest, cross-built with DragonFly's share/mk.
+DFLY_SRC ?= $(shell cat .dfly-src 2>/dev/null)
+KBUILD_DIRS := kmod/kqemu kmod/kqemu_clone tests/kmod/semcount
+.PHONY: kbuild-dfly deps-target test-target
+kbuild-dfly:
+	@DFLY_SRC='$(DFLY_SRC)' OUT='$(abspath $(B))/target/ko' \
+	    sh tests/target/tools/kbuild $(KBUILD_DIRS)
+
+# What the tier needs at run time (qemu, makefs; bmake and gcc for kbuild).
+PKGS_TARGET := qemu-system-x86 makefs bmake
+deps-target: ; $(call need_pkgs,$(PKGS_TARGET))
+
+# Only this tier: fresh results, every phase booted.
+test-target: deps-test deps-target $(TGT_ALL) $(B)/tests/Kyuafile
+	@if [ -z '$(DFLY_KERNEL)' ]; then echo "test-target: DFLY_KERNEL=/path/to/kernel is required"; exit 2; fi
+	@if [ -z '$(DFLY_KO)' ]; then $(MAKE) --no-print-directory kbuild-dfly; fi
+	@rm -rf $(TGT_T)/work
+	@tools/run-kyua $(B) target
