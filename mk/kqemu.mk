@@ -1,0 +1,27 @@
+# mk/kqemu.mk: kqemu.ko built as a host-kernel module, its tests, and the
+# ABI checks of include/kqemu.h on LP64 and ILP32.
+#
+# The ILP32 check uses `clang -m32 -fsyntax-only -ffreestanding`: kqemu.h
+# includes nothing, so no 32-bit libc (gcc-multilib) is needed on a fresh
+# Debian 12, only the clang that PKGS_BUILD installs.
+
+KQEMU_SRCS := kmod/kqemu/kqemu_dev.c kmod/kqemu/kqemu_core.cc kmod/kqemu/kqemu_conform.cc
+
+# The ABI checks: struct sizes, field offsets and ioctl words, as C on both
+# ABIs and as C++ (kqemu.h is also a C++ header).
+$(B)/obj/kqemu-abi.stamp: tests/kqemu/abi_check.c include/kqemu.h
+	@mkdir -p $(@D)
+	$(CC) -m64 -std=c11 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude $<
+	$(CC) -m32 -std=c11 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude $<
+	$(CC) -m32 -std=c99 -pedantic -ffreestanding -fsyntax-only -Werror -Iinclude -x c include/kqemu.h
+	$(CXX) -m32 -std=c++20 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude -x c++ include/kqemu.h
+	$(CXX) -m64 -std=c++20 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude -x c++ include/kqemu.h
+	@touch $@
+ALL_TARGETS += $(B)/obj/kqemu-abi.stamp
+
+# Module and tests need the host kernel (mk/hostkern.mk).
+ifneq ($(HOSTKERN_LIB),)
+$(eval $(call host_module,kqemu,$(KQEMU_SRCS)))
+$(eval $(call host_test_prog,tests/kqemu/kqemu_test,tests/kqemu/kqemu_test.c tests/kqemu/qemu_seq.c))
+$(eval $(call kyua_area,tests/kqemu))
+endif
