@@ -32,6 +32,7 @@
 #include <sys/devfs.h>
 #include <sys/errno.h>
 #include <sys/fcntl.h>
+#include <sys/globaldata.h>
 #include <sys/lock.h>
 #include <sys/malloc.h>
 #include <sys/module.h>
@@ -142,32 +143,97 @@ kqemu_sysctl_list(SYSCTL_HANDLER_ARGS)
 	return (error);
 }
 
-SYSCTL_NODE(_hw, OID_AUTO, kqemu, CTLFLAG_RD, 0, "kqemu accelerator client driver");
-SYSCTL_INT(_hw_kqemu, OID_AUTO, version, CTLFLAG_RD, &kqemu_version_value, 0,
-    "kqemu ABI version answered to GET_VERSION");
-SYSCTL_STRING(_hw_kqemu, OID_AUTO, engine, CTLFLAG_RD, kqemu_engine_name, 0,
-    "Engine new instances use (loader tunable hw.kqemu.engine)");
-SYSCTL_PROC(_hw_kqemu, OID_AUTO, instances, CTLTYPE_INT | CTLFLAG_RD,
-    &kqemu_stats.instances, 0, kqemu_sysctl_int, "I", "Live instances");
-SYSCTL_PROC(_hw_kqemu, OID_AUTO, holders, CTLTYPE_INT | CTLFLAG_RD,
-    &kqemu_holds, 0, kqemu_sysctl_int, "I", "Holds taken by wrapping modules");
-#define KQEMU_SYSCTL_STAT(field, descr)					\
-	SYSCTL_PROC(_hw_kqemu, OID_AUTO, field, CTLTYPE_ULONG | CTLFLAG_RD,	\
-	    &kqemu_stats.field, 0, kqemu_sysctl_ulong, "LU", descr)
-KQEMU_SYSCTL_STAT(opens, "Instances created");
-KQEMU_SYSCTL_STAT(inits, "Successful INITs");
-KQEMU_SYSCTL_STAT(init_errors, "Refused INITs");
-KQEMU_SYSCTL_STAT(execs, "Successful EXECs");
-KQEMU_SYSCTL_STAT(exec_softmmu, "EXECs that returned SOFTMMU");
-KQEMU_SYSCTL_STAT(exec_intr, "EXECs that returned INTR (signal pending)");
-KQEMU_SYSCTL_STAT(exec_other, "EXECs that returned another exit reason");
-KQEMU_SYSCTL_STAT(set_phys_mem, "Successful SET_PHYS_MEMs");
-KQEMU_SYSCTL_STAT(modify_ram_pages, "Successful MODIFY_RAM_PAGES");
-KQEMU_SYSCTL_STAT(ioctl_errors, "ioctls answered with an errno");
-KQEMU_SYSCTL_STAT(locked_pages, "Locked-pages budget in use");
-KQEMU_SYSCTL_STAT(max_locked_pages, "Locked-pages budget (hw.kqemu.max_locked_pages)");
-SYSCTL_PROC(_hw_kqemu, OID_AUTO, list, CTLTYPE_STRING | CTLFLAG_RD,
-    NULL, 0, kqemu_sysctl_list, "A", "Live instances, one per line");
+/*
+ * hw.kqemu is built at MOD_LOAD under the kernel's own "hw" node, found by
+ * name in the root list, and torn down with its context at MOD_UNLOAD.  A
+ * static SYSCTL_NODE(_hw, ...) would be the same tree, but it links
+ * against sysctl__hw_children, which the kernel defines only through a
+ * macro, so dfly-kbuild's check of imported symbols cannot vouch for it;
+ * the root list sysctl__children is declared plainly in sys/sysctl.h.
+ */
+static struct sysctl_ctx_list kqemu_sysctl_ctx;
+
+static struct sysctl_oid_list *
+kqemu_sysctl_hw(void)
+{
+	struct sysctl_oid_list *hw = NULL;
+	struct sysctl_oid *oid;
+
+#ifdef SYSCTL_SLOCK
+	SYSCTL_SLOCK();
+#endif
+	SLIST_FOREACH(oid, &sysctl__children, oid_link) {
+		if ((oid->oid_kind & CTLTYPE) == CTLTYPE_NODE &&
+		    strcmp(oid->oid_name, "hw") == 0) {
+			hw = SYSCTL_CHILDREN(oid);
+			break;
+		}
+	}
+#ifdef SYSCTL_SLOCK
+	SYSCTL_SUNLOCK();
+#endif
+	return (hw);
+}
+
+static const struct {
+	const char	*name;
+	unsigned long	*field;
+	const char	*descr;
+} kqemu_sysctl_stats[] = {
+	{ "opens", &kqemu_stats.opens, "Instances created" },
+	{ "inits", &kqemu_stats.inits, "Successful INITs" },
+	{ "init_errors", &kqemu_stats.init_errors, "Refused INITs" },
+	{ "execs", &kqemu_stats.execs, "Successful EXECs" },
+	{ "exec_softmmu", &kqemu_stats.exec_softmmu, "EXECs that returned SOFTMMU" },
+	{ "exec_intr", &kqemu_stats.exec_intr, "EXECs that returned INTR (signal pending)" },
+	{ "exec_other", &kqemu_stats.exec_other, "EXECs that returned another exit reason" },
+	{ "set_phys_mem", &kqemu_stats.set_phys_mem, "Successful SET_PHYS_MEMs" },
+	{ "modify_ram_pages", &kqemu_stats.modify_ram_pages, "Successful MODIFY_RAM_PAGES" },
+	{ "ioctl_errors", &kqemu_stats.ioctl_errors, "ioctls answered with an errno" },
+	{ "locked_pages", &kqemu_stats.locked_pages, "Locked-pages budget in use" },
+	{ "max_locked_pages", &kqemu_stats.max_locked_pages,
+	    "Locked-pages budget (hw.kqemu.max_locked_pages)" },
+};
+
+static int
+kqemu_sysctl_attach(void)
+{
+	struct sysctl_oid_list *hw, *kq;
+	struct sysctl_oid *node;
+	size_t i;
+
+	if ((hw = kqemu_sysctl_hw()) == NULL)
+		return (ENOENT);
+	sysctl_ctx_init(&kqemu_sysctl_ctx);
+	node = SYSCTL_ADD_NODE(&kqemu_sysctl_ctx, hw, OID_AUTO, "kqemu",
+	    CTLFLAG_RD, 0, "kqemu accelerator client driver");
+	if (node == NULL) {
+		sysctl_ctx_free(&kqemu_sysctl_ctx);
+		return (EEXIST);
+	}
+	kq = SYSCTL_CHILDREN(node);
+	SYSCTL_ADD_INT(&kqemu_sysctl_ctx, kq, OID_AUTO, "version", CTLFLAG_RD,
+	    &kqemu_version_value, 0, "kqemu ABI version answered to GET_VERSION");
+	SYSCTL_ADD_STRING(&kqemu_sysctl_ctx, kq, OID_AUTO, "engine", CTLFLAG_RD,
+	    kqemu_engine_name, 0,
+	    "Engine new instances use (loader tunable hw.kqemu.engine)");
+	SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO, "instances",
+	    CTLTYPE_INT | CTLFLAG_RD, &kqemu_stats.instances, 0,
+	    kqemu_sysctl_int, "I", "Live instances");
+	SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO, "holders",
+	    CTLTYPE_INT | CTLFLAG_RD, &kqemu_holds, 0, kqemu_sysctl_int, "I",
+	    "Holds taken by wrapping modules (kqemu_hold)");
+	for (i = 0; i < sizeof(kqemu_sysctl_stats) / sizeof(kqemu_sysctl_stats[0]); i++) {
+		SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO,
+		    kqemu_sysctl_stats[i].name, CTLTYPE_ULONG | CTLFLAG_RD,
+		    kqemu_sysctl_stats[i].field, 0, kqemu_sysctl_ulong, "LU",
+		    kqemu_sysctl_stats[i].descr);
+	}
+	SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO, "list",
+	    CTLTYPE_STRING | CTLFLAG_RD, NULL, 0, kqemu_sysctl_list, "A",
+	    "Live instances, one per line");
+	return (0);
+}
 
 /* --- the device ---------------------------------------------------------- */
 
@@ -371,18 +437,28 @@ kqemu_load(void)
 	kqemu_holds = 0;
 	kqemu_unloading = 0;
 	error = kqemu_core_load(engine, max_locked);
+	if (error != 0)
+		goto fail_lock;
+	error = kqemu_sysctl_attach();
 	if (error != 0) {
-		lockuninit(&kqemu_lk);
-		return (error);
+		kprintf("kqemu: cannot attach sysctl hw.kqemu (%d)\n", error);
+		goto fail_core;
 	}
 	kqemu_dev = make_dev(&kqemu_ops, 0, UID_ROOT, (gid_t)gid, mode,
 	    KQEMU_DEVICE_NAME);
 	if (kqemu_dev == NULL) {
-		(void)kqemu_core_unload();
-		lockuninit(&kqemu_lk);
-		return (ENOMEM);
+		error = ENOMEM;
+		goto fail_sysctl;
 	}
 	return (0);
+
+fail_sysctl:
+	sysctl_ctx_free(&kqemu_sysctl_ctx);
+fail_core:
+	(void)kqemu_core_unload();
+fail_lock:
+	lockuninit(&kqemu_lk);
+	return (error);
 }
 
 static int
@@ -417,6 +493,7 @@ kqemu_unload(void)
 	/* destroy_dev completes on the devfs thread: wait for it, so that no
 	 * cdev still points at kqemu_ops when our text goes away. */
 	devfs_config();
+	sysctl_ctx_free(&kqemu_sysctl_ctx);
 	if (kqemu_core_unload() != 0)
 		panic("kqemu: instance appeared during unload");
 	lockuninit(&kqemu_lk);
