@@ -99,6 +99,7 @@ typedef __builtin_va_list va_list;
 #define SIGKILL		9
 #define SIGTERM		15
 #define SIGUSR1		30
+#define RB_NOSYNC	0x0004
 #define RB_HALT		0x0008
 #define RB_POWEROFF	0x4000
 #define KENV_GET	0
