@@ -1,0 +1,1790 @@
+/*
+ * devhost.c - a FUSE server that runs the host kernel with modules loaded and
+ * exposes its devfs nodes as files, so that real Linux processes open, ioctl,
+ * read, write and close the DragonFly drivers in tests/host.
+ *
+ * Owns:
+ *  - the FUSE file system (libfuse3 low-level API, multithreaded loop):
+ *      /            one regular file per devfs node, with the cdev's mode
+ *      /.files      what devhost knows about every open device file
+ *      /.sysctl/N   reading it reads host-kernel sysctl N ("debug.x.y")
+ *  - the map real process (Tgid) -> host-kernel process (struct hproc),
+ *    and FUSE file handle -> (owning hproc, host-kernel fd) (struct dfile);
+ *  - user memory: every hproc's copyin/copyout reach the real calling
+ *    process through process_vm_readv/writev, except the ioctl argument,
+ *    which FUSE already copied into the server: it sits in a per-call scratch
+ *    buffer that the host kernel sees at a fixed non-canonical address
+ *    (SCRATCH_UADDR), which no real user pointer can equal;
+ *  - the death of real processes (pidfd + a reaper thread): the host
+ *    kernel's exit path (at_exit hooks, then the descriptors) runs for them;
+ *  - FUSE interrupts: the pending signal of the caller is posted to its
+ *    hproc for the duration of the call (kqemu EXEC answers INTR);
+ *  - `devhost run`: a private mount namespace with the node bound at
+ *    /dev/<node> over a tmpfs copy of /dev; CMD runs there.
+ *
+ * Threads: the FUSE loop thread and its workers (each request runs on one
+ * worker, bound to an hproc with hk_thread_enter for the host-kernel call
+ * only), the reaper thread, and the main thread (signals, child, shutdown).
+ *
+ * Locking:
+ *  - g_lock (mutex) guards the hproc table and each hproc's counters
+ *    (inflight, nfiles, dead), each dfile's owner and the dfile list.  It is
+ *    never held across a host-kernel call.
+ *  - g_devfs_lock (mutex) serialises opens and last closes of device files,
+ *    so that the devfs node a clone open creates can be named by comparing
+ *    the node list before and after (autoclone mode shows "kqemu3" etc.).
+ *    Taken before g_lock, never inside it.
+ *  - each struct call has a mutex for its interrupt state; the libfuse
+ *    interrupt callback runs under libfuse's request lock and takes it.
+ *  - an hproc is used by a call only while its inflight count is raised;
+ *    the reaper waits for inflight == 0 before hk_proc_exit.
+ */
+#define FUSE_USE_VERSION 312
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hk.h"
+
+#define ROOT_INO	FUSE_ROOT_ID	/* 1 */
+#define SYSCTL_DIR_INO	2
+#define FILES_INO	3
+#define NODE_INO_BASE	16		/* + index in g_names */
+#define SYSCTL_INO_BASE	(1ULL << 32)	/* + index in g_sysctls */
+
+/*
+ * The ioctl argument buffer as the host kernel sees it.  x86-64 user
+ * addresses are below 2^56 even with 5-level paging, so a real client's
+ * pointer can never fall in this window.
+ */
+#define SCRATCH_UADDR	((uintptr_t)0xffffc00000000000ULL)
+#define SCRATCH_MAX	(1U << 20)	/* reads/writes are split by FUSE anyway */
+
+/* DragonFly's ioctl encoding (sys/ioccom.h) */
+#define BSD_IOCPARM_MASK 0x1fffU
+#define BSD_IOC_VOID	0x20000000U
+#define BSD_IOC_OUT	0x40000000U
+#define BSD_IOC_IN	0x80000000U
+
+/* --- state --------------------------------------------------------------- */
+
+struct hproc {
+	struct hproc *next;		/* g_procs (g_lock) */
+	pid_t tgid;			/* real process; 0 for a holder */
+	int pidfd;			/* -1 for a holder */
+	struct hk_proc *hp;		/* NULL once exited */
+	struct hk_uspace_ops ops;
+	int inflight;			/* calls using hp (g_lock) */
+	int nfiles;			/* dfiles owned (g_lock) */
+	bool dead;			/* real process gone / holder empty */
+};
+
+enum { DF_DEV, DF_TEXT };
+
+struct dfile {
+	struct dfile *next, *prev;	/* g_files, DF_DEV only (g_lock) */
+	int kind;
+	struct hproc *owner;		/* (g_lock) */
+	int fd;				/* host-kernel fd in owner */
+	pid_t opener;			/* real Tgid of the opener */
+	char node[64];
+	char clone[64];			/* devfs node the open created, or "-" */
+	unsigned long ioctls;		/* (atomic) */
+	char *text;			/* DF_TEXT: snapshot */
+	size_t len;
+};
+
+/* One FUSE request's host-kernel call (on the worker's stack). */
+struct call {
+	struct hproc *p;
+	pid_t tid;			/* calling real thread */
+	unsigned char *scratch;		/* seen at SCRATCH_UADDR */
+	size_t scratch_len;
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	bool interrupted;		/* (mtx) */
+	int sig_posted;			/* (mtx) signal posted to p, or 0 */
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;	/* inflight drops */
+static pthread_mutex_t g_devfs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hproc *g_procs;
+static struct dfile g_files = { &g_files, &g_files, 0, NULL, 0, 0, "", "", 0, NULL, 0 };
+static volatile int g_stopping;
+
+/* Names handed out as inode numbers (never shrink; g_lock). */
+static char **g_names;
+static size_t g_nnames;
+static char **g_sysctls;
+static size_t g_nsysctls;
+
+static __thread struct call *t_call;
+
+static struct {
+	const char *mountpoint;
+	const char *module_path;
+	int profile;
+	int threads;
+	int ready_fd;
+	unsigned int hold_cmd;		/* Linux-encoded command to hold */
+	int hold_ms;
+	bool verbose;
+	bool run;
+	const char *run_node;
+	char **run_argv;
+} opt = { .profile = HK_PROFILE_MODERN, .threads = 64, .ready_fd = -1,
+	  .run_node = "kqemu" };
+
+static struct fuse_session *g_se;
+static int g_epfd = -1, g_evfd = -1;
+
+static void
+logmsg(const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "devhost: %s\n", buf);
+}
+
+#define dbg(...) do { if (opt.verbose) logmsg(__VA_ARGS__); } while (0)
+
+/* --- real processes -------------------------------------------------------- */
+
+/* Read a "Key:\tvalue" line of /proc/<tid>/status. */
+static int
+proc_status_field(pid_t tid, const char *key, char *out, size_t outlen)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return (0);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			const char *v = line + klen + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			snprintf(out, outlen, "%s", v);
+			out[strcspn(out, "\n")] = '\0';
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return (found);
+}
+
+/* FUSE reports the calling thread; the per-process model wants its Tgid. */
+static pid_t
+tid_to_tgid(pid_t tid)
+{
+	char v[32];
+
+	if (tid > 0 && proc_status_field(tid, "Tgid", v, sizeof(v)))
+		return ((pid_t)atoi(v));
+	return (tid);
+}
+
+/* The lowest signal pending and not blocked for a thread, or 0. */
+static int
+pending_signal(pid_t tid)
+{
+	char v[64];
+	unsigned long long pnd = 0, shd = 0, blk = 0, set;
+
+	if (proc_status_field(tid, "SigPnd", v, sizeof(v)))
+		pnd = strtoull(v, NULL, 16);
+	if (proc_status_field(tid, "ShdPnd", v, sizeof(v)))
+		shd = strtoull(v, NULL, 16);
+	if (proc_status_field(tid, "SigBlk", v, sizeof(v)))
+		blk = strtoull(v, NULL, 16);
+	set = (pnd | shd) & ~blk;
+	if (set == 0)
+		return (0);
+	return (__builtin_ctzll(set) + 1);
+}
+
+static int
+uspace_xfer(struct hproc *p, uintptr_t uaddr, void *kbuf, size_t len, int write)
+{
+	struct call *c = t_call;
+	struct iovec local, remote;
+	pid_t pid;
+	ssize_t n;
+
+	if (len == 0)
+		return (0);
+	if (uaddr >= SCRATCH_UADDR && uaddr < SCRATCH_UADDR + SCRATCH_MAX) {
+		size_t off = uaddr - SCRATCH_UADDR;
+
+		if (c == NULL || off > c->scratch_len || len > c->scratch_len - off)
+			return (EFAULT);
+		if (write)
+			memcpy(c->scratch + off, kbuf, len);
+		else
+			memcpy(kbuf, c->scratch + off, len);
+		return (0);
+	}
+	/* The memory of the thread making the call (a forked child using its
+	 * parent's file passes its own pointers). */
+	pid = (c != NULL && c->tid > 0) ? c->tid : p->tgid;
+	if (pid <= 0)
+		return (EFAULT);
+	local.iov_base = kbuf;
+	local.iov_len = len;
+	remote.iov_base = (void *)uaddr;
+	remote.iov_len = len;
+	if (write)
+		n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	else
+		n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	return (n == (ssize_t)len ? 0 : EFAULT);
+}
+
+static int
+uspace_read(void *ctx, uintptr_t uaddr, void *kbuf, size_t len)
+{
+	return (uspace_xfer(ctx, uaddr, kbuf, len, 0));
+}
+
+static int
+uspace_write(void *ctx, uintptr_t uaddr, const void *kbuf, size_t len)
+{
+	return (uspace_xfer(ctx, uaddr, (void *)kbuf, len, 1));
+}
+
+static struct hproc *
+hproc_new(pid_t tgid, struct hk_proc *hp)
+{
+	struct hproc *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return (NULL);
+	p->tgid = tgid;
+	p->pidfd = -1;
+	p->hp = hp;
+	p->ops.read = uspace_read;
+	p->ops.write = uspace_write;
+	p->ops.ctx = p;
+	if (hk_proc_set_uspace(hp, &p->ops) != 0) {
+		free(p);
+		return (NULL);
+	}
+	return (p);
+}
+
+static void proc_died(struct hproc *p);
+
+/*
+ * The hproc of a real process, created on its first open.  Returns it with
+ * inflight raised.  A dead entry for a reused pid is retired first.
+ */
+static int
+hproc_get(pid_t tgid, uid_t uid, gid_t gid, struct hproc **pp)
+{
+	struct hproc *p;
+	struct hk_proc *hp;
+	struct pollfd pfd;
+	struct epoll_event ev;
+	int error, pidfd;
+
+again:
+	pthread_mutex_lock(&g_lock);
+	for (p = g_procs; p != NULL; p = p->next)
+		if (!p->dead && p->tgid == tgid)
+			break;
+	if (p != NULL) {
+		/* A pid reused before the reaper saw the old one die? */
+		pfd.fd = p->pidfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) > 0) {
+			pthread_mutex_unlock(&g_lock);
+			proc_died(p);
+			goto again;
+		}
+		p->inflight++;
+		pthread_mutex_unlock(&g_lock);
+		*pp = p;
+		return (0);
+	}
+	pthread_mutex_unlock(&g_lock);
+
+	pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	if (pidfd < 0)
+		return (errno == ESRCH ? ESRCH : EIO);
+	error = hk_proc_create(uid, gid, &hp);
+	if (error != 0) {
+		close(pidfd);
+		return (error);
+	}
+	p = hproc_new(tgid, hp);
+	if (p == NULL) {
+		hk_proc_exit(hp, 0);
+		close(pidfd);
+		return (ENOMEM);
+	}
+	p->pidfd = pidfd;
+	p->inflight = 1;
+	pthread_mutex_lock(&g_lock);
+	/* Two threads of one process racing their first open: keep one. */
+	{
+		struct hproc *q;
+
+		for (q = g_procs; q != NULL; q = q->next)
+			if (!q->dead && q->tgid == tgid)
+				break;
+		if (q != NULL) {
+			pthread_mutex_unlock(&g_lock);
+			hk_proc_exit(hp, 0);
+			close(pidfd);
+			free(p);
+			goto again;
+		}
+	}
+	p->next = g_procs;
+	g_procs = p;
+	pthread_mutex_unlock(&g_lock);
+	ev.events = EPOLLIN;
+	ev.data.ptr = p;
+	if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) != 0)
+		logmsg("epoll_ctl(pidfd %d): %s", tgid, strerror(errno));
+	dbg("process %d -> host pid %d", tgid, hk_proc_pid(hp));
+	*pp = p;
+	return (0);
+}
+
+/* Drop a reference taken by hproc_get/dfile_owner; frees a retired hproc. */
+static void
+hproc_rele(struct hproc *p)
+{
+	bool gone;
+
+	pthread_mutex_lock(&g_lock);
+	p->inflight--;
+	pthread_cond_broadcast(&g_cv);
+	gone = p->dead && p->hp == NULL && p->inflight == 0 && p->nfiles == 0;
+	if (gone) {
+		struct hproc **pp;
+
+		for (pp = &g_procs; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == p) {
+				*pp = p->next;
+				break;
+			}
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (gone) {
+		if (p->pidfd >= 0)
+			close(p->pidfd);
+		free(p);
+	}
+}
+
+/* The owner of a device file with inflight raised, or NULL if exited. */
+static struct hproc *
+dfile_owner(struct dfile *f)
+{
+	struct hproc *p;
+
+	pthread_mutex_lock(&g_lock);
+	p = f->owner;
+	if (p != NULL && p->hp != NULL)
+		p->inflight++;
+	else
+		p = NULL;
+	pthread_mutex_unlock(&g_lock);
+	return (p);
+}
+
+/*
+ * A real process is gone: run the host kernel's exit path for it.  Device
+ * files it opened may still be held by other real processes (children it
+ * forked; FUSE sends their release only when the last holder closes), so if
+ * any are still open, a host-kernel child forked from it first inherits them,
+ * as the real children's fd tables did: exit then runs at_exit and closes the
+ * dead process's copies without a last close, and the file's release
+ * closes the holder's copy later.  Either order of release and death is
+ * therefore handled like DragonFly would for exit and fdfree.
+ */
+static void
+proc_died(struct hproc *p)
+{
+	struct hproc *holder = NULL;
+	struct hk_proc *child = NULL, *hp;
+	struct dfile *f;
+	int nfiles, error;
+
+	pthread_mutex_lock(&g_lock);
+	if (p->dead || p->hp == NULL) {
+		pthread_mutex_unlock(&g_lock);
+		return;
+	}
+	p->dead = true;
+	p->inflight++;		/* ours, so nobody frees p under us */
+	nfiles = p->nfiles;
+	pthread_mutex_unlock(&g_lock);
+	if (p->pidfd >= 0)
+		epoll_ctl(g_epfd, EPOLL_CTL_DEL, p->pidfd, NULL);
+	dbg("process %d died (%d files still open)", p->tgid, nfiles);
+
+	pthread_mutex_lock(&g_devfs_lock);
+	if (nfiles > 0) {
+		error = hk_thread_enter(p->hp);
+		if (error == 0) {
+			error = hk_fork(&child);
+			hk_thread_leave();
+		}
+		if (error == 0)
+			holder = hproc_new(0, child);
+		if (holder == NULL) {
+			logmsg("process %d: cannot fork a holder (%s); its open "
+			    "files close now", p->tgid, strerror(error ? error : ENOMEM));
+			if (child != NULL)
+				hk_proc_exit(child, 0);
+		}
+	}
+	pthread_mutex_lock(&g_lock);
+	if (holder != NULL) {
+		for (f = g_files.next; f != &g_files; f = f->next)
+			if (f->owner == p) {
+				f->owner = holder;
+				p->nfiles--;
+				holder->nfiles++;
+			}
+		holder->next = g_procs;
+		g_procs = holder;
+	}
+	/* Calls that picked p before the switch finish first. */
+	while (p->inflight > 1)
+		pthread_cond_wait(&g_cv, &g_lock);
+	hp = p->hp;
+	pthread_mutex_unlock(&g_lock);
+	error = hk_proc_exit(hp, 0);
+	if (error != 0)
+		logmsg("hk_proc_exit(%d): %s", p->tgid, strerror(error));
+	pthread_mutex_lock(&g_lock);
+	p->hp = NULL;
+	/* Without a holder the files' fds died with hp. */
+	for (f = g_files.next; f != &g_files; f = f->next)
+		if (f->owner == p)
+			f->fd = -1;
+	pthread_mutex_unlock(&g_lock);
+	pthread_mutex_unlock(&g_devfs_lock);
+	hproc_rele(p);
+}
+
+/* A holder whose last file closed exits. */
+static void
+holder_retire(struct hproc *p)
+{
+	struct hk_proc *hp;
+
+	pthread_mutex_lock(&g_lock);
+	if (p->tgid != 0 || p->dead || p->nfiles != 0 || p->hp == NULL) {
+		pthread_mutex_unlock(&g_lock);
+		return;
+	}
+	p->dead = true;
+	while (p->inflight > 1)
+		pthread_cond_wait(&g_cv, &g_lock);
+	hp = p->hp;
+	pthread_mutex_unlock(&g_lock);
+	hk_proc_exit(hp, 0);
+	pthread_mutex_lock(&g_lock);
+	p->hp = NULL;
+	pthread_mutex_unlock(&g_lock);
+}
+
+static void *
+reaper_main(void *arg)
+{
+	struct epoll_event evs[16];
+	int i, n;
+
+	(void)arg;
+	for (;;) {
+		n = epoll_wait(g_epfd, evs, 16, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			logmsg("epoll_wait: %s", strerror(errno));
+			return (NULL);
+		}
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL)
+				return (NULL);	/* the stop eventfd */
+			proc_died(evs[i].data.ptr);
+		}
+	}
+}
+
+/* --- names and attributes ---------------------------------------------- */
+
+static fuse_ino_t
+name_ino(char ***tab, size_t *n, const char *name, fuse_ino_t base)
+{
+	size_t i;
+	char **nt;
+
+	pthread_mutex_lock(&g_lock);
+	for (i = 0; i < *n; i++)
+		if (strcmp((*tab)[i], name) == 0)
+			goto out;
+	nt = realloc(*tab, (*n + 1) * sizeof(*nt));
+	if (nt == NULL || (nt[*n] = strdup(name)) == NULL) {
+		if (nt != NULL)
+			*tab = nt;
+		pthread_mutex_unlock(&g_lock);
+		return (0);
+	}
+	*tab = nt;
+	i = (*n)++;
+out:
+	pthread_mutex_unlock(&g_lock);
+	return (base + i);
+}
+
+/* Copy the name behind an inode (NULL if none). */
+static bool
+ino_name(fuse_ino_t ino, char *buf, size_t len, bool *is_sysctl)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&g_lock);
+	if (ino >= SYSCTL_INO_BASE && ino - SYSCTL_INO_BASE < g_nsysctls) {
+		snprintf(buf, len, "%s", g_sysctls[ino - SYSCTL_INO_BASE]);
+		*is_sysctl = true;
+		ok = true;
+	} else if (ino >= NODE_INO_BASE && ino < SYSCTL_INO_BASE &&
+	    ino - NODE_INO_BASE < g_nnames) {
+		snprintf(buf, len, "%s", g_names[ino - NODE_INO_BASE]);
+		*is_sysctl = false;
+		ok = true;
+	}
+	pthread_mutex_unlock(&g_lock);
+	return (ok);
+}
+
+/*
+ * A node's owner and mode.  hk.h does not expose the cdev's si_uid/si_gid/
+ * si_perms, so devhost serves DragonFly's default for a device made with
+ * make_dev(..., UID_ROOT, GID_WHEEL, 0660): root:wheel (gid 0) 0660.
+ */
+static void
+node_attr(const char *name, struct stat *st)
+{
+	(void)name;
+	st->st_mode = S_IFREG | 0660;
+	st->st_uid = 0;
+	st->st_gid = 0;
+}
+
+static int
+do_getattr(fuse_ino_t ino, struct stat *st)
+{
+	char name[256];
+	bool is_sysctl;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_nlink = 1;
+	st->st_blksize = 4096;
+	if (ino == ROOT_INO || ino == SYSCTL_DIR_INO) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		return (0);
+	}
+	if (ino == FILES_INO) {
+		st->st_mode = S_IFREG | 0444;
+		return (0);
+	}
+	if (!ino_name(ino, name, sizeof(name), &is_sysctl))
+		return (ENOENT);
+	if (is_sysctl) {
+		st->st_mode = S_IFREG | 0444;
+		return (0);
+	}
+	if (!hk_devfs_exists(name))
+		return (ENOENT);
+	node_attr(name, st);
+	return (0);
+}
+
+/* Text of a sysctl: integers in decimal, strings as they are. */
+static int
+sysctl_text(const char *name, char **textp, size_t *lenp)
+{
+	long long v;
+	size_t len = 0;
+	char *buf;
+	int error;
+
+	error = hk_sysctl(name, NULL, &len, NULL, 0);
+	if (error != 0)
+		return (error);
+	if (len == sizeof(int) || len == sizeof(long long)) {
+		/* An integer, unless it reads as a short string. */
+		char tmp[8] = { 0 };
+		size_t l = len;
+
+		if (hk_sysctl(name, tmp, &l, NULL, 0) == 0 && l == len &&
+		    tmp[len - 1] == '\0' && strlen(tmp) == len - 1 && len > 1 &&
+		    tmp[0] >= ' ') {
+			/* printable NUL-terminated: treat as string below */
+		} else if (hk_sysctl_int(name, &v) == 0) {
+			if (asprintf(textp, "%lld\n", v) < 0)
+				return (ENOMEM);
+			*lenp = strlen(*textp);
+			return (0);
+		}
+	}
+	buf = malloc(len + 2);
+	if (buf == NULL)
+		return (ENOMEM);
+	error = hk_sysctl(name, buf, &len, NULL, 0);
+	if (error != 0) {
+		free(buf);
+		return (error);
+	}
+	buf[len] = '\0';
+	len = strlen(buf);
+	if (len == 0 || buf[len - 1] != '\n')
+		buf[len++] = '\n';
+	buf[len] = '\0';
+	*textp = buf;
+	*lenp = len;
+	return (0);
+}
+
+static int
+files_text(char **textp, size_t *lenp)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	struct dfile *f;
+
+	if (m == NULL)
+		return (ENOMEM);
+	fprintf(m, "# pid hostpid fd node clone ioctls\n");
+	pthread_mutex_lock(&g_lock);
+	for (f = g_files.next; f != &g_files; f = f->next)
+		fprintf(m, "%d %d %d %s %s %lu\n", (int)f->opener,
+		    f->owner != NULL && f->owner->hp != NULL ?
+		    (int)hk_proc_pid(f->owner->hp) : -1, f->fd, f->node,
+		    f->clone, __atomic_load_n(&f->ioctls, __ATOMIC_RELAXED));
+	pthread_mutex_unlock(&g_lock);
+	if (fclose(m) != 0) {
+		free(buf);
+		return (ENOMEM);
+	}
+	*textp = buf;
+	*lenp = len;
+	return (0);
+}
+
+/* --- FUSE operations ----------------------------------------------------- */
+
+static void
+reply_entry(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fuse_entry_param e;
+	int error;
+
+	memset(&e, 0, sizeof(e));
+	error = do_getattr(ino, &e.attr);
+	if (error != 0) {
+		fuse_reply_err(req, error);
+		return;
+	}
+	e.ino = ino;
+	e.generation = 1;
+	/* Nodes come and go (clones): never cache. */
+	e.attr_timeout = 0;
+	e.entry_timeout = 0;
+	fuse_reply_entry(req, &e);
+}
+
+static void
+dh_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_ino_t ino = 0;
+	size_t len;
+
+	if (parent == ROOT_INO) {
+		if (strcmp(name, ".sysctl") == 0)
+			ino = SYSCTL_DIR_INO;
+		else if (strcmp(name, ".files") == 0)
+			ino = FILES_INO;
+		else if (name[0] != '.' && hk_devfs_exists(name))
+			ino = name_ino(&g_names, &g_nnames, name, NODE_INO_BASE);
+	} else if (parent == SYSCTL_DIR_INO) {
+		len = 0;
+		if (hk_sysctl(name, NULL, &len, NULL, 0) == 0)
+			ino = name_ino(&g_sysctls, &g_nsysctls, name, SYSCTL_INO_BASE);
+	}
+	if (ino == 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	reply_entry(req, ino);
+}
+
+static void
+dh_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int error;
+
+	(void)fi;
+	error = do_getattr(ino, &st);
+	if (error != 0)
+		fuse_reply_err(req, error);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void
+dh_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	char *buf;
+	size_t used = 0, ent;
+	off_t idx = 0;
+	struct stat st;
+	char name[256];
+	int i;
+
+	(void)fi;
+	if (ino != ROOT_INO && ino != SYSCTL_DIR_INO) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	buf = malloc(size);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+#define ADD(nm, inum, mode) do {					\
+	if (idx++ >= off) {						\
+		st.st_ino = (inum);					\
+		st.st_mode = (mode);					\
+		ent = fuse_add_direntry(req, buf + used, size - used,	\
+		    (nm), &st, idx);					\
+		if (ent > size - used)					\
+			goto full;					\
+		used += ent;						\
+	}								\
+} while (0)
+	ADD(".", ino, S_IFDIR);
+	ADD("..", ROOT_INO, S_IFDIR);
+	if (ino == ROOT_INO) {
+		ADD(".sysctl", SYSCTL_DIR_INO, S_IFDIR);
+		ADD(".files", FILES_INO, S_IFREG);
+		for (i = 0; hk_devfs_node(i, name, sizeof(name)) == 0; i++)
+			ADD(name, name_ino(&g_names, &g_nnames, name,
+			    NODE_INO_BASE), S_IFREG);
+	}
+#undef ADD
+full:
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+/* Names of the devfs nodes now, as one NUL-separated block. */
+static char *
+node_snapshot(size_t *lenp)
+{
+	char name[256], *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	int i;
+
+	if (m == NULL)
+		return (NULL);
+	for (i = 0; hk_devfs_node(i, name, sizeof(name)) == 0; i++)
+		fprintf(m, "%s%c", name, '\0');
+	if (fclose(m) != 0) {
+		free(buf);
+		return (NULL);
+	}
+	*lenp = len;
+	return (buf);
+}
+
+static bool
+snapshot_has(const char *snap, size_t len, const char *name)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		if (strcmp(snap + off, name) == 0)
+			return (true);
+		off += strlen(snap + off) + 1;
+	}
+	return (false);
+}
+
+static void
+open_text(fuse_req_t req, struct fuse_file_info *fi, char *text, size_t len)
+{
+	struct dfile *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		free(text);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	f->kind = DF_TEXT;
+	f->text = text;
+	f->len = len;
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		free(text);
+		free(f);
+	}
+}
+
+static void
+dh_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char name[256], *text, *before = NULL, *after = NULL;
+	size_t len, blen = 0, alen = 0, off;
+	struct hproc *p;
+	struct dfile *f;
+	bool is_sysctl;
+	int error, fd = -1;
+
+	if (ino == FILES_INO) {
+		error = files_text(&text, &len);
+		if (error != 0)
+			fuse_reply_err(req, error);
+		else
+			open_text(req, fi, text, len);
+		return;
+	}
+	if (!ino_name(ino, name, sizeof(name), &is_sysctl)) {
+		fuse_reply_err(req, ino == ROOT_INO || ino == SYSCTL_DIR_INO ?
+		    EISDIR : ENOENT);
+		return;
+	}
+	if (is_sysctl) {
+		error = sysctl_text(name, &text, &len);
+		if (error != 0)
+			fuse_reply_err(req, error);
+		else
+			open_text(req, fi, text, len);
+		return;
+	}
+
+	f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	f->kind = DF_DEV;
+	f->opener = tid_to_tgid(ctx->pid);
+	snprintf(f->node, sizeof(f->node), "%s", name);
+	snprintf(f->clone, sizeof(f->clone), "-");
+	error = hproc_get(f->opener, ctx->uid, ctx->gid, &p);
+	if (error != 0) {
+		free(f);
+		fuse_reply_err(req, error);
+		return;
+	}
+
+	pthread_mutex_lock(&g_devfs_lock);
+	hk_devfs_sync();
+	before = node_snapshot(&blen);
+	error = hk_thread_enter(p->hp);
+	if (error == 0) {
+		error = hk_open(name, fi->flags & O_ACCMODE, &fd);
+		hk_thread_leave();
+	}
+	if (error == 0) {
+		/* The node this open created, if it cloned one (autoclone). */
+		after = node_snapshot(&alen);
+		for (off = 0; after != NULL && before != NULL && off < alen;
+		    off += strlen(after + off) + 1) {
+			if (!snapshot_has(before, blen, after + off)) {
+				snprintf(f->clone, sizeof(f->clone), "%s", after + off);
+				break;
+			}
+		}
+		f->fd = fd;
+		pthread_mutex_lock(&g_lock);
+		f->owner = p;
+		p->nfiles++;
+		f->prev = g_files.prev;
+		f->next = &g_files;
+		g_files.prev->next = f;
+		g_files.prev = f;
+		pthread_mutex_unlock(&g_lock);
+	}
+	pthread_mutex_unlock(&g_devfs_lock);
+	free(before);
+	free(after);
+	dbg("open %s by %d (tid %d): %s fd %d clone %s", name, f->opener,
+	    ctx->pid, error ? strerror(error) : "ok", fd, f->clone);
+	hproc_rele(p);
+	if (error != 0) {
+		free(f);
+		fuse_reply_err(req, error);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = 1;
+	fi->nonseekable = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		/* The opener is gone (interrupted open): undo. */
+		logmsg("open of %s by %d: reply failed, closing", name, f->opener);
+		/* dh_release will not come for this fh. */
+		struct fuse_file_info fake = *fi;
+		extern void dh_release(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
+		dh_release(NULL, ino, &fake);
+	}
+}
+
+void
+dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dfile *f = (struct dfile *)(uintptr_t)fi->fh;
+	struct hproc *p;
+	int error = 0, fd;
+
+	(void)ino;
+	if (f->kind == DF_TEXT) {
+		free(f->text);
+		free(f);
+		if (req != NULL)
+			fuse_reply_err(req, 0);
+		return;
+	}
+	pthread_mutex_lock(&g_devfs_lock);
+	pthread_mutex_lock(&g_lock);
+	p = f->owner;
+	fd = f->fd;
+	f->prev->next = f->next;
+	f->next->prev = f->prev;
+	if (p != NULL) {
+		p->nfiles--;
+		p->inflight++;
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (p != NULL && p->hp != NULL && fd >= 0) {
+		/* The last close of this open file description. */
+		error = hk_thread_enter(p->hp);
+		if (error == 0) {
+			error = hk_close(fd);
+			hk_thread_leave();
+		}
+	}
+	pthread_mutex_unlock(&g_devfs_lock);
+	dbg("release %s (opened by %d): %s", f->node, f->opener,
+	    error ? strerror(error) : "ok");
+	if (p != NULL) {
+		holder_retire(p);
+		hproc_rele(p);
+	}
+	free(f);
+	if (req != NULL)
+		fuse_reply_err(req, 0);
+}
+
+static void
+dh_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* close(2) of one descriptor: not a last close (release is). */
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/*
+ * FUSE interrupt: the caller got a signal while the request is in the
+ * server.  Post it to the caller's hproc so CURSIG sees it in the driver.
+ * Runs under libfuse's request lock, on another worker thread.
+ */
+static void
+dh_interrupt(fuse_req_t req, void *data)
+{
+	struct call *c = data;
+	int sig;
+
+	(void)req;
+	sig = pending_signal(c->tid);
+	if (sig == 0 || sig == SIGKILL || sig == SIGSTOP)
+		sig = SIGINT;
+	pthread_mutex_lock(&c->mtx);
+	if (!c->interrupted) {
+		c->interrupted = true;
+		if (hk_kill(c->p->hp, sig) == 0)
+			c->sig_posted = sig;
+		dbg("interrupt: thread %d, posted signal %d", c->tid, sig);
+	}
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mtx);
+}
+
+/* Begin a host-kernel call on behalf of the request's thread. */
+static int
+call_begin(struct call *c, fuse_req_t req, struct hproc *p)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int error;
+
+	memset(c, 0, sizeof(*c));
+	c->p = p;
+	c->tid = ctx->pid;
+	pthread_mutex_init(&c->mtx, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	fuse_req_interrupt_func(req, dh_interrupt, c);
+	error = hk_thread_enter(p->hp);
+	if (error != 0) {
+		fuse_req_interrupt_func(req, NULL, NULL);
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mtx);
+		return (error);
+	}
+	t_call = c;
+	return (0);
+}
+
+static void
+call_end(struct call *c, fuse_req_t req)
+{
+	/* No interrupt callback runs after this returns. */
+	fuse_req_interrupt_func(req, NULL, NULL);
+	if (c->sig_posted != 0)
+		hk_sig_clear(c->p->hp, c->sig_posted);
+	t_call = NULL;
+	hk_thread_leave();
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mtx);
+}
+
+/*
+ * --hold: keep the call in the server until the caller is interrupted or
+ * the time runs out, as a driver running a guest for a while would.
+ */
+static void
+call_hold(struct call *c, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->mtx);
+	while (!c->interrupted && !g_stopping &&
+	    pthread_cond_timedwait(&c->cv, &c->mtx, &ts) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&c->mtx);
+}
+
+/*
+ * Linux ioctl encoding -> DragonFly's: the direction bits are swapped
+ * (Linux _IOC_WRITE 0x40000000 is BSD IOC_IN 0x80000000, _IOC_READ is
+ * IOC_OUT), Linux sizes have 14 bits and BSD's 13.  Commands the BSD word
+ * cannot express get ENOTTY.
+ */
+static int
+ioctl_linux_to_bsd(unsigned int lcmd, unsigned long *bsd, size_t *len)
+{
+	unsigned int dir = lcmd >> 30;
+	unsigned int size = (lcmd >> 16) & 0x3fff;
+	unsigned long b = 0;
+
+	if (size > BSD_IOCPARM_MASK)
+		return (ENOTTY);
+	if (dir == 0) {
+		if (size != 0)
+			return (ENOTTY);	/* _IOWINT-style value args */
+		b = BSD_IOC_VOID;
+	}
+	if (dir & 1)
+		b |= BSD_IOC_IN;
+	if (dir & 2)
+		b |= BSD_IOC_OUT;
+	*bsd = b | ((unsigned long)size << 16) | (lcmd & 0xffff);
+	*len = size;
+	return (0);
+}
+
+static void
+dh_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+    struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+    size_t in_bufsz, size_t out_bufsz)
+{
+	struct dfile *f = (struct dfile *)(uintptr_t)fi->fh;
+	unsigned char buf[BSD_IOCPARM_MASK + 1];
+	unsigned long bsd;
+	struct hproc *p;
+	struct call c;
+	size_t len;
+	int error;
+
+	(void)ino;
+	if (f->kind != DF_DEV || (flags & FUSE_IOCTL_UNRESTRICTED) ||
+	    ioctl_linux_to_bsd(cmd, &bsd, &len) != 0) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	memset(buf, 0, len);
+	if ((bsd & BSD_IOC_IN) && in_buf != NULL)
+		memcpy(buf, in_buf, in_bufsz < len ? in_bufsz : len);
+	if ((bsd & BSD_IOC_OUT) && out_bufsz < len) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	p = dfile_owner(f);
+	if (p == NULL) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	error = call_begin(&c, req, p);
+	if (error == 0) {
+		c.scratch = buf;
+		c.scratch_len = len;
+		if (opt.hold_ms > 0 && cmd == opt.hold_cmd)
+			call_hold(&c, opt.hold_ms);
+		error = hk_ioctl(f->fd, bsd, (bsd & BSD_IOC_VOID) ? arg :
+		    (void *)SCRATCH_UADDR);
+		call_end(&c, req);
+	}
+	hproc_rele(p);
+	__atomic_add_fetch(&f->ioctls, 1, __ATOMIC_RELAXED);
+	if (error != 0)
+		fuse_reply_err(req, error);
+	else
+		fuse_reply_ioctl(req, 0, (bsd & BSD_IOC_OUT) ? buf : NULL,
+		    (bsd & BSD_IOC_OUT) ? len : 0);
+}
+
+static void
+dh_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct dfile *f = (struct dfile *)(uintptr_t)fi->fh;
+	struct hproc *p;
+	struct call c;
+	unsigned char *buf;
+	size_t done = 0;
+	int error;
+
+	(void)ino;
+	if (f->kind == DF_TEXT) {
+		if (off < 0 || (size_t)off >= f->len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, f->text + off,
+			    f->len - off < size ? f->len - off : size);
+		return;
+	}
+	if (size > SCRATCH_MAX)
+		size = SCRATCH_MAX;
+	buf = malloc(size ? size : 1);
+	p = dfile_owner(f);
+	if (buf == NULL || p == NULL) {
+		free(buf);
+		if (p != NULL)
+			hproc_rele(p);
+		fuse_reply_err(req, buf == NULL ? ENOMEM : EBADF);
+		return;
+	}
+	error = call_begin(&c, req, p);
+	if (error == 0) {
+		c.scratch = buf;
+		c.scratch_len = size;
+		error = hk_read(f->fd, (void *)SCRATCH_UADDR, size, &done);
+		call_end(&c, req);
+	}
+	hproc_rele(p);
+	if (error != 0)
+		fuse_reply_err(req, error);
+	else
+		fuse_reply_buf(req, (char *)buf, done);
+	free(buf);
+}
+
+static void
+dh_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
+    off_t off, struct fuse_file_info *fi)
+{
+	struct dfile *f = (struct dfile *)(uintptr_t)fi->fh;
+	struct hproc *p;
+	struct call c;
+	size_t done = 0;
+	int error;
+
+	(void)ino;
+	(void)off;
+	if (f->kind == DF_TEXT) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (size > SCRATCH_MAX)
+		size = SCRATCH_MAX;
+	p = dfile_owner(f);
+	if (p == NULL) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	error = call_begin(&c, req, p);
+	if (error == 0) {
+		c.scratch = (unsigned char *)(uintptr_t)data;
+		c.scratch_len = size;
+		error = hk_write(f->fd, (void *)SCRATCH_UADDR, size, &done);
+		call_end(&c, req);
+	}
+	hproc_rele(p);
+	if (error != 0)
+		fuse_reply_err(req, error);
+	else
+		fuse_reply_write(req, done);
+}
+
+static const struct fuse_lowlevel_ops dh_ops = {
+	.lookup = dh_lookup,
+	.getattr = dh_getattr,
+	.readdir = dh_readdir,
+	.open = dh_open,
+	.release = dh_release,
+	.flush = dh_flush,
+	.read = dh_read,
+	.write = dh_write,
+	.ioctl = dh_ioctl,
+};
+
+/* --- the loop thread ------------------------------------------------------ */
+
+static pthread_t g_loop_thread;
+static volatile int g_loop_done;
+static int g_loop_rc;
+
+static void
+wake_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *
+loop_main(void *arg)
+{
+	struct fuse_loop_config *cfg;
+	sigset_t set;
+
+	(void)arg;
+	/* Only this thread takes SIGUSR2, to leave sem_wait in the loop. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, (unsigned)opt.threads);
+	g_loop_rc = fuse_session_loop_mt(g_se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	__atomic_store_n(&g_loop_done, 1, __ATOMIC_SEQ_CST);
+	return (NULL);
+}
+
+static void
+loop_stop(void)
+{
+	struct timespec ts = { 0, 20 * 1000000L };
+
+	g_stopping = 1;
+	fuse_session_exit(g_se);
+	/* Repeat: one signal may land before the loop sleeps. */
+	while (!__atomic_load_n(&g_loop_done, __ATOMIC_SEQ_CST)) {
+		pthread_kill(g_loop_thread, SIGUSR2);
+		nanosleep(&ts, NULL);
+	}
+	pthread_join(g_loop_thread, NULL);
+}
+
+/* --- devhost run: the private namespace ---------------------------------- */
+
+static int
+mkfile(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return (-1);
+	close(fd);
+	return (0);
+}
+
+/*
+ * Put a tmpfs over /dev in this (private) namespace and mirror every entry
+ * of the real /dev into it with bind mounts (directories recursively, so
+ * /dev/pts, /dev/shm ... keep working); the real /dev is never written.
+ */
+static int
+shadow_dev(void)
+{
+	char src[PATH_MAX], dst[PATH_MAX], link[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int dfd, n, error = 0;
+
+	dfd = open("/dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return (-1);
+	if (mount("devhost", "/dev", "tmpfs", MS_NOSUID, "mode=0755") != 0) {
+		logmsg("mount tmpfs on /dev: %s", strerror(errno));
+		close(dfd);
+		return (-1);
+	}
+	d = fdopendir(dfd);
+	if (d == NULL) {
+		close(dfd);
+		return (-1);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		snprintf(src, sizeof(src), "/proc/self/fd/%d/%s", dfd, de->d_name);
+		snprintf(dst, sizeof(dst), "/dev/%s", de->d_name);
+		if (S_ISLNK(st.st_mode)) {
+			n = (int)readlinkat(dfd, de->d_name, link, sizeof(link) - 1);
+			if (n < 0)
+				continue;
+			link[n] = '\0';
+			if (symlink(link, dst) != 0)
+				error = -1;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode) ? mkdir(dst, st.st_mode & 07777) : mkfile(dst)) {
+			error = -1;
+			continue;
+		}
+		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0) {
+			dbg("bind %s: %s", dst, strerror(errno));
+			error = -1;
+		}
+	}
+	closedir(d);
+	if (error != 0)
+		logmsg("some /dev entries could not be mirrored");
+	return (0);
+}
+
+static int
+run_prepare(char *mnt, size_t mntlen)
+{
+	if (unshare(CLONE_NEWNS) != 0) {
+		logmsg("unshare(CLONE_NEWNS): %s (devhost run needs root)",
+		    strerror(errno));
+		return (-1);
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		logmsg("make / rprivate: %s", strerror(errno));
+		return (-1);
+	}
+	if (shadow_dev() != 0)
+		return (-1);
+	snprintf(mnt, mntlen, "/dev/.devhost");
+	if (mkdir(mnt, 0755) != 0) {
+		logmsg("mkdir %s: %s", mnt, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+run_bind(const char *mnt)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+
+	snprintf(src, sizeof(src), "%s/%s", mnt, opt.run_node);
+	snprintf(dst, sizeof(dst), "/dev/%s", opt.run_node);
+	(void)unlink(dst);
+	if (mkfile(dst) != 0) {
+		logmsg("create %s: %s", dst, strerror(errno));
+		return (-1);
+	}
+	if (mount(src, dst, NULL, MS_BIND, NULL) != 0) {
+		logmsg("bind %s on %s: %s", src, dst, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/* --- main ----------------------------------------------------------------- */
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+"usage: devhost [options] MOUNTPOINT\n"
+"       devhost run [options] -- CMD [ARGS...]\n"
+"options:\n"
+"  --load NAME        kldload NAME (repeatable, in order)\n"
+"  -t NAME=VALUE      loader tunable, set before the loads (repeatable)\n"
+"  --profile P        kernel profile: modern (default), nocdevpriv, legacy, devfs24\n"
+"  --modules DIR      where NAME.so modules live (default: the build's)\n"
+"  --node NAME        run: the node bound at /dev/NAME (default kqemu)\n"
+"  --hold CMD=MS      test instrument: hold ioctl CMD (Linux encoding) up to\n"
+"                     MS ms in the server or until the caller is interrupted\n"
+"  --ready-fd FD      write \"ready\\n\" to FD once the mount serves\n"
+"  --threads N        max FUSE worker threads (default 64)\n"
+"  -v                 log every open, release, death and interrupt\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "load", required_argument, NULL, 'l' },
+		{ "profile", required_argument, NULL, 'p' },
+		{ "modules", required_argument, NULL, 'm' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *loads[32], *tunables[64];
+	int nloads = 0, ntun = 0, c, i, error, status = 0, exitcode = 0;
+	char mnt[PATH_MAX], *eq;
+	struct hk_leaks lk;
+	pid_t child = -1;
+	sigset_t sigs, all;
+	struct sigaction sa;
+	struct epoll_event ev;
+	pthread_t reaper;
+	bool child_done = false;
+	int sigcount = 0;
+
+	if (argc > 1 && strcmp(argv[1], "run") == 0) {
+		opt.run = true;
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
+	while ((c = getopt_long(argc, argv, "+t:vh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			if (nloads == 32)
+				usage();
+			loads[nloads++] = optarg;
+			break;
+		case 't':
+			if (ntun == 64 || strchr(optarg, '=') == NULL)
+				usage();
+			tunables[ntun++] = optarg;
+			break;
+		case 'p':
+			opt.profile = hk_profile_by_name(optarg);
+			if (opt.profile < 0) {
+				logmsg("unknown profile %s", optarg);
+				usage();
+			}
+			break;
+		case 'm':
+			opt.module_path = optarg;
+			break;
+		case 'n':
+			opt.run_node = optarg;
+			break;
+		case 'H':
+			eq = strchr(optarg, '=');
+			if (eq == NULL)
+				usage();
+			opt.hold_cmd = (unsigned int)strtoul(optarg, NULL, 0);
+			opt.hold_ms = atoi(eq + 1);
+			break;
+		case 'r':
+			opt.ready_fd = atoi(optarg);
+			break;
+		case 'T':
+			opt.threads = atoi(optarg);
+			if (opt.threads < 2)
+				opt.threads = 2;
+			break;
+		case 'v':
+			opt.verbose = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (opt.run) {
+		if (optind >= argc)
+			usage();
+		opt.run_argv = argv + optind;
+	} else {
+		if (optind != argc - 1)
+			usage();
+		opt.mountpoint = argv[optind];
+	}
+
+	if (access("/dev/fuse", R_OK | W_OK) != 0) {
+		logmsg("FUSE is unavailable: /dev/fuse: %s%s", strerror(errno),
+		    geteuid() != 0 ? " (run as root)" : " (modprobe fuse?)");
+		return (77);
+	}
+
+	/* Signals: every thread blocks these; main takes them by sigtimedwait. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGCHLD);
+	sigemptyset(&all);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGCHLD);
+	sigaddset(&all, SIGUSR2);
+	sigaddset(&all, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake_handler;	/* no SA_RESTART: interrupts sem_wait */
+	sigaction(SIGUSR2, &sa, NULL);
+
+	/* The host kernel, tunables, modules. */
+	error = hk_boot(opt.profile, opt.module_path);
+	if (error != 0) {
+		logmsg("hk_boot: %s", strerror(error));
+		return (1);
+	}
+	for (i = 0; i < ntun; i++) {
+		char name[256];
+		const char *v = strchr(tunables[i], '=');
+
+		snprintf(name, sizeof(name), "%.*s", (int)(v - tunables[i]),
+		    tunables[i]);
+		error = hk_setenv(name, v + 1);
+		if (error != 0) {
+			logmsg("setenv %s: %s", tunables[i], strerror(error));
+			return (1);
+		}
+	}
+	for (i = 0; i < nloads; i++) {
+		error = hk_kldload(loads[i], NULL);
+		if (error != 0) {
+			logmsg("kldload %s: %s", loads[i], strerror(error));
+			hk_shutdown(&lk);
+			return (1);
+		}
+	}
+	hk_devfs_sync();
+
+	if (opt.run) {
+		if (run_prepare(mnt, sizeof(mnt)) != 0) {
+			hk_shutdown(&lk);
+			return (1);
+		}
+		opt.mountpoint = mnt;
+	}
+
+	/* The FUSE session. */
+	{
+		char *fargv[] = { argv[0], "-o",
+		    "allow_other,default_permissions,auto_unmount,"
+		    "fsname=devhost,subtype=devhost", NULL };
+		struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
+
+		g_se = fuse_session_new(&args, &dh_ops, sizeof(dh_ops), NULL);
+		if (g_se == NULL) {
+			logmsg("fuse_session_new failed");
+			hk_shutdown(&lk);
+			return (1);
+		}
+		if (fuse_session_mount(g_se, opt.mountpoint) != 0) {
+			logmsg("FUSE is unavailable: cannot mount on %s",
+			    opt.mountpoint);
+			fuse_session_destroy(g_se);
+			hk_shutdown(&lk);
+			return (77);
+		}
+	}
+
+	g_epfd = epoll_create1(EPOLL_CLOEXEC);
+	g_evfd = eventfd(0, EFD_CLOEXEC);
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	epoll_ctl(g_epfd, EPOLL_CTL_ADD, g_evfd, &ev);
+	pthread_create(&reaper, NULL, reaper_main, NULL);
+	pthread_create(&g_loop_thread, NULL, loop_main, NULL);
+
+	if (opt.run) {
+		if (run_bind(mnt) != 0) {
+			exitcode = 1;
+			goto stop;
+		}
+	}
+	logmsg("serving %s (profile %d, %d module%s loaded)%s",
+	    opt.mountpoint, opt.profile, nloads, nloads == 1 ? "" : "s",
+	    opt.run ? ", running the command" : "");
+	if (opt.ready_fd >= 0) {
+		if (write(opt.ready_fd, "ready\n", 6) != 6)
+			logmsg("ready-fd: %s", strerror(errno));
+		close(opt.ready_fd);
+	}
+	if (opt.run) {
+		child = fork();
+		if (child == 0) {
+			pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+			execvp(opt.run_argv[0], opt.run_argv);
+			fprintf(stderr, "devhost: exec %s: %s\n", opt.run_argv[0],
+			    strerror(errno));
+			_exit(127);
+		}
+		if (child < 0) {
+			logmsg("fork: %s", strerror(errno));
+			exitcode = 1;
+			goto stop;
+		}
+	}
+
+	for (;;) {
+		struct timespec to = { 0, 200 * 1000000L };
+		siginfo_t si;
+		int s = sigtimedwait(&sigs, &si, &to);
+
+		if (s == SIGINT || s == SIGTERM || s == SIGHUP) {
+			if (child > 0 && !child_done) {
+				/* Forward; a second signal is final. */
+				kill(child, ++sigcount > 1 ? SIGKILL : s);
+				continue;
+			}
+			logmsg("signal %d: shutting down", s);
+			break;
+		}
+		if (child > 0 && !child_done &&
+		    waitpid(child, &status, WNOHANG) == child) {
+			child_done = true;
+			exitcode = WIFEXITED(status) ? WEXITSTATUS(status) :
+			    128 + WTERMSIG(status);
+			break;
+		}
+		if (__atomic_load_n(&g_loop_done, __ATOMIC_SEQ_CST)) {
+			logmsg("unmounted from outside: shutting down");
+			break;
+		}
+	}
+
+stop:
+	if (child > 0 && !child_done) {
+		kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+	}
+	if (!__atomic_load_n(&g_loop_done, __ATOMIC_SEQ_CST))
+		loop_stop();
+	else
+		pthread_join(g_loop_thread, NULL);
+	if (opt.run) {
+		char dst[PATH_MAX];
+
+		snprintf(dst, sizeof(dst), "/dev/%s", opt.run_node);
+		umount2(dst, MNT_DETACH);
+	}
+	fuse_session_unmount(g_se);
+	fuse_session_destroy(g_se);
+	if (opt.run)
+		umount2("/dev", MNT_DETACH);
+
+	/* Stop the reaper, then the host kernel: every process exits. */
+	{
+		uint64_t one = 1;
+
+		if (write(g_evfd, &one, sizeof(one)) != sizeof(one))
+			logmsg("eventfd: %s", strerror(errno));
+		pthread_join(reaper, NULL);
+	}
+	{
+		int nproc = 0;
+		struct hproc *p;
+
+		for (p = g_procs; p != NULL; p = p->next)
+			if (p->hp != NULL)
+				nproc++;
+		error = hk_shutdown(&lk);
+		logmsg("shutdown: %d process%s exited; leaks: %zu kmalloc bytes "
+		    "(%zu allocations), %d cdevs, %d files, %d procs, %d modules%s",
+		    nproc, nproc == 1 ? "" : "es", lk.kmalloc_bytes,
+		    lk.kmalloc_count, lk.cdevs, lk.files, lk.procs, lk.modules,
+		    (error == 0 && lk.kmalloc_bytes == 0 && lk.cdevs == 0 &&
+		    lk.files == 0 && lk.procs == 0 && lk.modules == 0) ?
+		    " -- clean" : "");
+		if (error != 0 || lk.kmalloc_bytes || lk.cdevs || lk.files ||
+		    lk.procs || lk.modules) {
+			if (exitcode == 0)
+				exitcode = 3;
+		}
+	}
+	while (g_procs != NULL) {
+		struct hproc *p = g_procs;
+
+		g_procs = p->next;
+		if (p->pidfd >= 0)
+			close(p->pidfd);
+		free(p);
+	}
+	while (g_files.next != &g_files) {
+		struct dfile *f = g_files.next;
+
+		g_files.next = f->next;
+		free(f);
+	}
+	for (i = 0; (size_t)i < g_nnames; i++)
+		free(g_names[i]);
+	free(g_names);
+	for (i = 0; (size_t)i < g_nsysctls; i++)
+		free(g_sysctls[i]);
+	free(g_sysctls);
+	close(g_epfd);
+	close(g_evfd);
+	return (exitcode);
+}

@@ -1,0 +1,458 @@
+/*
+ * kqemu-run.c - a qemu-like client of /dev/kqemu for real processes.
+ *
+ * Does what QEMU 0.10 does with the device, in its order: open O_RDWR,
+ * GET_VERSION (must equal KQEMU_VERSION), page-aligned page arrays and RAM,
+ * INIT, SET_PHYS_MEM for its RAM, ROM and COMM regions, an EXEC loop that
+ * checks the CPU state comes back unchanged apart from the exit reason and
+ * the consumed counters, MODIFY_RAM_PAGES whenever its 512-entry table
+ * fills, and then no close: exit does it (like QEMU).  The ioctls use the
+ * Linux encoding (KQEMU_EXEC ...): through devhost they are translated.
+ *
+ * Prints one status line:
+ *   pid 1234  fd 3  clone kqemu2  ram 4M  ioctls 57  result ok
+ * "clone" is what devhost's /.files says the open created ("-" when the
+ * clone has no devfs node, "?" when the device is not served by devhost).
+ * "result" is ok or the errno name of the first failing step.  Exit status:
+ * 0 when the result is the expected one (--expect, default ok), else 1.
+ *
+ * Single-threaded; signal handlers only count.
+ */
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kqemu.h"
+
+static struct {
+	const char *dev;
+	const char *ctl;
+	unsigned long ram_mb;
+	long execs;
+	bool do_close;
+	bool sleep_after;
+	const char *wait_file;
+	long alarm_us;
+	bool bad_init;
+	bool fork_child;
+	const char *expect;
+	bool quiet;
+	bool wait_sigusr1;
+} opt = { .dev = KQEMU_DEVICE_PATH, .ram_mb = 4, .execs = 100,
+	  .expect = "ok" };
+
+static volatile sig_atomic_t g_alarms;
+static volatile sig_atomic_t g_go;
+static long g_ioctls;
+static long g_intr, g_softmmu, g_eintr;
+static char g_step[64] = "";
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+	g_alarms++;
+}
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	g_go = 1;
+}
+
+static int
+kioctl(int fd, unsigned long cmd, void *arg, const char *step)
+{
+	int r;
+
+	g_ioctls++;
+	r = ioctl(fd, cmd, arg);
+	if (r < 0) {
+		snprintf(g_step, sizeof(g_step), "%s", step);
+		return (errno);
+	}
+	return (0);
+}
+
+static void *
+page_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return (p == MAP_FAILED ? NULL : p);
+}
+
+/* A state with a pattern of our own, so a mix-up with another instance
+ * would show. */
+static void
+state_fill(struct kqemu_cpu_state *s, unsigned long seed, long iter)
+{
+	unsigned char *b = (unsigned char *)s;
+	size_t i;
+
+	for (i = 0; i < sizeof(*s); i++)
+		b[i] = (unsigned char)((seed * 131 + i * 7 + (unsigned long)iter) & 0xff);
+	s->nb_pages_to_flush = 0;
+	s->nb_ram_pages_to_update = 0;
+	s->nb_modified_ram_pages = 0;
+	s->retval = 0;
+	s->cpl = 3;
+	s->user_only = 1;
+}
+
+static bool
+state_same(const struct kqemu_cpu_state *a, const struct kqemu_cpu_state *b)
+{
+	struct kqemu_cpu_state x = *a, y = *b;
+
+	/* Fields the monitor may set on the way out. */
+	x.retval = y.retval = 0;
+	x.nb_pages_to_flush = y.nb_pages_to_flush = 0;
+	x.nb_ram_pages_to_update = y.nb_ram_pages_to_update = 0;
+	x.nb_modified_ram_pages = y.nb_modified_ram_pages = 0;
+	return (memcmp(&x, &y, sizeof(x)) == 0);
+}
+
+/* The devfs node devhost says our open created. */
+static void
+find_clone(int fd, char *out, size_t outlen)
+{
+	char path[PATH_MAX], dir[PATH_MAX], line[512], node[128], clone[128];
+	const char *cands[3];
+	int pid, hpid, hfd, i;
+	unsigned long ioc;
+	char *d;
+	FILE *f = NULL;
+
+	(void)fd;
+	snprintf(out, outlen, "?");
+	snprintf(dir, sizeof(dir), "%s", opt.dev);
+	d = dirname(dir);
+	cands[0] = opt.ctl;
+	cands[1] = d;
+	cands[2] = NULL;
+	for (i = 0; i < 3 && f == NULL; i++) {
+		if (i == 2) {
+			snprintf(path, sizeof(path), "%s/.devhost/.files", d);
+		} else {
+			if (cands[i] == NULL)
+				continue;
+			snprintf(path, sizeof(path), "%s/.files", cands[i]);
+		}
+		f = fopen(path, "re");
+	}
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%d %d %d %127s %127s %lu", &pid, &hpid, &hfd,
+		    node, clone, &ioc) == 6 && pid == (int)getpid()) {
+			snprintf(out, outlen, "%s", clone);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+static int
+run_sequence(int *fdp, char *clone, size_t clonelen)
+{
+	struct kqemu_init init;
+	struct kqemu_phys_mem pm;
+	struct kqemu_cpu_state st, sent;
+	size_t ram_size = opt.ram_mb << 20, npages = ram_size / KQEMU_PAGE_SIZE;
+	unsigned char *ram, *dirty;
+	uint64_t *flush, *update, *modified;
+	int fd, version = 0, error, nmod = 0;
+	long i;
+
+	fd = open(opt.dev, O_RDWR);
+	if (fd < 0) {
+		snprintf(g_step, sizeof(g_step), "open");
+		return (errno);
+	}
+	*fdp = fd;
+	find_clone(fd, clone, clonelen);
+
+	error = kioctl(fd, KQEMU_GET_VERSION, &version, "GET_VERSION");
+	if (error != 0)
+		return (error);
+	if (version != KQEMU_VERSION) {
+		snprintf(g_step, sizeof(g_step), "version 0x%x", version);
+		return (EPROTO);
+	}
+
+	ram = page_alloc(ram_size);
+	dirty = page_alloc((npages + KQEMU_PAGE_SIZE - 1) & ~(size_t)(KQEMU_PAGE_SIZE - 1));
+	flush = page_alloc(KQEMU_PAGE_SIZE);
+	update = page_alloc(KQEMU_PAGE_SIZE);
+	modified = page_alloc(KQEMU_PAGE_SIZE);
+	if (!ram || !dirty || !flush || !update || !modified) {
+		snprintf(g_step, sizeof(g_step), "mmap");
+		return (ENOMEM);
+	}
+	memset(dirty, 0xff, npages);
+	memset(&init, 0, sizeof(init));
+	init.ram_base = ram;
+	init.ram_size = ram_size;
+	init.ram_dirty = dirty;
+	init.pages_to_flush = flush;
+	init.ram_pages_to_update = update;
+	init.modified_ram_pages = modified;
+	if (opt.bad_init) {
+		/* A page-aligned address that is not mapped in this process. */
+		void *hole = page_alloc(KQEMU_PAGE_SIZE);
+
+		munmap(hole, KQEMU_PAGE_SIZE);
+		init.pages_to_flush = hole;
+	}
+	error = kioctl(fd, KQEMU_INIT, &init, "INIT");
+	if (error != 0)
+		return (error);
+
+	if (opt.fork_child) {
+		/* Like QEMU's tap script: a forked child closes its copy. */
+		pid_t c = fork();
+		int status;
+
+		if (c == 0) {
+			char script[64];
+
+			snprintf(script, sizeof(script), "exec %d>&-", fd);
+			execlp("sh", "sh", "-c", script, (char *)NULL);
+			_exit(127);
+		}
+		if (c < 0 || waitpid(c, &status, 0) != c ||
+		    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			snprintf(g_step, sizeof(g_step), "fork child");
+			return (ECHILD);
+		}
+		/* Also close it here in a child without exec. */
+		c = fork();
+		if (c == 0) {
+			close(fd);
+			_exit(0);
+		}
+		if (c < 0 || waitpid(c, &status, 0) != c) {
+			snprintf(g_step, sizeof(g_step), "fork child");
+			return (ECHILD);
+		}
+	}
+
+	/* Guest physical map, as a PC has it: RAM, BIOS ROM, the COMM page. */
+	memset(&pm, 0, sizeof(pm));
+	pm.phys_addr = 0;
+	pm.size = ram_size - 0x40000;
+	pm.ram_addr = 0;
+	pm.io_index = KQEMU_IO_MEM_RAM;
+	if ((error = kioctl(fd, KQEMU_SET_PHYS_MEM, &pm, "SET_PHYS_MEM RAM")))
+		return (error);
+	pm.phys_addr = 0xfffc0000;
+	pm.size = 0x40000;
+	pm.ram_addr = ram_size - 0x40000;
+	pm.io_index = KQEMU_IO_MEM_ROM;
+	if ((error = kioctl(fd, KQEMU_SET_PHYS_MEM, &pm, "SET_PHYS_MEM ROM")))
+		return (error);
+	pm.phys_addr = 0xfee00000;
+	pm.size = KQEMU_PAGE_SIZE;
+	pm.ram_addr = 0;
+	pm.io_index = KQEMU_IO_MEM_COMM;
+	if ((error = kioctl(fd, KQEMU_SET_PHYS_MEM, &pm, "SET_PHYS_MEM COMM")))
+		return (error);
+
+	if (opt.alarm_us > 0) {
+		struct itimerval it;
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_alarm;	/* QEMU's timer: no SA_RESTART */
+		sigaction(SIGALRM, &sa, NULL);
+		memset(&it, 0, sizeof(it));
+		it.it_value.tv_usec = opt.alarm_us % 1000000;
+		it.it_value.tv_sec = opt.alarm_us / 1000000;
+		it.it_interval = it.it_value;
+		setitimer(ITIMER_REAL, &it, NULL);
+	}
+
+	for (i = 0; i < opt.execs; i++) {
+		state_fill(&st, (unsigned long)getpid() ^ ram_size, i);
+		sent = st;
+		error = kioctl(fd, KQEMU_EXEC, &st, "EXEC");
+		if (error == EINTR) {
+			/* Interrupted before the driver saw it: try again. */
+			g_eintr++;
+			continue;
+		}
+		if (error != 0)
+			return (error);
+		if (st.retval == KQEMU_RET_INTR)
+			g_intr++;
+		else if (st.retval == KQEMU_RET_SOFTMMU)
+			g_softmmu++;
+		else {
+			snprintf(g_step, sizeof(g_step), "EXEC retval 0x%x",
+			    (unsigned)st.retval);
+			return (EPROTO);
+		}
+		if (!state_same(&st, &sent)) {
+			snprintf(g_step, sizeof(g_step), "EXEC state round trip");
+			return (EPROTO);
+		}
+		/* QEMU records each RAM page it writes; a full table is sent. */
+		modified[nmod++] = (uint64_t)((i * KQEMU_PAGE_SIZE) % (ram_size - 0x40000));
+		if (nmod == KQEMU_MAX_MODIFIED_RAM_PAGES) {
+			error = kioctl(fd, KQEMU_MODIFY_RAM_PAGES, &nmod,
+			    "MODIFY_RAM_PAGES");
+			if (error != 0)
+				return (error);
+			nmod = 0;
+		}
+		if (opt.alarm_us > 0 && g_intr > 0)
+			break;	/* the driver saw the signal: done */
+	}
+	if (opt.alarm_us > 0) {
+		struct itimerval it;
+
+		memset(&it, 0, sizeof(it));
+		setitimer(ITIMER_REAL, &it, NULL);
+		if (g_intr == 0) {
+			snprintf(g_step, sizeof(g_step), "no INTR in %ld EXECs", i);
+			return (EPROTO);
+		}
+	}
+	return (0);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+"usage: kqemu-run [options]\n"
+"  --dev PATH        device (default /dev/kqemu)\n"
+"  --ctl DIR         devhost mount, to name our clone (default: the device's dir)\n"
+"  --ram MB          guest RAM (default 4)\n"
+"  --execs N         EXEC calls (default 100)\n"
+"  --close           close the device before exit (QEMU does not)\n"
+"  --wait-file PATH  after the sequence, wait until PATH exists\n"
+"  --wait-usr1       after the sequence, wait for SIGUSR1\n"
+"  --sleep           after the sequence, sleep until killed\n"
+"  --alarm-us N      SIGALRM every N us during EXECs; needs an INTR\n"
+"  --bad-init        INIT with an unmapped page array (expect EFAULT)\n"
+"  --fork-child      after INIT, children close their inherited copy\n"
+"  --expect RESULT   ok (default) or an errno name (EBUSY, EFAULT ...)\n"
+"  -q                no status line\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "dev", required_argument, NULL, 'd' },
+		{ "ctl", required_argument, NULL, 'c' },
+		{ "ram", required_argument, NULL, 'r' },
+		{ "execs", required_argument, NULL, 'e' },
+		{ "close", no_argument, NULL, 'C' },
+		{ "wait-file", required_argument, NULL, 'w' },
+		{ "wait-usr1", no_argument, NULL, 'u' },
+		{ "sleep", no_argument, NULL, 's' },
+		{ "alarm-us", required_argument, NULL, 'a' },
+		{ "bad-init", no_argument, NULL, 'b' },
+		{ "fork-child", no_argument, NULL, 'f' },
+		{ "expect", required_argument, NULL, 'x' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char clone[128] = "?", line[512], res[96], ram[24];
+	const char *name;
+	struct sigaction sa;
+	sigset_t set, old;
+	int c, fd = -1, error;
+
+	while ((c = getopt_long(argc, argv, "q", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': opt.dev = optarg; break;
+		case 'c': opt.ctl = optarg; break;
+		case 'r': opt.ram_mb = strtoul(optarg, NULL, 0); break;
+		case 'e': opt.execs = strtol(optarg, NULL, 0); break;
+		case 'C': opt.do_close = true; break;
+		case 'w': opt.wait_file = optarg; break;
+		case 'u': opt.wait_sigusr1 = true; break;
+		case 's': opt.sleep_after = true; break;
+		case 'a': opt.alarm_us = strtol(optarg, NULL, 0); break;
+		case 'b': opt.bad_init = true; break;
+		case 'f': opt.fork_child = true; break;
+		case 'x': opt.expect = optarg; break;
+		case 'q': opt.quiet = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc || opt.ram_mb < 1 || opt.ram_mb > 2000)
+		usage();
+
+	/* SIGUSR1 is blocked until we wait for it, so none is lost. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, &old);
+
+	error = run_sequence(&fd, clone, sizeof(clone));
+	name = error == 0 ? "ok" : strerrorname_np(error);
+	if (name == NULL)
+		name = "E?";
+	if (error == 0)
+		snprintf(res, sizeof(res), "ok");
+	else
+		snprintf(res, sizeof(res), "%s (%s)", name, g_step);
+	if (opt.alarm_us > 0 && error == 0)
+		snprintf(res + strlen(res), sizeof(res) - strlen(res),
+		    " intr %ld eintr %ld", g_intr, g_eintr);
+
+	/* Hold the instance until told (the demo's snapshot, tests). */
+	if (opt.wait_file != NULL) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		int n;
+
+		for (n = 0; n < 6000 && access(opt.wait_file, F_OK) != 0; n++)
+			nanosleep(&ts, NULL);
+	}
+	if (opt.wait_sigusr1) {
+		while (!g_go)
+			sigsuspend(&old);
+	}
+	snprintf(ram, sizeof(ram), "%luM", opt.ram_mb);
+	if (!opt.quiet) {
+		int len = snprintf(line, sizeof(line),
+		    "pid %-7d fd %-3d clone %-9s ram %-6s ioctls %-6ld result %s\n",
+		    (int)getpid(), fd, clone, ram, g_ioctls, res);
+
+		/* One write, so concurrent clients' lines never interleave. */
+		if (write(STDOUT_FILENO, line, (size_t)len) != len)
+			return (1);
+	}
+	if (opt.sleep_after)
+		for (;;)
+			pause();
+	if (opt.do_close && fd >= 0 && close(fd) != 0)
+		return (1);
+	return (strcmp(name, opt.expect) == 0 ? 0 : 1);
+}
