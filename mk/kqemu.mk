@@ -22,6 +22,8 @@ ALL_TARGETS += $(B)/obj/kqemu-abi.stamp
 # Module and tests need the host kernel (mk/hostkern.mk).
 ifneq ($(HOSTKERN_LIB),)
 $(eval $(call host_module,kqemu,$(KQEMU_SRCS)))
+# Test-only: a second cdev with kqemu's ops (isolation, unload vetoes).
+$(eval $(call host_module,h_twin,tests/kqemu/h_twin.c))
 $(eval $(call host_test_prog,tests/kqemu/kqemu_test,tests/kqemu/kqemu_test.c tests/kqemu/qemu_seq.c))
 $(eval $(call kyua_area,tests/kqemu))
 endif

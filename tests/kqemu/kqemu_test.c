@@ -103,6 +103,60 @@ h_list_has(const char *needle)
 	return (strstr(buf, needle) != NULL);
 }
 
+/* The line of hw.kqemu.list for cdev name contains needle. */
+static int
+h_line_has(const char *name, const char *needle)
+{
+	char buf[4096], *line, *save = NULL;
+	size_t n = strlen(name);
+
+	h_list(buf, sizeof(buf));
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, name, n) == 0 && line[n] == ' ')
+			return (strstr(line, needle) != NULL);
+	}
+	return (0);
+}
+
+/*
+ * DragonFly's linker drops a reference when MOD_UNLOAD vetoes (DESIGN.md
+ * section 5): after one vetoed kldunload, loading h_twin (which depends on
+ * kqemu) leaves kqemu with the single reference that lets the next
+ * kldunload(kqemu) reach kqemu's own MOD_UNLOAD while h_twin is loaded --
+ * the case kqemu's holder count and interception check exist for.
+ */
+static void
+h_veto_once(void)
+{
+	int fd = h_open("/dev/kqemu");
+
+	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), EBUSY);
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+}
+
+/* Load h_twin with its tunables; /dev/kqemu_twin appears. */
+static void
+h_load_twin(const char *hold, const char *intercept)
+{
+	ATF_REQUIRE_EQ(hk_setenv("h_twin.hold", hold), 0);
+	ATF_REQUIRE_EQ(hk_setenv("h_twin.intercept", intercept), 0);
+	ATF_REQUIRE_EQ(hk_kldload("h_twin", NULL), 0);
+	hk_devfs_sync();
+	ATF_REQUIRE(hk_devfs_exists("kqemu_twin"));
+}
+
+/* Unload h_twin; kqemu may go with it (its last reference); then make
+ * sure it is gone. */
+static void
+h_unload_twin_and_kqemu(void)
+{
+	ATF_REQUIRE_EQ(hk_kldunload("h_twin"), 0);
+	if (hk_kld_isloaded("kqemu"))
+		ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
+	ATF_REQUIRE(!hk_kld_isloaded("kqemu"));
+}
+
 static void
 h_require_seq(int fd, struct kqs_vm *vm, int nexec, struct kqs_result *res)
 {
@@ -808,6 +862,169 @@ ATF_TC_BODY(alloc__fail_every_point, tc)
 	kqs_vm_free(&vm);
 }
 
+/* --- two cdevs (h_twin) -------------------------------------------------------- */
+
+ATF_TC(twin__isolation);
+ATF_TC_HEAD(twin__isolation, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "Two cdevs with kqemu's ops (the base "
+	    "and h_twin's) get two instances whose state, statistics and "
+	    "errors are independent; each stays single-instance");
+}
+ATF_TC_BODY(twin__isolation, tc)
+{
+	struct kqs_vm vm1, vm2;
+	struct kqs_result res;
+	int fd1, fd2, fd3 = -1, rv, modify = 0;
+
+	h_boot("conform", NULL);
+	h_load_twin("1", "0");
+	h_vm(&vm1);
+	ATF_REQUIRE_EQ(kqs_vm_alloc(&vm2, 3UL * 1024 * 1024), 0);
+	ATF_REQUIRE_EQ(hk_proc_map_user(h_proc, vm2.block, vm2.block_len, 1), 0);
+	fd1 = h_open("/dev/kqemu");
+	fd2 = h_open("/dev/kqemu_twin");
+	ATF_REQUIRE_EQ(hk_open("/dev/kqemu_twin", O_RDWR, &fd3), EBUSY);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 2);
+
+	h_require_seq(fd1, &vm1, 50, &res);
+	/* The twin is still NEW: EXEC refused there, not on the base. */
+	ATF_REQUIRE_EQ(hk_ioctl(fd2, KQEMU_IOC_EXEC, &vm2.args->cpu), EIO);
+	h_require_seq(fd2, &vm2, 20, &res);
+	ATF_REQUIRE_EQ(kqs_set_phys_mem(h_ioctl, &fd2, &vm2, 0x40000, 0x10000, 0,
+	    KQEMU_IO_MEM_UNASSIGNED), 0);
+	ATF_REQUIRE_EQ(kqs_init(h_ioctl, &fd2, &vm2), EIO);
+	ATF_REQUIRE(h_line_has("kqemu", "state=READY engine=conform"));
+	ATF_REQUIRE(h_line_has("kqemu", " execs=50 softmmu=50 intr=0 phys_calls=7 ranges=6 "));
+	ATF_REQUIRE(h_line_has("kqemu_twin", " execs=20 softmmu=20 intr=0 phys_calls=8 ranges=7 "));
+
+	/* Closing one leaves the other READY. */
+	ATF_REQUIRE_EQ(hk_close(fd1), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 1);
+	ATF_REQUIRE(!h_line_has("kqemu", "state="));
+	ATF_REQUIRE_EQ(kqs_exec_once(h_ioctl, &fd2, &vm2, 99, &rv, &modify), 0);
+	ATF_REQUIRE(h_line_has("kqemu_twin", " execs=21 "));
+	/* The twin's instance keeps h_twin (and so kqemu) loaded. */
+	ATF_REQUIRE_EQ(hk_kldunload("h_twin"), EBUSY);
+	ATF_REQUIRE_EQ(hk_close(fd2), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 0);
+	h_unload_twin_and_kqemu();
+	h_end();
+	kqs_vm_free(&vm1);
+	kqs_vm_free(&vm2);
+}
+
+ATF_TC(twin__budget_shared);
+ATF_TC_HEAD(twin__budget_shared, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "The locked-pages budget is global: with "
+	    "room for one instance, INIT on a second cdev gets ENOMEM until "
+	    "the first instance is deleted");
+}
+ATF_TC_BODY(twin__budget_shared, tc)
+{
+	struct kqs_vm vm;
+	int fd1, fd2;
+
+	h_boot("conform", "2047");
+	h_load_twin("1", "0");
+	h_vm(&vm);
+	fd1 = h_open("/dev/kqemu");
+	fd2 = h_open("/dev/kqemu_twin");
+	ATF_REQUIRE_EQ(kqs_init(h_ioctl, &fd1, &vm), 0);
+	ATF_REQUIRE_EQ(kqs_init(h_ioctl, &fd2, &vm), ENOMEM);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.locked_pages"), 1024);
+	ATF_REQUIRE_EQ(hk_close(fd1), 0);
+	ATF_REQUIRE_EQ(kqs_init(h_ioctl, &fd2, &vm), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.locked_pages"), 1024);
+	ATF_REQUIRE_EQ(hk_close(fd2), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.locked_pages"), 0);
+	h_unload_twin_and_kqemu();
+	h_end();
+	kqs_vm_free(&vm);
+}
+
+ATF_TC(unload__refused_while_held);
+ATF_TC_HEAD(unload__refused_while_held, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kqemu's MOD_UNLOAD returns EBUSY while "
+	    "a wrapping module holds it (kqemu_hold), even when the linker "
+	    "reaches it with the dependent module loaded");
+}
+ATF_TC_BODY(unload__refused_while_held, tc)
+{
+	int fd;
+
+	h_boot("conform", NULL);
+	h_veto_once();
+	h_load_twin("1", "0");
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.holders"), 1);
+	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), EBUSY);
+	ATF_REQUIRE(hk_kld_isloaded("kqemu"));
+	/* Nothing was torn down: both nodes still work. */
+	fd = h_open("/dev/kqemu");
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	fd = h_open("/dev/kqemu_twin");
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.holders"), 1);
+	h_unload_twin_and_kqemu();
+	h_end();
+}
+
+ATF_TC(unload__refused_while_intercepted);
+ATF_TC_HEAD(unload__refused_while_intercepted, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kqemu's MOD_UNLOAD returns EBUSY while "
+	    "its cdev is intercepted (dev_ops_intercept), hold or no hold: "
+	    "destroying an intercepted cdev panics an INVARIANTS kernel");
+}
+ATF_TC_BODY(unload__refused_while_intercepted, tc)
+{
+	struct kqs_vm vm;
+	struct kqs_result res;
+	int fd;
+
+	h_boot("conform", NULL);
+	h_veto_once();
+	h_load_twin("0", "1");
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.holders"), 0);
+	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), EBUSY);
+	ATF_REQUIRE(hk_kld_isloaded("kqemu"));
+	/* Through the interposer, kqemu still serves the base cdev. */
+	h_vm(&vm);
+	fd = h_open("/dev/kqemu");
+	h_require_seq(fd, &vm, 5, &res);
+	ATF_REQUIRE(h_line_has("kqemu", " execs=5 "));
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	h_unload_twin_and_kqemu();
+	h_end();
+	kqs_vm_free(&vm);
+}
+
+ATF_TC(unload__refused_while_twin_instance_lives);
+ATF_TC_HEAD(unload__refused_while_twin_instance_lives, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kqemu counts instances on every cdev "
+	    "made with its ops, not only its own: an open instance on another "
+	    "cdev vetoes MOD_UNLOAD");
+}
+ATF_TC_BODY(unload__refused_while_twin_instance_lives, tc)
+{
+	int fd;
+
+	h_boot("conform", NULL);
+	h_veto_once();
+	h_load_twin("0", "0");
+	fd = h_open("/dev/kqemu_twin");
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 1);
+	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), EBUSY);
+	ATF_REQUIRE(hk_kld_isloaded("kqemu"));
+	ATF_REQUIRE(h_line_has("kqemu_twin", "state=NEW"));
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	h_unload_twin_and_kqemu();
+	h_end();
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, conform__qemu_sequence);
@@ -827,5 +1044,10 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, load__unknown_engine_einval);
 	ATF_TP_ADD_TC(tp, decline__init_enxio);
 	ATF_TP_ADD_TC(tp, alloc__fail_every_point);
+	ATF_TP_ADD_TC(tp, twin__isolation);
+	ATF_TP_ADD_TC(tp, twin__budget_shared);
+	ATF_TP_ADD_TC(tp, unload__refused_while_held);
+	ATF_TP_ADD_TC(tp, unload__refused_while_intercepted);
+	ATF_TP_ADD_TC(tp, unload__refused_while_twin_instance_lives);
 	return (atf_no_error());
 }
