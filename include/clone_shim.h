@@ -76,6 +76,10 @@ struct clone_shim_params {
 	int max_per_proc;	/* EMFILE beyond */
 	int max_per_uid;	/* EAGAIN beyond */
 	int max_total;		/* EAGAIN beyond; also sizes the fp hash */
+	/* sysctl node debug.<sysctl_name>.* made at attach (NULL: none):
+	 * mode, live, opens, closes, refused_*, listing, bytes_per_clone,
+	 * max_per_proc, max_per_uid, max_total. */
+	const char *sysctl_name;
 };
 
 /* Statistics, read with clone_shim_stats (summed; never a hot-path write). */

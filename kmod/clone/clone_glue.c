@@ -39,6 +39,7 @@
 #include <sys/spinlock.h>
 #include <sys/spinlock2.h>
 #include <sys/stat.h>
+#include <sys/sysctl.h>
 #include <sys/thread.h>
 #include <sys/ucred.h>
 #include <sys/mount.h>
@@ -63,6 +64,12 @@ struct clone_shim {
 	struct dev_ops		*iops;		/* interposer (not autoclone) */
 	struct dev_ops		clone_ops;	/* autoclone: driver's + ours */
 	struct devfs_bitmap	bitmap;		/* autoclone units */
+	struct malloc_type	*leak_type;	/* autoclone: a kernel type */
+	struct sysctl_ctx_list	sysctl_ctx;
+	int			sysctl_on;
+	int			max_per_proc;	/* effective limits (sysctl) */
+	int			max_per_uid;
+	int			max_total;
 	char			name[64];
 };
 
@@ -817,9 +824,11 @@ clone_ac_detach(struct clone_shim *shim)
 
 	/* (2) New opens must stop reaching devfs_clone(): D_QUICK on a copy
 	 * of the driver's own ops (no shim code on that path).  It lives in
-	 * M_DEVBUF, not in this module, and is never freed: a thread that
-	 * read si_ops before the restore below may still read it. */
-	quiesce = kmalloc(sizeof(*quiesce), M_DEVBUF, M_WAITOK | M_NULLOK);
+	 * the kernel's M_DEVBUF, not in this module's type, and is never
+	 * freed: a thread that read si_ops before the restore below may
+	 * still read it (one struct dev_ops per unload, documented). */
+	quiesce = kmalloc(sizeof(*quiesce), shim->leak_type,
+	    M_WAITOK | M_NULLOK);
 	if (quiesce == NULL)
 		return (ENOMEM);
 	*quiesce = *shim->orig;
@@ -859,12 +868,174 @@ clone_ac_detach(struct clone_shim *shim)
 	return (0);
 }
 
+/*
+ * The kernel's M_DEVBUF, found by name along the kernel's list of malloc
+ * types from our own type (types register at the head of the list, so
+ * every boot-time type follows ours).  Looked up at attach, under the
+ * kernel linker's lock, so the list cannot change while we walk it.  (By
+ * name rather than by symbol: dfly-kbuild cannot vouch for a symbol the
+ * kernel defines only through MALLOC_DEFINE.)
+ */
+static struct malloc_type *
+clone_find_devbuf(void)
+{
+	struct malloc_type *t;
+
+	for (t = M_CLONESHIM; t != NULL; t = t->ks_next)
+		if (t->ks_shortdesc != NULL &&
+		    strcmp(t->ks_shortdesc, "devbuf") == 0)
+			return (t);
+	return (NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * sysctl debug.<name>.*: built at attach under the kernel's "debug" node
+ * (found by name: a static SYSCTL_NODE(_debug, ...) would link against
+ * sysctl__debug_children, which dfly-kbuild cannot vouch for), torn down
+ * at detach.  The handlers run under the sysctl lock that
+ * sysctl_ctx_free() takes exclusively, so none runs once it returns.
+ */
+static struct sysctl_oid_list *
+clone_sysctl_debug(void)
+{
+	struct sysctl_oid_list *debug = NULL;
+	struct sysctl_oid *oid;
+
+#ifdef SYSCTL_SLOCK
+	SYSCTL_SLOCK();
+#endif
+	SLIST_FOREACH(oid, &sysctl__children, oid_link) {
+		if ((oid->oid_kind & CTLTYPE) == CTLTYPE_NODE &&
+		    strcmp(oid->oid_name, "debug") == 0) {
+			debug = SYSCTL_CHILDREN(oid);
+			break;
+		}
+	}
+#ifdef SYSCTL_SUNLOCK
+	SYSCTL_SUNLOCK();
+#endif
+	return (debug);
+}
+
+static int
+clone_sysctl_mode(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim *shim = arg1;
+	const char *m = clone_shim_mode_name(shim->mode);
+
+	return (SYSCTL_OUT(req, m, strlen(m) + 1));
+}
+
+/* arg2: the statistic, as an offset into struct clone_shim_stats. */
+static int
+clone_sysctl_stat(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim_stats st;
+	long v;
+
+	clone_shim_stats(arg1, &st);
+	v = *(long *)((char *)&st + arg2);
+	return (SYSCTL_OUT(req, &v, sizeof(v)));
+}
+
+static int
+clone_sysctl_listing(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim *shim = arg1;
+	char *buf;
+	int len, error;
+
+	len = clone_shim_listing(shim, NULL, 0) + 256;
+	buf = kmalloc(len, M_CLONESHIM, M_WAITOK | M_NULLOK);
+	if (buf == NULL)
+		return (ENOMEM);
+	/* A clone made since the sizing may be left out; never overrun. */
+	clone_shim_listing(shim, buf, len);
+	error = SYSCTL_OUT(req, buf, strlen(buf) + 1);
+	kfree(buf, M_CLONESHIM);
+	return (error);
+}
+
+static int
+clone_sysctl_bytes(SYSCTL_HANDLER_ARGS)
+{
+	long v = clone_shim_bytes_per_clone(arg1);
+
+	return (SYSCTL_OUT(req, &v, sizeof(v)));
+}
+
+static const struct {
+	const char	*name;
+	int		off;
+	const char	*descr;
+} clone_sysctl_stats[] = {
+#define CLONE_STAT(f, d) { #f, __builtin_offsetof(struct clone_shim_stats, f), d }
+	CLONE_STAT(live, "clones live now"),
+	CLONE_STAT(opens, "clones created"),
+	CLONE_STAT(closes, "clones destroyed"),
+	CLONE_STAT(refused_proc, "opens refused: per-process limit (EMFILE)"),
+	CLONE_STAT(refused_uid, "opens refused: per-uid limit (EAGAIN)"),
+	CLONE_STAT(refused_total, "opens refused: total limit (EAGAIN)"),
+	CLONE_STAT(refused_busy, "opens refused: proc mode, second open (EBUSY)"),
+	CLONE_STAT(refused_nomem, "opens refused: no memory (ENOMEM)"),
+	CLONE_STAT(refused_foreign,
+	    "calls refused: proc mode, another process's file (ENXIO)"),
+	CLONE_STAT(refused_detach, "opens refused: racing unload (ENXIO)"),
+#undef CLONE_STAT
+};
+
+static int
+clone_sysctl_attach(struct clone_shim *shim, const char *name)
+{
+	struct sysctl_oid_list *debug, *kids;
+	struct sysctl_oid *node;
+	size_t i;
+
+	if ((debug = clone_sysctl_debug()) == NULL)
+		return (ENOENT);
+	sysctl_ctx_init(&shim->sysctl_ctx);
+	shim->sysctl_on = 1;
+	node = SYSCTL_ADD_NODE(&shim->sysctl_ctx, debug, OID_AUTO, name,
+	    CTLFLAG_RD, 0, "cloning shim");
+	if (node == NULL)
+		return (EEXIST);
+	kids = SYSCTL_CHILDREN(node);
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "mode",
+	    CTLTYPE_STRING | CTLFLAG_RD, shim, 0, clone_sysctl_mode, "A",
+	    "how opens find their clone: autoclone, fp, native or proc");
+	for (i = 0; i < sizeof(clone_sysctl_stats) /
+	    sizeof(clone_sysctl_stats[0]); i++) {
+		SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO,
+		    clone_sysctl_stats[i].name, CTLTYPE_LONG | CTLFLAG_RD,
+		    shim, clone_sysctl_stats[i].off, clone_sysctl_stat, "L",
+		    clone_sysctl_stats[i].descr);
+	}
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "listing",
+	    CTLTYPE_STRING | CTLFLAG_RD, shim, 0, clone_sysctl_listing, "A",
+	    "one line per clone: unit pid uid opens ops");
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "bytes_per_clone",
+	    CTLTYPE_LONG | CTLFLAG_RD, shim, 0, clone_sysctl_bytes, "L",
+	    "memory one clone costs the shim (record + cdev)");
+	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_per_proc",
+	    CTLFLAG_RD, &shim->max_per_proc, 0,
+	    "clones per process, EMFILE beyond (<= 0: unlimited)");
+	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_per_uid",
+	    CTLFLAG_RD, &shim->max_per_uid, 0,
+	    "clones per uid, EAGAIN beyond (<= 0: unlimited)");
+	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_total",
+	    CTLFLAG_RD, &shim->max_total, 0,
+	    "clones in all, EAGAIN beyond (<= 0: unlimited)");
+	return (0);
+}
+
 /* ---------------------------------------------------------------------
  * attach / detach
  */
 static void
 clone_shim_free(struct clone_shim *shim)
 {
+	if (shim->sysctl_on)
+		sysctl_ctx_free(&shim->sysctl_ctx);
 	if (shim->core != NULL)
 		clone_core_destroy(shim->core);
 	if (shim->iops != NULL)
@@ -921,13 +1092,24 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	cp.one_per_proc = (mode == CLONE_MODE_PROC);
 	cp.finalize = clone_finalize;
 	cp.ctx = shim;
+	shim->max_per_proc = cp.max_per_proc;
+	shim->max_per_uid = cp.max_per_uid;
+	shim->max_total = cp.max_total;
 	error = clone_core_create(&cp, &shim->core);
+	if (error == 0 && params->sysctl_name != NULL)
+		error = clone_sysctl_attach(shim, params->sysctl_name);
 	if (error) {
 		clone_shim_free(shim);
 		return (error);
 	}
 
 	if (mode == CLONE_MODE_AUTOCLONE) {
+		shim->leak_type = clone_find_devbuf();
+		if (shim->leak_type == NULL) {
+			kprintf("clone_shim: no devbuf malloc type\n");
+			clone_shim_free(shim);
+			return (ENXIO);
+		}
 		shim->clone_ops = *shim->orig;
 		shim->clone_ops.head.refs = 0;
 		shim->clone_ops.head.id = 0;
