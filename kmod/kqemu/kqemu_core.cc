@@ -21,7 +21,10 @@
  *    releasing budget).  The listing takes only the driver lock and reads
  *    per-instance counters atomically; an instance leaves the list before
  *    its engine state is destroyed, so the listing never sees freed state.
- *  - kqemu_stats and the per-instance counters: atomic adds, atomic loads.
+ *  - Statistics: each instance counts its own ioctls in atomic words (no
+ *    ioctl writes a shared cache line); the driver keeps rare events and
+ *    the totals of deleted instances under its lock, and kqemu_core_stats
+ *    sums the two.
  */
 #include "cxx/kcxx.h"
 #include "kqemu_core.h"
@@ -60,11 +63,25 @@ stat_get(const unsigned long *p)
 /* Per-instance counters: atomic words (the listing reads them unlocked). */
 struct InstanceStats {
 	unsigned long ioctls;
+	unsigned long errors;
 	unsigned long execs;
 	unsigned long exec_softmmu;
 	unsigned long exec_intr;
+	unsigned long exec_other;
 	unsigned long set_phys_mem;
 	unsigned long modify_ram_pages;
+
+	/* Add this instance's counts to the driver totals t. */
+	void fold_into(kqemu_stats *t) const
+	{
+		t->execs += stat_get(&execs);
+		t->exec_softmmu += stat_get(&exec_softmmu);
+		t->exec_intr += stat_get(&exec_intr);
+		t->exec_other += stat_get(&exec_other);
+		t->set_phys_mem += stat_get(&set_phys_mem);
+		t->modify_ram_pages += stat_get(&modify_ram_pages);
+		t->ioctl_errors += stat_get(&errors);
+	}
 };
 
 enum class State : int { New = 0, Ready = 1 };
@@ -121,6 +138,17 @@ struct Driver {
 	const kqemu_engine_ops *const engine;
 	const unsigned long max_locked_pages;
 	unsigned long locked_pages GUARDED_BY(lock) = 0;
+	/* Rare events, and the counters of deleted instances. */
+	kqemu_stats totals GUARDED_BY(lock) = {};
+
+	void note_init(bool ok) EXCLUDES(lock)
+	{
+		LockGuard<OsLock> g(lock);
+		if (ok)
+			totals.inits++;
+		else
+			totals.init_errors++;
+	}
 };
 
 /*
@@ -144,13 +172,11 @@ kqemu_instance::init_locked(const kqemu_init *d)
 		return KQEMU_EIO;		/* INIT twice */
 	void *es = nullptr;
 	int error = engine->init(d, &es);
-	if (error != 0) {
-		stat_add(&kqemu_stats.init_errors);
+	g_driver->note_init(error == 0);
+	if (error != 0)
 		return error;
-	}
 	__atomic_store_n(&estate, es, __ATOMIC_RELEASE);
 	state = State::Ready;
-	stat_add(&kqemu_stats.inits);
 	return 0;
 }
 
@@ -163,16 +189,12 @@ kqemu_instance::exec_locked(kqemu_cpu_state *cs)
 	if (error != 0)
 		return error;
 	stat_add(&st.execs);
-	stat_add(&kqemu_stats.execs);
-	if (cs->retval == KQEMU_RET_SOFTMMU) {
+	if (cs->retval == KQEMU_RET_SOFTMMU)
 		stat_add(&st.exec_softmmu);
-		stat_add(&kqemu_stats.exec_softmmu);
-	} else if (cs->retval == KQEMU_RET_INTR) {
+	else if (cs->retval == KQEMU_RET_INTR)
 		stat_add(&st.exec_intr);
-		stat_add(&kqemu_stats.exec_intr);
-	} else {
-		stat_add(&kqemu_stats.exec_other);
-	}
+	else
+		stat_add(&st.exec_other);
 	return 0;
 }
 
@@ -182,10 +204,8 @@ kqemu_instance::set_phys_mem_locked(const kqemu_phys_mem *pm)
 	if (state != State::Ready)
 		return KQEMU_EIO;
 	int error = engine->set_phys_mem(estate, pm);
-	if (error == 0) {
+	if (error == 0)
 		stat_add(&st.set_phys_mem);
-		stat_add(&kqemu_stats.set_phys_mem);
-	}
 	return error;
 }
 
@@ -195,10 +215,8 @@ kqemu_instance::modify_ram_pages_locked(int count)
 	if (state != State::Ready)
 		return KQEMU_EIO;
 	int error = engine->modify_ram_pages(estate, count);
-	if (error == 0) {
+	if (error == 0)
 		stat_add(&st.modify_ram_pages);
-		stat_add(&kqemu_stats.modify_ram_pages);
-	}
 	return error;
 }
 
@@ -219,8 +237,6 @@ kqemu_core_load(const kqemu_engine_ops *engine, unsigned long max_locked_pages)
 	}
 	g_driver = new (mem) Driver(lk, engine, max_locked_pages);
 	g_decline_logged = 0;
-	__atomic_store_n(&kqemu_stats.max_locked_pages, max_locked_pages,
-	    __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -272,9 +288,8 @@ kqemu_core_create(const char *name, kqemu_instance **ip)
 	{
 		LockGuard<OsLock> g(d->lock);
 		d->instances.push_back(inst);
+		d->totals.opens++;
 	}
-	__atomic_fetch_add(&kqemu_stats.instances, 1, __ATOMIC_RELAXED);
-	stat_add(&kqemu_stats.opens);
 	*ip = inst;
 	return 0;
 }
@@ -284,9 +299,12 @@ kqemu_core_destroy(kqemu_instance *inst)
 {
 	Driver *d = g_driver;
 	{
-		/* Off the list first: the listing must not see it die. */
+		/* Off the list first: the listing must not see it die.  No
+		 * ioctl runs on it any more (the glue's close comes after
+		 * the last), so its counts are final. */
 		LockGuard<OsLock> g(d->lock);
 		d->instances.remove(inst);
+		inst->st.fold_into(&d->totals);
 	}
 	{
 		/* Waits out an op still running (the glue's close normally
@@ -298,7 +316,6 @@ kqemu_core_destroy(kqemu_instance *inst)
 			inst->state = State::New;
 		}
 	}
-	__atomic_fetch_sub(&kqemu_stats.instances, 1, __ATOMIC_RELAXED);
 	kqemu_os_lock *lk = inst->lock.raw();
 	inst->~kqemu_instance();
 	kqemu_os_free(inst);
@@ -342,8 +359,26 @@ kqemu_core_ioctl(kqemu_instance *inst, unsigned long cmd, void *data)
 		break;
 	}
 	if (error != 0)
-		stat_add(&kqemu_stats.ioctl_errors);
+		stat_add(&inst->st.errors);
 	return error;
+}
+
+extern "C" void
+kqemu_core_stats(kqemu_stats *out)
+{
+	Driver *d = g_driver;
+	*out = kqemu_stats{};
+	if (d == nullptr)
+		return;
+	LockGuard<OsLock> g(d->lock);
+	*out = d->totals;
+	for (kqemu_instance *i = d->instances.front(); i != nullptr;
+	    i = d->instances.next(i)) {
+		i->st.fold_into(out);
+		out->instances++;
+	}
+	out->locked_pages = d->locked_pages;
+	out->max_locked_pages = d->max_locked_pages;
 }
 
 extern "C" int
@@ -389,8 +424,6 @@ kqemu_core_reserve_pages(kqemu_u64 pages)
 	    d->locked_pages > d->max_locked_pages - pages)
 		return KQEMU_ENOMEM;
 	d->locked_pages += pages;
-	__atomic_store_n(&kqemu_stats.locked_pages, d->locked_pages,
-	    __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -402,8 +435,6 @@ kqemu_core_release_pages(kqemu_u64 pages)
 	if (pages > d->locked_pages)
 		kqemu_os_panic("kqemu: budget released twice");
 	d->locked_pages -= pages;
-	__atomic_store_n(&kqemu_stats.locked_pages, d->locked_pages,
-	    __ATOMIC_RELAXED);
 }
 
 /* --- engines ------------------------------------------------------------- */

@@ -11,8 +11,9 @@
  * serializes that instance's ioctls and engine ops.  Order: the glue's
  * device lock, then the driver lock; an instance lock is never held while
  * taking the driver lock except through kqemu_core_reserve/release_pages
- * (instance lock -> driver lock is the only nesting).  Statistics are
- * updated with atomic adds and read with atomic loads.
+ * (instance lock -> driver lock is the only nesting).  Per-instance
+ * counters are atomic words of that instance; driver-wide ones are kept
+ * under the driver lock (kqemu_core_stats).
  *
  * Usable from C and C++; includes only kqemu headers (hermetic).
  */
@@ -28,8 +29,13 @@ extern "C" {
 
 struct kqemu_instance;		/* opaque to the glue */
 
-/* Driver-wide counters; defined (zero) by the glue, updated atomically. */
+/*
+ * Driver-wide counters, as sysctl hw.kqemu.* shows them.  No ioctl writes a
+ * shared word: the hot counters live in each instance and are summed here
+ * with those of deleted instances.
+ */
 struct kqemu_stats {
+	unsigned long	instances;	/* live instances */
 	unsigned long	opens;		/* instances created */
 	unsigned long	inits;		/* successful INITs */
 	unsigned long	init_errors;	/* refused INITs */
@@ -42,9 +48,9 @@ struct kqemu_stats {
 	unsigned long	ioctl_errors;	/* ioctls answered with an errno */
 	unsigned long	locked_pages;	/* budget in use */
 	unsigned long	max_locked_pages;	/* budget */
-	int		instances;	/* live instances */
 };
-extern struct kqemu_stats kqemu_stats;
+/* A consistent snapshot (taken under the driver lock). */
+void	kqemu_core_stats(struct kqemu_stats *out);
 
 /* MOD_LOAD: engine for new instances, budget in pages. 0 or ENOMEM. */
 int	kqemu_core_load(const struct kqemu_engine_ops *engine,

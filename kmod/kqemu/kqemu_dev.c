@@ -77,18 +77,19 @@ static int		kqemu_holds;		/* kqemu_lk */
 static int		kqemu_unloading;	/* kqemu_lk */
 static char		kqemu_engine_name[16];
 
-/* Driver-wide counters, updated atomically by the core. */
-struct kqemu_stats kqemu_stats;
-
 /* --- sysctl hw.kqemu ----------------------------------------------------- */
 
 static int kqemu_version_value = KQEMU_VERSION;
 
+/* One field of the core's statistics; arg2 is its offset. */
 static int
-kqemu_sysctl_ulong(SYSCTL_HANDLER_ARGS)
+kqemu_sysctl_stat(SYSCTL_HANDLER_ARGS)
 {
-	unsigned long v = __atomic_load_n((unsigned long *)arg1, __ATOMIC_RELAXED);
+	struct kqemu_stats st;
+	unsigned long v;
 
+	kqemu_core_stats(&st);
+	v = *(unsigned long *)((char *)&st + arg2);
 	return (sysctl_handle_long(oidp, &v, 0, req));
 }
 
@@ -175,25 +176,27 @@ kqemu_sysctl_hw(void)
 	return (hw);
 }
 
+#define KQEMU_STAT(f, d)	{ #f, __builtin_offsetof(struct kqemu_stats, f), d }
 static const struct {
 	const char	*name;
-	unsigned long	*field;
+	int		offset;
 	const char	*descr;
 } kqemu_sysctl_stats[] = {
-	{ "opens", &kqemu_stats.opens, "Instances created" },
-	{ "inits", &kqemu_stats.inits, "Successful INITs" },
-	{ "init_errors", &kqemu_stats.init_errors, "Refused INITs" },
-	{ "execs", &kqemu_stats.execs, "Successful EXECs" },
-	{ "exec_softmmu", &kqemu_stats.exec_softmmu, "EXECs that returned SOFTMMU" },
-	{ "exec_intr", &kqemu_stats.exec_intr, "EXECs that returned INTR (signal pending)" },
-	{ "exec_other", &kqemu_stats.exec_other, "EXECs that returned another exit reason" },
-	{ "set_phys_mem", &kqemu_stats.set_phys_mem, "Successful SET_PHYS_MEMs" },
-	{ "modify_ram_pages", &kqemu_stats.modify_ram_pages, "Successful MODIFY_RAM_PAGES" },
-	{ "ioctl_errors", &kqemu_stats.ioctl_errors, "ioctls answered with an errno" },
-	{ "locked_pages", &kqemu_stats.locked_pages, "Locked-pages budget in use" },
-	{ "max_locked_pages", &kqemu_stats.max_locked_pages,
-	    "Locked-pages budget (hw.kqemu.max_locked_pages)" },
+	KQEMU_STAT(instances, "Live instances"),
+	KQEMU_STAT(opens, "Instances created"),
+	KQEMU_STAT(inits, "Successful INITs"),
+	KQEMU_STAT(init_errors, "Refused INITs"),
+	KQEMU_STAT(execs, "Successful EXECs"),
+	KQEMU_STAT(exec_softmmu, "EXECs that returned SOFTMMU"),
+	KQEMU_STAT(exec_intr, "EXECs that returned INTR (signal pending)"),
+	KQEMU_STAT(exec_other, "EXECs that returned another exit reason"),
+	KQEMU_STAT(set_phys_mem, "Successful SET_PHYS_MEMs"),
+	KQEMU_STAT(modify_ram_pages, "Successful MODIFY_RAM_PAGES"),
+	KQEMU_STAT(ioctl_errors, "ioctls answered with an errno"),
+	KQEMU_STAT(locked_pages, "Locked-pages budget in use"),
+	KQEMU_STAT(max_locked_pages, "Locked-pages budget (hw.kqemu.max_locked_pages)"),
 };
+#undef KQEMU_STAT
 
 static int
 kqemu_sysctl_attach(void)
@@ -217,16 +220,13 @@ kqemu_sysctl_attach(void)
 	SYSCTL_ADD_STRING(&kqemu_sysctl_ctx, kq, OID_AUTO, "engine", CTLFLAG_RD,
 	    kqemu_engine_name, 0,
 	    "Engine new instances use (loader tunable hw.kqemu.engine)");
-	SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO, "instances",
-	    CTLTYPE_INT | CTLFLAG_RD, &kqemu_stats.instances, 0,
-	    kqemu_sysctl_int, "I", "Live instances");
 	SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO, "holders",
 	    CTLTYPE_INT | CTLFLAG_RD, &kqemu_holds, 0, kqemu_sysctl_int, "I",
 	    "Holds taken by wrapping modules (kqemu_hold)");
 	for (i = 0; i < sizeof(kqemu_sysctl_stats) / sizeof(kqemu_sysctl_stats[0]); i++) {
 		SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO,
 		    kqemu_sysctl_stats[i].name, CTLTYPE_ULONG | CTLFLAG_RD,
-		    kqemu_sysctl_stats[i].field, 0, kqemu_sysctl_ulong, "LU",
+		    NULL, kqemu_sysctl_stats[i].offset, kqemu_sysctl_stat, "LU",
 		    kqemu_sysctl_stats[i].descr);
 	}
 	SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO, "list",
