@@ -727,9 +727,13 @@ clone_lock_one(struct clone_vlock *vl, struct nlookupdata *nd)
 		return (0);	/* no such node there: nobody can open it */
 	if (error)
 		return (error);
-	if (vp->v_rdev != vl->base || vl->n == CLONE_MAX_DEVFS_MOUNTS) {
+	if (vp->v_rdev != vl->base) {
+		vput(vp);	/* another device under that name: not ours */
+		return (0);
+	}
+	if (vl->n == CLONE_MAX_DEVFS_MOUNTS) {
 		vput(vp);
-		return (vp->v_rdev != vl->base ? 0 : EBUSY);
+		return (EBUSY);
 	}
 	vl->vps[vl->n++] = vp;
 	return (0);

@@ -1,0 +1,1017 @@
+/*
+ * clone_cases.c - the cloning shim's test cases on the host kernel, for
+ * one mode (CT_MODE, set by the including clone_<mode>_test.c), against
+ * the single-instance test driver h_single (tests/clone/h_single).
+ *
+ * Every case boots a fresh host kernel in the profile the mode is meant
+ * for (proc: LEGACY, no fp anywhere; others: MODERN) and ends with
+ * ct_shutdown_clean() (nothing leaked but the documented autoclone copy).
+ * Locking: the stress cases' threads share only atomics.
+ */
+#include <atf-c.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clone_util.h"
+
+#ifndef CT_MODE
+#error "CT_MODE must name the shim mode"
+#endif
+
+static const struct ct_target *T = &ct_hsingle;
+
+#define IS_MODE(m)	(strcmp(CT_MODE, (m)) == 0)
+#define AUTOCLONE	IS_MODE("autoclone")
+#define PROCMODE	IS_MODE("proc")
+
+static void
+boot(void)
+{
+	ct_boot(T, CT_MODE, ct_profile_for(CT_MODE));
+}
+
+static void
+boot_load(void)
+{
+	boot();
+	ATF_REQUIRE_EQ_MSG(ct_load(T), 0, "kldload %s", T->shim);
+}
+
+/* Monotonic milliseconds. */
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec * 1000L + ts.tv_nsec / 1000000L);
+}
+
+/* --------------------------------------------------------------------- */
+
+ATF_TC(open__second_open_ebusy_without_shim);
+ATF_TC_HEAD(open__second_open_ebusy_without_shim, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "Without the shim the driver is single-instance: a second open "
+	    "from another process gets EBUSY");
+}
+ATF_TC_BODY(open__second_open_ebusy_without_shim, tc)
+{
+	struct ct_proc a, b;
+	int fa, fb;
+
+	boot();
+	ATF_REQUIRE_EQ(hk_kldload(T->driver, NULL), 0);
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+	ct_leave();
+	ct_enter(&b);
+	ATF_REQUIRE_EQ(ct_open(T, &fb), EBUSY);
+	ct_leave();
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(hk_close(fa), 0);
+	ct_leave();
+	ct_shutdown_clean();
+}
+
+ATF_TC(open__each_open_own_instance);
+ATF_TC_HEAD(open__each_open_own_instance, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "With the shim, 8 processes each open and keep their own value; "
+	    "the sysctl listing names each owner pid; live counts them");
+}
+ATF_TC_BODY(open__each_open_own_instance, tc)
+{
+	struct ct_proc p[8];
+	int fd[8], i, v;
+
+	boot_load();
+	for (i = 0; i < 8; i++) {
+		ct_proc_new(&p[i], 1000 + i);
+		ct_enter(&p[i]);
+		ATF_REQUIRE_EQ_MSG(ct_open(T, &fd[i]), 0, "open %d", i);
+		ATF_REQUIRE_EQ(ct_set(&p[i], fd[i], 100 + i), 0);
+		ct_leave();
+	}
+	ATF_CHECK_EQ(ct_stat(T, "live"), 8);
+	ATF_CHECK_EQ(ct_instances(), AUTOCLONE ? 9 : 8);	/* + held base */
+	for (i = 0; i < 8; i++) {
+		ct_enter(&p[i]);
+		ATF_REQUIRE_EQ(ct_get(&p[i], fd[i], &v), 0);
+		ATF_CHECK_EQ_MSG(v, 100 + i, "instance %d sees %d", i, v);
+		ct_leave();
+		ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(p[i].p)), 1);
+	}
+	if (AUTOCLONE)
+		ATF_CHECK_EQ(ct_clone_nodes(T), 8);
+	for (i = 0; i < 8; i++) {
+		ct_enter(&p[i]);
+		ATF_REQUIRE_EQ(hk_close(fd[i]), 0);
+		ct_leave();
+	}
+	if (PROCMODE) {
+		/* No fp: the device's last close reaped them all. */
+		ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	}
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ATF_CHECK_EQ(ct_stat(T, "opens"), 8);
+	ATF_CHECK_EQ(ct_stat(T, "closes"), 8);
+	ATF_CHECK_EQ(ct_clone_nodes(T), 0);
+	ct_shutdown_clean();
+}
+
+ATF_TC(open__readonly_refused_clean);
+ATF_TC_HEAD(open__readonly_refused_clean, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "The driver's own refusal of an open (EPERM without FWRITE) "
+	    "reaches the caller and leaves no clone behind");
+}
+ATF_TC_BODY(open__readonly_refused_clean, tc)
+{
+	struct ct_proc a;
+	char path[64];
+	int fd;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_enter(&a);
+	snprintf(path, sizeof(path), "/dev/%s", T->node);
+	ATF_CHECK_EQ(hk_open(path, O_RDONLY, &fd), EPERM);
+	ct_leave();
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ATF_CHECK_EQ(ct_clone_nodes(T), 0);
+	ct_shutdown_clean();
+}
+
+/* 64 processes at once, each on its own OS thread. */
+struct conc_arg {
+	struct ct_proc p;
+	int id;
+	atomic_int *failures;
+	pthread_barrier_t *bar;
+};
+
+static void *
+conc_thread(void *v)
+{
+	struct conc_arg *a = v;
+	int fd, val, i, err;
+
+	if (hk_thread_enter(a->p.p) != 0) {
+		atomic_fetch_add(a->failures, 1);
+		return (NULL);
+	}
+	err = ct_open(T, &fd);
+	pthread_barrier_wait(a->bar);	/* all 64 hold a clone at once */
+	if (err == 0) {
+		for (i = 0; i < 20 && err == 0; i++) {
+			err = ct_set(&a->p, fd, a->id * 1000 + i);
+			if (err == 0)
+				err = ct_get(&a->p, fd, &val);
+			if (err == 0 && val != a->id * 1000 + i)
+				err = -1;
+		}
+	}
+	pthread_barrier_wait(a->bar);
+	if (err != 0)
+		atomic_fetch_add(a->failures, 1);
+	hk_thread_leave();
+	return (NULL);
+}
+
+ATF_TC(open__64_concurrent_procs);
+ATF_TC_HEAD(open__64_concurrent_procs, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "64 processes on 64 threads hold a clone each at the same time and "
+	    "never see each other's values; exit reclaims all");
+}
+ATF_TC_BODY(open__64_concurrent_procs, tc)
+{
+	enum { N = 64 };
+	static struct conc_arg a[N];
+	pthread_t th[N];
+	pthread_barrier_t bar;
+	atomic_int failures = 0;
+	int i;
+
+	ct_set_limits(T, 0, 0, 0);
+	boot_load();
+	pthread_barrier_init(&bar, NULL, N);
+	for (i = 0; i < N; i++) {
+		ct_proc_new(&a[i].p, 1000 + i % 4);
+		a[i].id = i;
+		a[i].failures = &failures;
+		a[i].bar = &bar;
+	}
+	for (i = 0; i < N; i++)
+		ATF_REQUIRE_EQ(pthread_create(&th[i], NULL, conc_thread, &a[i]), 0);
+	for (i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	ATF_CHECK_EQ(atomic_load(&failures), 0);
+	ATF_CHECK_EQ(ct_stat(T, "live"), N);
+	for (i = 0; i < N; i++)
+		ATF_REQUIRE_EQ(hk_proc_exit(a[i].p.p, 0), 0);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ATF_CHECK_EQ(ct_instances(), AUTOCLONE ? 1 : 0);
+	pthread_barrier_destroy(&bar);
+	ct_shutdown_clean();
+}
+
+ATF_TC(dup__shares_clone);
+ATF_TC_HEAD(dup__shares_clone, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "dup() shares one clone; closing the dup is not the last close");
+}
+ATF_TC_BODY(dup__shares_clone, tc)
+{
+	struct ct_proc a;
+	int fd, fd2, s1, s2, v;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fd), 0);
+	ATF_REQUIRE_EQ(hk_dup(fd, &fd2), 0);
+	ATF_REQUIRE_EQ(ct_set(&a, fd, 7), 0);
+	ATF_REQUIRE_EQ(ct_get(&a, fd2, &v), 0);
+	ATF_CHECK_EQ(v, 7);
+	ATF_REQUIRE_EQ(ct_serial(&a, fd, &s1), 0);
+	ATF_REQUIRE_EQ(ct_serial(&a, fd2, &s2), 0);
+	ATF_CHECK_EQ(s1, s2);
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	ct_leave();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 1);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_get(&a, fd2, &v), 0);
+	ATF_CHECK_EQ(v, 7);
+	ATF_REQUIRE_EQ(hk_close(fd2), 0);
+	ct_leave();
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ct_shutdown_clean();
+}
+
+ATF_TC(fork__child_shares_clone);
+ATF_TC_HEAD(fork__child_shares_clone, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "fork(): the child's inherited descriptor reaches the parent's clone "
+	    "(proc mode: ENXIO, the clone is per process); the child's close is "
+	    "not the last close");
+}
+ATF_TC_BODY(fork__child_shares_clone, tc)
+{
+	struct ct_proc a, c;
+	int fd, v, s1, s2;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fd), 0);
+	ATF_REQUIRE_EQ(ct_set(&a, fd, 42), 0);
+	ATF_REQUIRE_EQ(ct_serial(&a, fd, &s1), 0);
+	ATF_REQUIRE_EQ(ct_fork(&a, &c), 0);
+	ct_leave();
+
+	ct_enter(&c);
+	if (PROCMODE) {
+		ATF_CHECK_EQ(ct_get(&c, fd, &v), ENXIO);
+	} else {
+		ATF_REQUIRE_EQ(ct_get(&c, fd, &v), 0);
+		ATF_CHECK_EQ(v, 42);
+		ATF_REQUIRE_EQ(ct_serial(&c, fd, &s2), 0);
+		ATF_CHECK_EQ(s1, s2);
+	}
+	ATF_REQUIRE_EQ(hk_close(fd), 0);	/* the tap script's close */
+	ct_leave();
+	ATF_REQUIRE_EQ(hk_proc_exit(c.p, 0), 0);
+
+	ATF_CHECK_EQ(ct_stat(T, "live"), 1);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_get(&a, fd, &v), 0);
+	ATF_CHECK_EQ(v, 42);
+	ct_leave();
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ct_shutdown_clean();
+}
+
+ATF_TC(close__last_close_destroys_that_clone);
+ATF_TC_HEAD(close__last_close_destroys_that_clone, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "The last close of one open file destroys exactly its clone; the "
+	    "other process's clone keeps working (proc mode: the close is not "
+	    "the device's last, so the clone waits for its process's exit)");
+}
+ATF_TC_BODY(close__last_close_destroys_that_clone, tc)
+{
+	struct ct_proc a, b;
+	int fa, fb, v;
+	char name[64];
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1001);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+	ATF_REQUIRE_EQ(ct_set(&a, fa, 1), 0);
+	ct_leave();
+	ct_enter(&b);
+	ATF_REQUIRE_EQ(ct_open(T, &fb), 0);
+	ATF_REQUIRE_EQ(ct_set(&b, fb, 2), 0);
+	ct_leave();
+
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(hk_close(fa), 0);
+	ct_leave();
+	hk_devfs_sync();
+	if (PROCMODE) {
+		ATF_CHECK_EQ(ct_stat(T, "live"), 2);
+		ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	}
+	ATF_CHECK_EQ(ct_stat(T, "live"), 1);
+	ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(a.p)), 0);
+	ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(b.p)), 1);
+	if (AUTOCLONE) {
+		/* a had unit 0, b unit 1: only kqemu1 remains. */
+		snprintf(name, sizeof(name), "%s0", T->node);
+		ATF_CHECK(!hk_devfs_exists(name));
+		snprintf(name, sizeof(name), "%s1", T->node);
+		ATF_CHECK(hk_devfs_exists(name));
+	}
+	ct_enter(&b);
+	ATF_REQUIRE_EQ(ct_get(&b, fb, &v), 0);
+	ATF_CHECK_EQ(v, 2);
+	ATF_REQUIRE_EQ(hk_close(fb), 0);
+	ct_leave();
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ct_shutdown_clean();
+}
+
+ATF_TC(exit__reclaims_without_close);
+ATF_TC_HEAD(exit__reclaims_without_close, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "A process that exits without closing (as QEMU does) loses its "
+	    "clones: driver instance freed, record gone, node gone");
+}
+ATF_TC_BODY(exit__reclaims_without_close, tc)
+{
+	struct ct_proc a, b;
+	int fa, fb;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+	ct_leave();
+	ct_enter(&b);
+	ATF_REQUIRE_EQ(ct_open(T, &fb), 0);
+	ct_leave();
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 1);
+	ATF_CHECK_EQ(ct_instances(), AUTOCLONE ? 2 : 1);
+	ATF_REQUIRE_EQ(hk_proc_exit(b.p, 0), 0);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ATF_CHECK_EQ(ct_instances(), AUTOCLONE ? 1 : 0);
+	ATF_CHECK_EQ(ct_clone_nodes(T), 0);
+	ct_shutdown_clean();
+}
+
+struct sleeper {
+	struct ct_proc *p;
+	int fd;
+	int error;
+	atomic_int started;
+};
+
+static void *
+sleeper_thread(void *v)
+{
+	struct sleeper *s = v;
+
+	if (hk_thread_enter(s->p->p) != 0)
+		return (NULL);
+	atomic_store(&s->started, 1);
+	s->error = ct_sleep(s->p, s->fd, 30);
+	hk_thread_leave();
+	return (NULL);
+}
+
+ATF_TC(kill__during_ioctl_loses_nothing);
+ATF_TC_HEAD(kill__during_ioctl_loses_nothing, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "SIGKILL while an ioctl sleeps in the driver: the process exits "
+	    "when the call returns and its clone is reclaimed");
+}
+ATF_TC_BODY(kill__during_ioctl_loses_nothing, tc)
+{
+	struct ct_proc a;
+	struct sleeper s;
+	pthread_t th;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &s.fd), 0);
+	ct_leave();
+	s.p = &a;
+	s.error = -1;
+	atomic_store(&s.started, 0);
+	ATF_REQUIRE_EQ(pthread_create(&th, NULL, sleeper_thread, &s), 0);
+	while (!atomic_load(&s.started))
+		usleep(100);
+	usleep(2000);
+	ATF_REQUIRE_EQ(hk_kill(a.p, SIGKILL), 0);
+	pthread_join(th, NULL);
+	ATF_CHECK_EQ(s.error, 0);
+	/* The last thread leaving the kernel ran the exit. */
+	while (hk_proc_find(hk_proc_pid(a.p)) != NULL)
+		usleep(1000);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ATF_CHECK_EQ(ct_instances(), AUTOCLONE ? 1 : 0);
+	ct_shutdown_clean();
+}
+
+ATF_TC(unload__refused_while_clone_lives);
+ATF_TC_HEAD(unload__refused_while_clone_lives, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "kldunload of the shim is EBUSY while a clone lives and 0 after; "
+	    "then the device is single-instance again.  kldunload of the "
+	    "driver is refused while the shim is loaded, also after a vetoed "
+	    "kldunload of the shim dropped its MODULE_DEPEND reference");
+}
+ATF_TC_BODY(unload__refused_while_clone_lives, tc)
+{
+	struct ct_proc a, b;
+	int fa, fb;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+	ct_leave();
+	ATF_CHECK_EQ(ct_unload_shim(T), EBUSY);
+	ATF_CHECK(hk_kld_isloaded(T->shim));
+	/* The veto cost the shim's file its reference on the driver; the
+	 * driver's own MOD_UNLOAD must refuse (we hold it). */
+	ATF_CHECK(hk_kldunload(T->driver) != 0 || hk_kld_isloaded(T->driver));
+	ATF_CHECK(hk_kld_isloaded(T->driver));
+	ATF_CHECK(hk_kldunload(T->driver) != 0 || hk_kld_isloaded(T->driver));
+	ATF_CHECK(hk_kld_isloaded(T->driver));
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(hk_close(fa), 0);
+	ct_leave();
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_unload_shim(T), 0);
+	ATF_CHECK(!hk_kld_isloaded(T->shim));
+	/* Single-instance again. */
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+	ct_leave();
+	ct_enter(&b);
+	ATF_CHECK_EQ(ct_open(T, &fb), EBUSY);
+	ct_leave();
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(hk_close(fa), 0);
+	ct_leave();
+	ct_shutdown_clean();
+}
+
+ATF_TC(unload__load_unload_cycles);
+ATF_TC_HEAD(unload__load_unload_cycles, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "load, clone, close, unload five times over: every cycle clones "
+	    "and every unload succeeds");
+}
+ATF_TC_BODY(unload__load_unload_cycles, tc)
+{
+	struct ct_proc a, b;
+	int fa, fb, i, v;
+
+	boot();
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	for (i = 0; i < 5; i++) {
+		ATF_REQUIRE_EQ_MSG(ct_load(T), 0, "cycle %d", i);
+		ct_enter(&a);
+		ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+		ATF_REQUIRE_EQ(ct_set(&a, fa, i), 0);
+		ct_leave();
+		ct_enter(&b);
+		ATF_REQUIRE_EQ(ct_open(T, &fb), 0);
+		ATF_REQUIRE_EQ(ct_set(&b, fb, -i), 0);
+		ATF_REQUIRE_EQ(hk_close(fb), 0);
+		ct_leave();
+		ct_enter(&a);
+		ATF_REQUIRE_EQ(ct_get(&a, fa, &v), 0);
+		ATF_CHECK_EQ(v, i);
+		ATF_REQUIRE_EQ(hk_close(fa), 0);
+		ct_leave();
+		hk_devfs_sync();
+		ATF_REQUIRE_EQ_MSG(ct_unload_shim(T), 0, "cycle %d", i);
+	}
+	ct_shutdown_clean();
+}
+
+ATF_TC(limits__per_proc_uid_total);
+ATF_TC_HEAD(limits__per_proc_uid_total, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "Limits: per process EMFILE, per uid and total EAGAIN (autoclone: "
+	    "devfs falls back to the base node, whose instance the shim holds: "
+	    "EBUSY; proc mode: one per process, EBUSY); refusals counted");
+}
+ATF_TC_BODY(limits__per_proc_uid_total, tc)
+{
+	struct ct_proc a, b, c;
+	int fd[8], e, n = 0;
+
+	ct_set_limits(T, 2, 3, 4);
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	ct_proc_new(&c, 2000);
+
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fd[n++]), 0);
+	e = ct_open(T, &fd[n]);
+	if (PROCMODE) {
+		ATF_CHECK_EQ(e, EBUSY);
+		ATF_CHECK_EQ(ct_stat(T, "refused_busy"), 1);
+	} else {
+		ATF_REQUIRE_EQ(e, 0);
+		n++;
+		e = ct_open(T, &fd[n]);
+		ATF_CHECK_EQ(e, AUTOCLONE ? EBUSY : EMFILE);
+		ATF_CHECK_EQ(ct_stat(T, "refused_proc"), 1);
+	}
+	ct_leave();
+	if (!PROCMODE) {
+		/* uid 1000 holds 2; b may take one more, then EAGAIN. */
+		ct_enter(&b);
+		ATF_REQUIRE_EQ(ct_open(T, &fd[n++]), 0);
+		e = ct_open(T, &fd[n]);
+		ATF_CHECK_EQ(e, AUTOCLONE ? EBUSY : EAGAIN);
+		ATF_CHECK_EQ(ct_stat(T, "refused_uid"), 1);
+		ct_leave();
+		/* total 4: c gets one, then the total refuses. */
+		ct_enter(&c);
+		ATF_REQUIRE_EQ(ct_open(T, &fd[n++]), 0);
+		e = ct_open(T, &fd[n]);
+		ATF_CHECK_EQ(e, AUTOCLONE ? EBUSY : EAGAIN);
+		ATF_CHECK_EQ(ct_stat(T, "refused_total"), 1);
+		ct_leave();
+		ATF_CHECK_EQ(ct_stat(T, "live"), 4);
+	}
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_clone_nodes(T), AUTOCLONE ? 4 : 0);
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	ATF_REQUIRE_EQ(hk_proc_exit(b.p, 0), 0);
+	ATF_REQUIRE_EQ(hk_proc_exit(c.p, 0), 0);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ct_shutdown_clean();
+}
+
+ATF_TC(kmalloc__open_failures_injected);
+ATF_TC_HEAD(kmalloc__open_failures_injected, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "Every failable kmalloc of the open path failed in turn: the open "
+	    "gets a clean errno, no record, clone or node is left, and the "
+	    "next open works");
+}
+ATF_TC_BODY(kmalloc__open_failures_injected, tc)
+{
+	struct ct_proc a;
+	long before, used;
+	int fd, e, nth, failures = 0;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	for (nth = 1; nth < 64; nth++) {
+		before = hk_kmalloc_failable_count();
+		ATF_REQUIRE_EQ(hk_fail_kmalloc_nth(NULL, nth), 0);
+		ct_enter(&a);
+		e = ct_open(T, &fd);
+		used = hk_kmalloc_failable_count() - before;
+		hk_fail_kmalloc_nth(NULL, 0);
+		if (e == 0)
+			ATF_REQUIRE_EQ(hk_close(fd), 0);
+		ct_leave();
+		hk_devfs_sync();
+		ATF_CHECK_EQ_MSG(ct_stat(T, "live"), 0, "nth %d", nth);
+		ATF_CHECK_EQ_MSG(ct_clone_nodes(T), 0, "nth %d", nth);
+		if (e != 0) {
+			failures++;
+			ATF_CHECK_MSG(e == ENOMEM || (AUTOCLONE && e == EBUSY),
+			    "nth %d: open failed with %d", nth, e);
+		}
+		if (used < nth)
+			break;	/* the injection was never reached: done */
+	}
+	ATF_CHECK_MSG(failures > 0, "no allocation point was reached");
+	/* Still works. */
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fd), 0);
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	ct_leave();
+	ct_shutdown_clean();
+}
+
+ATF_TC(kmalloc__attach_failures_injected);
+ATF_TC_HEAD(kmalloc__attach_failures_injected, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "Every failable kmalloc of kldload (attach) failed in turn: the "
+	    "load fails cleanly, nothing stays registered (the device is "
+	    "single-instance), and a later load works");
+}
+ATF_TC_BODY(kmalloc__attach_failures_injected, tc)
+{
+	struct ct_proc a, b;
+	long before, used;
+	int e, nth, fa, fb, failures = 0;
+
+	boot();
+	ATF_REQUIRE_EQ(hk_kldload(T->driver, NULL), 0);
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	for (nth = 1; nth < 64; nth++) {
+		before = hk_kmalloc_failable_count();
+		ATF_REQUIRE_EQ(hk_fail_kmalloc_nth(NULL, nth), 0);
+		e = hk_kldload(T->shim, NULL);
+		used = hk_kmalloc_failable_count() - before;
+		hk_fail_kmalloc_nth(NULL, 0);
+		if (e == 0) {
+			ATF_REQUIRE_EQ(ct_unload_shim(T), 0);
+		} else {
+			failures++;
+			ATF_CHECK(!hk_kld_isloaded(T->shim));
+			/* Nothing left: single-instance. */
+			ct_enter(&a);
+			ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+			ct_leave();
+			ct_enter(&b);
+			ATF_CHECK_EQ(ct_open(T, &fb), EBUSY);
+			ct_leave();
+			ct_enter(&a);
+			ATF_REQUIRE_EQ(hk_close(fa), 0);
+			ct_leave();
+		}
+		if (used < nth)
+			break;
+	}
+	ATF_CHECK(failures > 0);
+	ATF_REQUIRE_EQ(ct_load(T), 0);
+	ct_shutdown_clean();
+}
+
+/* --- stress: bounded time, many threads ------------------------------- */
+
+#define STRESS_MS	700
+
+struct st_arg {
+	struct ct_proc p;
+	atomic_int *stop;
+	atomic_long *ops;
+	atomic_int fd;
+	int id;
+};
+
+static void *
+st_ioctl_loop(void *v)
+{
+	struct st_arg *a = v;
+	int val;
+
+	if (hk_thread_enter(a->p.p) != 0)
+		return (NULL);
+	while (!atomic_load(a->stop)) {
+		/* Any errno is fine (EBADF after the close); no crash, no
+		 * sanitizer report, no leak. */
+		(void)ct_get(&a->p, a->fd, &val);
+		atomic_fetch_add(a->ops, 1);
+	}
+	hk_thread_leave();
+	return (NULL);
+}
+
+ATF_TC(stress__ioctl_racing_close);
+ATF_TC_HEAD(stress__ioctl_racing_close, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "Threads of 4 processes loop ioctls on their clone while another "
+	    "thread of each closes and reopens it, for a bounded time");
+}
+ATF_TC_BODY(stress__ioctl_racing_close, tc)
+{
+	enum { NP = 4 };
+	static struct st_arg a[NP];
+	pthread_t th[NP];
+	atomic_int stop = 0;
+	atomic_long ops = 0;
+	long t0;
+	int i, fd;
+
+	boot_load();
+	for (i = 0; i < NP; i++) {
+		ct_proc_new(&a[i].p, 1000);
+		a[i].stop = &stop;
+		a[i].ops = &ops;
+		ct_enter(&a[i].p);
+		ATF_REQUIRE_EQ(ct_open(T, &fd), 0);
+		atomic_store(&a[i].fd, fd);
+		ct_leave();
+		ATF_REQUIRE_EQ(pthread_create(&th[i], NULL, st_ioctl_loop, &a[i]), 0);
+	}
+	t0 = now_ms();
+	while (now_ms() - t0 < STRESS_MS) {
+		for (i = 0; i < NP; i++) {
+			ct_enter(&a[i].p);
+			if (hk_close(atomic_load(&a[i].fd)) == 0 &&
+			    ct_open(T, &fd) == 0)
+				atomic_store(&a[i].fd, fd);
+			ct_leave();
+		}
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < NP; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < NP; i++)
+		ATF_REQUIRE_EQ(hk_proc_exit(a[i].p.p, 0), 0);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ATF_CHECK(atomic_load(&ops) > 0);
+	ct_shutdown_clean();
+}
+
+ATF_TC(stress__exit_racing_ioctl);
+ATF_TC_HEAD(stress__exit_racing_ioctl, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "Processes exit (or are SIGKILLed) while their threads loop "
+	    "ioctls; new processes replace them, for a bounded time");
+}
+ATF_TC_BODY(stress__exit_racing_ioctl, tc)
+{
+	enum { NP = 4 };
+	static struct st_arg a[NP];
+	pthread_t th[NP];
+	atomic_int stop;
+	atomic_long ops = 0;
+	long t0;
+	int i, fd, round = 0;
+
+	boot_load();
+	t0 = now_ms();
+	while (now_ms() - t0 < STRESS_MS) {
+		atomic_store(&stop, 0);
+		for (i = 0; i < NP; i++) {
+			ct_proc_new(&a[i].p, 1000 + i);
+			a[i].stop = &stop;
+			a[i].ops = &ops;
+			ct_enter(&a[i].p);
+			ATF_REQUIRE_EQ(ct_open(T, &fd), 0);
+			atomic_store(&a[i].fd, fd);
+			ct_leave();
+			ATF_REQUIRE_EQ(pthread_create(&th[i], NULL,
+			    st_ioctl_loop, &a[i]), 0);
+		}
+		usleep(2000);
+		for (i = 0; i < NP; i++) {
+			if ((i + round) % 2)
+				ATF_REQUIRE_EQ(hk_kill(a[i].p.p, SIGKILL), 0);
+			else
+				ATF_REQUIRE_EQ(hk_proc_exit(a[i].p.p, 0), 0);
+		}
+		atomic_store(&stop, 1);
+		for (i = 0; i < NP; i++)
+			pthread_join(th[i], NULL);
+		for (i = 0; i < NP; i++)
+			while (hk_proc_find(hk_proc_pid(a[i].p.p)) != NULL)
+				usleep(500);
+		round++;
+	}
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ct_shutdown_clean();
+}
+
+struct ou_arg {
+	struct ct_proc p;
+	atomic_int *stop;
+	atomic_long *opened;
+};
+
+static void *
+ou_open_loop(void *v)
+{
+	struct ou_arg *a = v;
+	int fd, val;
+
+	if (hk_thread_enter(a->p.p) != 0)
+		return (NULL);
+	while (!atomic_load(a->stop)) {
+		if (ct_open(T, &fd) == 0) {
+			(void)ct_get(&a->p, fd, &val);
+			(void)hk_close(fd);
+			atomic_fetch_add(a->opened, 1);
+		}
+	}
+	hk_thread_leave();
+	return (NULL);
+}
+
+ATF_TC(stress__open_racing_unload);
+ATF_TC_HEAD(stress__open_racing_unload, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "Threads of 6 processes open, use and close while the shim is "
+	    "unloaded and reloaded in a loop (autoclone: the D_QUICK, vnode "
+	    "lock, handler removal protocol of docs/devfs-clone-bug.md), for a "
+	    "bounded time: never a crash or a sanitizer report");
+}
+ATF_TC_BODY(stress__open_racing_unload, tc)
+{
+	enum { NP = 6 };
+	static struct ou_arg a[NP];
+	pthread_t th[NP];
+	atomic_int stop = 0;
+	atomic_long opened = 0;
+	long t0;
+	int i, e, unloads = 0, vetoes = 0;
+
+	boot_load();
+	for (i = 0; i < NP; i++) {
+		ct_proc_new(&a[i].p, 1000 + i);
+		a[i].stop = &stop;
+		a[i].opened = &opened;
+		ATF_REQUIRE_EQ(pthread_create(&th[i], NULL, ou_open_loop, &a[i]), 0);
+	}
+	t0 = now_ms();
+	while (now_ms() - t0 < STRESS_MS) {
+		if (hk_kld_isloaded(T->shim)) {
+			e = ct_unload_shim(T);
+			if (e == 0)
+				unloads++;
+			else
+				vetoes++;
+			ATF_CHECK_MSG(e == 0 || e == EBUSY, "unload: %d", e);
+		} else {
+			e = ct_load(T);
+			ATF_CHECK_MSG(e == 0, "load: %d", e);
+		}
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < NP; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < NP; i++)
+		ATF_REQUIRE_EQ(hk_proc_exit(a[i].p.p, 0), 0);
+	hk_devfs_sync();
+	printf("opens %ld, unloads %d, vetoes %d\n", atomic_load(&opened),
+	    unloads, vetoes);
+	ct_shutdown_clean();
+}
+
+/* --- mode-specific ---------------------------------------------------- */
+
+ATF_TC(autoclone__nodes_appear_and_vanish);
+ATF_TC_HEAD(autoclone__nodes_appear_and_vanish, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "autoclone: each open makes a node <name>N (the devfs clone bitmap "
+	    "reuses freed units); the node vanishes after the last close; "
+	    "a clone node opened by name answers with the driver's EBUSY");
+}
+ATF_TC_BODY(autoclone__nodes_appear_and_vanish, tc)
+{
+	struct ct_proc a, b;
+	char name[64], path[64];
+	int f0, f1, fx, s;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &f0), 0);
+	ATF_REQUIRE_EQ(ct_open(T, &f1), 0);
+	ct_leave();
+	hk_devfs_sync();
+	snprintf(name, sizeof(name), "%s0", T->node);
+	ATF_CHECK(hk_devfs_exists(name));
+	snprintf(name, sizeof(name), "%s1", T->node);
+	ATF_CHECK(hk_devfs_exists(name));
+	ATF_CHECK_EQ(ct_clone_nodes(T), 2);
+
+	/* By name: a plain open of that cdev: the driver's own EBUSY. */
+	ct_enter(&b);
+	snprintf(path, sizeof(path), "/dev/%s1", T->node);
+	ATF_CHECK_EQ(hk_open(path, O_RDWR, &fx), EBUSY);
+	ct_leave();
+
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(hk_close(f0), 0);
+	ct_leave();
+	hk_devfs_sync();
+	snprintf(name, sizeof(name), "%s0", T->node);
+	ATF_CHECK(!hk_devfs_exists(name));
+	/* The freed unit is reused. */
+	ct_enter(&b);
+	ATF_REQUIRE_EQ(ct_open(T, &f0), 0);
+	ATF_REQUIRE_EQ(ct_serial(&b, f0, &s), 0);
+	ct_leave();
+	hk_devfs_sync();
+	ATF_CHECK(hk_devfs_exists(name));
+	ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(b.p)), 1);
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	ATF_REQUIRE_EQ(hk_proc_exit(b.p, 0), 0);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_clone_nodes(T), 0);
+	ct_shutdown_clean();
+}
+
+ATF_TC(proc__second_open_same_process_ebusy);
+ATF_TC_HEAD(proc__second_open_same_process_ebusy, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "proc mode: one clone per process: a second open in the same "
+	    "process gets EBUSY, another process gets its own");
+}
+ATF_TC_BODY(proc__second_open_same_process_ebusy, tc)
+{
+	struct ct_proc a, b;
+	int fa, fa2, fb;
+
+	boot_load();
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+	ATF_CHECK_EQ(ct_open(T, &fa2), EBUSY);
+	ct_leave();
+	ct_enter(&b);
+	ATF_REQUIRE_EQ(ct_open(T, &fb), 0);
+	ct_leave();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 2);
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	ATF_CHECK_EQ(ct_stat(T, "live"), 1);
+	ATF_REQUIRE_EQ(hk_proc_exit(b.p, 0), 0);
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ct_shutdown_clean();
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+	ATF_TP_ADD_TC(tp, open__second_open_ebusy_without_shim);
+	ATF_TP_ADD_TC(tp, open__each_open_own_instance);
+	ATF_TP_ADD_TC(tp, open__readonly_refused_clean);
+	ATF_TP_ADD_TC(tp, open__64_concurrent_procs);
+	ATF_TP_ADD_TC(tp, dup__shares_clone);
+	ATF_TP_ADD_TC(tp, fork__child_shares_clone);
+	ATF_TP_ADD_TC(tp, close__last_close_destroys_that_clone);
+	ATF_TP_ADD_TC(tp, exit__reclaims_without_close);
+	ATF_TP_ADD_TC(tp, kill__during_ioctl_loses_nothing);
+	ATF_TP_ADD_TC(tp, unload__refused_while_clone_lives);
+	ATF_TP_ADD_TC(tp, unload__load_unload_cycles);
+	ATF_TP_ADD_TC(tp, limits__per_proc_uid_total);
+	ATF_TP_ADD_TC(tp, kmalloc__open_failures_injected);
+	ATF_TP_ADD_TC(tp, kmalloc__attach_failures_injected);
+	ATF_TP_ADD_TC(tp, stress__ioctl_racing_close);
+	ATF_TP_ADD_TC(tp, stress__exit_racing_ioctl);
+	ATF_TP_ADD_TC(tp, stress__open_racing_unload);
+	if (AUTOCLONE)
+		ATF_TP_ADD_TC(tp, autoclone__nodes_appear_and_vanish);
+	if (PROCMODE)
+		ATF_TP_ADD_TC(tp, proc__second_open_same_process_ebusy);
+	return (atf_no_error());
+}

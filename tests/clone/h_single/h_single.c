@@ -1,0 +1,177 @@
+/*
+ * h_single.c - h_single.ko: a minimal single-instance character device,
+ * the generic shim's test subject (tests only, never shipped).
+ *
+ * Owns /dev/hsingle and one instance per cdev in si_drv1 (like kqemu):
+ * first open (FWRITE needed, else EPERM) allocates it, a second open of the
+ * same cdev gets EBUSY, the device's last close frees it.  ioctls: SET/GET
+ * a value (isolation checks), SLEEP n ticks (calls in flight), SERIAL (which
+ * instance answered).  Exports hsingle_hold/hsingle_rele: MOD_UNLOAD
+ * refuses while held, while any instance lives or while the cdev is
+ * intercepted (DESIGN.md section 5).  sysctl debug.hsingle.instances.
+ *
+ * Locking: hs_lk (lockmgr) guards every si_drv1 check-and-set, the counts
+ * and the holds.  ioctls take no lock: the instance cannot go while a call
+ * holds its file.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/kernel.h>
+#include <sys/conf.h>
+#include <sys/device.h>
+#include <sys/devfs.h>
+#include <sys/errno.h>
+#include <sys/fcntl.h>
+#include <sys/lock.h>
+#include <sys/malloc.h>
+#include <sys/module.h>
+#include <sys/sysctl.h>
+
+#include "h_single.h"
+
+int	hsingle_hold(void);
+void	hsingle_rele(void);
+
+static MALLOC_DEFINE(M_HSINGLE, "hsingle", "h_single instances");
+
+struct hs_inst {
+	int	value;
+	int	serial;
+};
+
+static d_open_t		hs_open;
+static d_close_t	hs_close;
+static d_ioctl_t	hs_ioctl;
+
+static struct dev_ops hs_ops = {
+	{ "hsingle", 0, D_MPSAFE },
+	.d_open =	hs_open,
+	.d_close =	hs_close,
+	.d_ioctl =	hs_ioctl,
+};
+
+static cdev_t		hs_dev;
+static struct lock	hs_lk;
+static int		hs_instances;	/* hs_lk */
+static int		hs_holds;	/* hs_lk */
+static int		hs_serial;	/* hs_lk */
+
+SYSCTL_NODE(_debug, OID_AUTO, hsingle, CTLFLAG_RD, 0, "h_single test driver");
+SYSCTL_INT(_debug_hsingle, OID_AUTO, instances, CTLFLAG_RD, &hs_instances, 0,
+    "live instances");
+
+int
+hsingle_hold(void)
+{
+	lockmgr(&hs_lk, LK_EXCLUSIVE);
+	hs_holds++;
+	lockmgr(&hs_lk, LK_RELEASE);
+	return (0);
+}
+
+void
+hsingle_rele(void)
+{
+	lockmgr(&hs_lk, LK_EXCLUSIVE);
+	hs_holds--;
+	lockmgr(&hs_lk, LK_RELEASE);
+}
+
+static int
+hs_open(struct dev_open_args *ap)
+{
+	cdev_t dev = ap->a_head.a_dev;
+	struct hs_inst *in;
+
+	if ((ap->a_oflags & FWRITE) == 0)
+		return (EPERM);
+	in = kmalloc(sizeof(*in), M_HSINGLE, M_WAITOK | M_NULLOK | M_ZERO);
+	if (in == NULL)
+		return (ENOMEM);
+	lockmgr(&hs_lk, LK_EXCLUSIVE);
+	if (dev->si_drv1 != NULL) {
+		lockmgr(&hs_lk, LK_RELEASE);
+		kfree(in, M_HSINGLE);
+		return (EBUSY);
+	}
+	in->serial = ++hs_serial;
+	dev->si_drv1 = in;
+	hs_instances++;
+	lockmgr(&hs_lk, LK_RELEASE);
+	return (0);
+}
+
+static int
+hs_close(struct dev_close_args *ap)
+{
+	cdev_t dev = ap->a_head.a_dev;
+	struct hs_inst *in;
+
+	lockmgr(&hs_lk, LK_EXCLUSIVE);
+	in = dev->si_drv1;
+	dev->si_drv1 = NULL;
+	if (in != NULL)
+		hs_instances--;
+	lockmgr(&hs_lk, LK_RELEASE);
+	if (in != NULL)
+		kfree(in, M_HSINGLE);
+	return (0);
+}
+
+static int
+hs_ioctl(struct dev_ioctl_args *ap)
+{
+	struct hs_inst *in = ap->a_head.a_dev->si_drv1;
+	int *arg = (int *)ap->a_data;
+	int i;
+
+	if (in == NULL)
+		return (ENXIO);
+	switch (ap->a_cmd) {
+	case HS_IOC_SET:
+		in->value = *arg;
+		return (0);
+	case HS_IOC_GET:
+		*arg = in->value;
+		return (0);
+	case HS_IOC_SLEEP:
+		for (i = 0; i < *arg; i++)
+			tsleep(in, 0, "hssleep", 1);
+		return (0);
+	case HS_IOC_SERIAL:
+		*arg = in->serial;
+		return (0);
+	default:
+		return (ENOTTY);
+	}
+}
+
+static int
+hs_modevent(module_t mod, int type, void *data)
+{
+	switch (type) {
+	case MOD_LOAD:
+		lockinit(&hs_lk, "hsingle", 0, 0);
+		hs_dev = make_dev(&hs_ops, 0, 0, 0, 0666, "hsingle");
+		return (0);
+	case MOD_UNLOAD:
+		lockmgr(&hs_lk, LK_EXCLUSIVE);
+		if (hs_holds > 0 || hs_instances > 0 ||
+		    hs_dev->si_ops != &hs_ops) {
+			lockmgr(&hs_lk, LK_RELEASE);
+			return (EBUSY);
+		}
+		lockmgr(&hs_lk, LK_RELEASE);
+		dev_ops_remove_all(&hs_ops);
+		devfs_config();
+		lockuninit(&hs_lk);
+		return (0);
+	case MOD_SHUTDOWN:
+		return (0);
+	default:
+		return (EOPNOTSUPP);
+	}
+}
+
+DEV_MODULE(h_single, hs_modevent, NULL);
+MODULE_VERSION(h_single, 1);
