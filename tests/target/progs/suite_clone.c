@@ -1,0 +1,471 @@
+/*
+ * suite_clone.c: kqemu_clone.ko over kqemu.ko on the real kernel, in the
+ * mode the boot forces (loader tunable hw.kqemu_clone.mode; the suite is
+ * labelled clone_<mode>) with hw.kqemu.engine=conform, so every open runs
+ * the whole QEMU 0.10 protocol.  Cases run in order: the first loads both
+ * modules, the last ones exercise unload and load cycles.
+ * Observations go through the shim's sysctls (debug.kqemu_clone.live,
+ * opens, closes) and through kldunload, never through internals.
+ */
+#include "qseq.h"
+
+#define DEV	"/dev/kqemu"
+
+static char mode[32];
+
+static int
+is_proc(void)
+{
+	return (strcmp(mode, "proc") == 0);
+}
+
+static long
+stat_of(const char *name)
+{
+	char full[96];
+	long v = -1;
+
+	snprintf(full, sizeof(full), "debug.kqemu_clone.%s", name);
+	if (sysctl_int(full, &v) < 0)
+		return (-1);
+	return (v);
+}
+
+/* Waits up to 3 s for debug.kqemu_clone.live to reach want. */
+static long
+live_becomes(long want)
+{
+	long deadline = now_ms() + 3000, v;
+
+	while ((v = stat_of("live")) != want && now_ms() < deadline)
+		sleep_ms(10);
+	return (v);
+}
+
+static const char *
+setup(void)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/kqemu_clone.ko", kqt_module_dir());
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return ("kqemu_clone.ko is not in the image (build it: make kbuild-dfly)");
+	close(fd);
+	if (kenv_get("hw.kqemu_clone.mode", mode, sizeof(mode)) <= 0)
+		mode[0] = 0;
+	return (NULL);
+}
+
+static const char *
+load(void)
+{
+	char m[32] = { 0 }, eng[32] = { 0 };
+	size_t len = sizeof(m) - 1;
+	int fd;
+
+	if (!kqt_loaded("kqemu"))
+		CHECK(kqt_load("kqemu") > 0, "kldload kqemu.ko: %s", strerror(errno));
+	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone.ko: %s", strerror(errno));
+	CHECK_OK(sysctlbyname("debug.kqemu_clone.mode", m, &len, NULL, 0),
+	    "debug.kqemu_clone.mode");
+	CHECK(mode[0] == 0 || strcmp(m, mode) == 0, "mode %s, forced %s", m, mode);
+	len = sizeof(eng) - 1;
+	CHECK_OK(sysctlbyname("hw.kqemu.engine", eng, &len, NULL, 0), "hw.kqemu.engine");
+	CHECK(strcmp(eng, "conform") == 0, "engine %s, want conform", eng);
+	fd = kqt_wait_node(DEV, O_RDWR, 3000);
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	close(fd);
+	CHECK(live_becomes(0) == 0, "live = %ld after one open/close", stat_of("live"));
+	return (NULL);
+}
+
+/* ---- many VMs at once ---- */
+#define NVM	16
+
+struct vmarg {
+	int idx;
+	int ready_fd;	/* write one byte once INIT and EXECs ran */
+	int go_fd;	/* read one byte, then finish */
+};
+
+static int
+h_vm(void *p)
+{
+	struct vmarg *a = p;
+	struct qvm vm;
+	const char *r;
+	char c = 'r';
+
+	if (qvm_alloc(&vm, 64 + 16 * (unsigned long)a->idx) != 0)
+		return (10);
+	vm.fd = open(DEV, O_RDWR);
+	if (vm.fd < 0)
+		return (11);
+	if ((r = qvm_sequence(&vm, 24, 1000UL * (unsigned long)a->idx)) != NULL) {
+		printf("clone: vm %d: %s\n", a->idx, r + 1);
+		return (12);
+	}
+	write(a->ready_fd, &c, 1);
+	if (read(a->go_fd, &c, 1) != 1)
+		return (13);
+	/* More EXECs while all the others are open too. */
+	if ((r = qvm_exec_check(&vm, 77 + (unsigned long)a->idx)) != NULL) {
+		printf("clone: vm %d: %s\n", a->idx, r + 1);
+		return (14);
+	}
+	if (a->idx & 1)
+		close(vm.fd);	/* the others exit without closing, as QEMU does */
+	return (0);
+}
+
+static const char *
+many_vms(void)
+{
+	int ready[2], go[2], i, st, bad = 0;
+	pid_t pids[NVM];
+	long live, opens0 = stat_of("opens"), closes0 = stat_of("closes");
+	char c;
+
+	CHECK_OK(pipe(ready), "pipe");
+	CHECK_OK(pipe(go), "pipe");
+	for (i = 0; i < NVM; i++) {
+		struct vmarg a = { i, ready[1], go[0] };
+
+		pids[i] = fork();
+		CHECK(pids[i] >= 0, "fork: %s", strerror(errno));
+		if (pids[i] == 0)
+			_exit(h_vm(&a));
+	}
+	for (i = 0; i < NVM; i++) {
+		if (read(ready[0], &c, 1) != 1)
+			break;
+	}
+	live = stat_of("live");
+	for (i = 0; i < NVM; i++)
+		write(go[1], "g", 1);
+	for (i = 0; i < NVM; i++) {
+		waitpid(pids[i], &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			bad = bad ? bad : (int)(0x1000 | (i << 8) | (st & 0xff) | WEXITSTATUS(st));
+	}
+	CHECK(bad == 0, "a VM process failed: vm %d status %#x", (bad >> 8) & 0xf, bad & 0xff);
+	CHECK(live == NVM, "live = %ld with %d VMs open at once", live, NVM);
+	CHECK(live_becomes(0) == 0, "live = %ld after all exited", stat_of("live"));
+	CHECK(stat_of("opens") - opens0 == NVM, "opens grew by %ld", stat_of("opens") - opens0);
+	CHECK(stat_of("closes") - closes0 == NVM, "closes grew by %ld",
+	    stat_of("closes") - closes0);
+	return (NULL);
+}
+
+static const char *
+errors(void)
+{
+	struct qvm vm;
+	struct kqemu_init bad;
+	struct kqemu_phys_mem pm;
+	struct kqemu_cpu_state cs;
+	int n;
+
+	CHECK(qvm_alloc(&vm, 128) == 0, "mmap");
+	vm.fd = open(DEV, O_RDWR);
+	CHECK(vm.fd >= 0, "open: %s", strerror(errno));
+	memset(&cs, 0, sizeof(cs));
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_EXEC, &cs), EIO, "EXEC before INIT");
+	CHECK_ERR(ioctl(vm.fd, 0x20007177UL, NULL), ENOTTY, "unknown ioctl");
+	bad = vm.init;
+	bad.ram_size = 4096 * 3 + 100;
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_INIT, &bad), EINVAL, "INIT, ram_size not page aligned");
+	bad = vm.init;
+	bad.ram_base = (uint8_t *)0x7ff000000000UL;	/* unmapped */
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_INIT, &bad), EFAULT, "INIT, unmapped RAM");
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_INIT, (void *)8), EFAULT, "INIT, bad argument pointer");
+	CHECK_OK(ioctl(vm.fd, KQEMU_IOC_INIT, &vm.init), "INIT");
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_INIT, &vm.init), EIO, "INIT twice");
+	memset(&pm, 0, sizeof(pm));
+	pm.phys_addr = 0x1234;
+	pm.size = 4096;
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_SET_PHYS_MEM, &pm), EINVAL, "SET_PHYS_MEM unaligned");
+	pm.phys_addr = 0;
+	pm.size = vm.ram_size + 4096;
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_SET_PHYS_MEM, &pm), EINVAL,
+	    "SET_PHYS_MEM RAM beyond ram_size");
+	n = 100000;
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_MODIFY_RAM_PAGES, &n), EINVAL, "MODIFY_RAM_PAGES 100000");
+	cs.nb_pages_to_flush = 9999;
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_EXEC, &cs), EINVAL, "EXEC, 9999 pages to flush");
+	/* After all that the instance still works. */
+	{
+		const char *r = qvm_exec_check(&vm, 5);
+		if (r != NULL)
+			return (r);
+	}
+	close(vm.fd);
+	qvm_free(&vm);
+	CHECK(live_becomes(0) == 0, "live = %ld after close", stat_of("live"));
+	return (NULL);
+}
+
+static const char *
+dup_shares(void)
+{
+	struct qvm vm;
+	int fd2;
+	const char *r;
+
+	CHECK(qvm_alloc(&vm, 64) == 0, "mmap");
+	vm.fd = open(DEV, O_RDWR);
+	CHECK(vm.fd >= 0, "open: %s", strerror(errno));
+	CHECK_OK(ioctl(vm.fd, KQEMU_IOC_INIT, &vm.init), "INIT");
+	fd2 = dup(vm.fd);
+	CHECK(fd2 >= 0, "dup: %s", strerror(errno));
+	/* The same instance: it is READY through the copy too. */
+	CHECK_ERR(ioctl(fd2, KQEMU_IOC_INIT, &vm.init), EIO, "INIT through the dup");
+	CHECK(stat_of("live") == 1, "live = %ld with one open and its dup", stat_of("live"));
+	CHECK_OK(close(vm.fd), "close the original");
+	vm.fd = fd2;
+	CHECK(stat_of("live") == 1, "live = %ld: closing one descriptor was taken as the last close",
+	    stat_of("live"));
+	if ((r = qvm_exec_check(&vm, 9)) != NULL)
+		return (r);
+	close(fd2);
+	CHECK(live_becomes(0) == 0, "live = %ld after the last close", stat_of("live"));
+	qvm_free(&vm);
+	return (NULL);
+}
+
+static int
+h_fork_child(void *p)
+{
+	struct qvm *vm = p;
+	struct kqemu_cpu_state cs;
+	int e;
+
+	memset(&cs, 0, sizeof(cs));
+	e = ioctl(vm->fd, KQEMU_IOC_EXEC, &cs) < 0 ? errno : 0;
+	close(vm->fd);		/* as QEMU's tap-script children do */
+	if (is_proc())
+		return (e == ENXIO ? 0 : 20 + e);
+	return (e == 0 && cs.retval == KQEMU_RET_SOFTMMU ? 0 : 40 + e);
+}
+
+static const char *
+fork_shares(void)
+{
+	struct qvm vm;
+	const char *r;
+	int st = 0;
+
+	CHECK(qvm_alloc(&vm, 64) == 0, "mmap");
+	vm.fd = open(DEV, O_RDWR);
+	CHECK(vm.fd >= 0, "open: %s", strerror(errno));
+	CHECK_OK(ioctl(vm.fd, KQEMU_IOC_INIT, &vm.init), "INIT");
+	CHECK(kqt_run_child(h_fork_child, &vm, 10, &st) == 0, "child hung");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "child's EXEC on the inherited descriptor: status %#x (mode %s: want %s)", st,
+	    mode, is_proc() ? "ENXIO" : "the shared instance");
+	CHECK(stat_of("live") == 1, "live = %ld after the child closed its copy",
+	    stat_of("live"));
+	if ((r = qvm_exec_check(&vm, 11)) != NULL)
+		return (r);
+	close(vm.fd);
+	CHECK(live_becomes(0) == 0, "live = %ld after the last close", stat_of("live"));
+	qvm_free(&vm);
+	return (NULL);
+}
+
+static const char *
+second_open_same_process(void)
+{
+	int a, b;
+
+	a = open(DEV, O_RDWR);
+	CHECK(a >= 0, "open: %s", strerror(errno));
+	if (is_proc()) {
+		CHECK_ERR(open(DEV, O_RDWR), EBUSY, "second open in one process (proc mode)");
+	} else {
+		b = open(DEV, O_RDWR);
+		CHECK(b >= 0, "second open in one process: %s", strerror(errno));
+		CHECK(stat_of("live") == 2, "live = %ld with two opens", stat_of("live"));
+		close(b);
+	}
+	close(a);
+	CHECK(live_becomes(0) == 0, "live = %ld after close", stat_of("live"));
+	return (NULL);
+}
+
+static int
+h_exit_open(void *p)
+{
+	struct qvm vm;
+
+	(void)p;
+	if (qvm_alloc(&vm, 32) != 0)
+		return (1);
+	vm.fd = open(DEV, O_RDWR);
+	if (vm.fd < 0 || ioctl(vm.fd, KQEMU_IOC_INIT, &vm.init) < 0)
+		return (2);
+	return (0);	/* exit without close */
+}
+
+static const char *
+exit_reclaims(void)
+{
+	long o = stat_of("opens"), c = stat_of("closes");
+	int st = 0;
+
+	CHECK(kqt_run_child(h_exit_open, NULL, 10, &st) == 0, "child hung");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+	CHECK(live_becomes(0) == 0, "live = %ld after exit without close", stat_of("live"));
+	CHECK(stat_of("opens") == o + 1 && stat_of("closes") == c + 1,
+	    "opens %+ld closes %+ld, want +1 +1", stat_of("opens") - o, stat_of("closes") - c);
+	return (NULL);
+}
+
+static const char *
+kill_mid_exec(void)
+{
+	int ready[2], st, i;
+	long c = stat_of("closes");
+	pid_t pid;
+	char ch;
+
+	CHECK_OK(pipe(ready), "pipe");
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct qvm vm;
+
+		if (qvm_alloc(&vm, 64) != 0)
+			_exit(1);
+		vm.fd = open(DEV, O_RDWR);
+		if (vm.fd < 0 || ioctl(vm.fd, KQEMU_IOC_INIT, &vm.init) < 0)
+			_exit(2);
+		write(ready[1], "r", 1);
+		for (i = 0;; i++)
+			if (qvm_exec_check(&vm, (unsigned long)i) != NULL)
+				_exit(3);
+	}
+	close(ready[1]);
+	CHECK(read(ready[0], &ch, 1) == 1, "child failed before EXEC");
+	sleep_ms(30);
+	CHECK_OK(kill(pid, SIGKILL), "kill");
+	CHECK(waitpid(pid, &st, 0) == pid, "wait");
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %#x", st);
+	CHECK(live_becomes(0) == 0, "live = %ld after SIGKILL mid-EXEC", stat_of("live"));
+	CHECK(stat_of("closes") == c + 1, "closes %+ld, want +1", stat_of("closes") - c);
+	return (NULL);
+}
+
+static const char *
+unload_refused_while_clone_lives(void)
+{
+	int fd, a;
+
+	fd = open(DEV, O_RDWR);
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	CHECK_ERR(kqt_unload("kqemu_clone"), EBUSY, "kldunload kqemu_clone with a clone open");
+	CHECK(kqt_loaded("kqemu_clone"), "kqemu_clone gone after a refused unload");
+	CHECK(ioctl(fd, KQEMU_IOC_GET_VERSION, &(int){ 0 }) == 0,
+	    "the clone broke after the refused unload: %s", strerror(errno));
+	close(fd);
+	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone after the close: %s",
+	    strerror(errno));
+	CHECK(!kqt_loaded("kqemu_clone"), "kqemu_clone still loaded");
+	CHECK(kqt_loaded("kqemu"), "kqemu went away with kqemu_clone");
+	/* Single-instance again. */
+	a = kqt_wait_node(DEV, O_RDWR, 3000);
+	CHECK(a >= 0, "open kqemu alone: %s", strerror(errno));
+	CHECK_ERR(open(DEV, O_RDWR), EBUSY, "second open of kqemu alone");
+	close(a);
+	return (NULL);
+}
+
+static const char *
+kqemu_kept_under_clone(void)
+{
+	int a, b, r;
+
+	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	/* The real linker: this drops a reference and returns 0 (or EBUSY);
+	 * kqemu must stay, wrapped and working. */
+	errno = 0;
+	r = kqt_unload("kqemu");
+	CHECK(r == 0 || errno == EBUSY, "kldunload kqemu under kqemu_clone: %s",
+	    strerror(errno));
+	CHECK(kqt_loaded("kqemu"), "kqemu unloaded from under kqemu_clone");
+	a = open(DEV, O_RDWR);
+	CHECK(a >= 0, "open after kldunload(kqemu): %s", strerror(errno));
+	b = open(DEV, O_RDWR);
+	if (!is_proc())
+		CHECK(b >= 0, "second open after kldunload(kqemu): %s", strerror(errno));
+	CHECK(ioctl(a, KQEMU_IOC_GET_VERSION, &(int){ 0 }) == 0, "GET_VERSION: %s",
+	    strerror(errno));
+	if (b >= 0)
+		close(b);
+	close(a);
+	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	/* Unloading the shim releases its hold; kqemu may follow (its user
+	 * reference is gone), or stay: either way nothing dangles. */
+	CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s", strerror(errno));
+	if (kqt_loaded("kqemu")) {
+		a = kqt_wait_node(DEV, O_RDWR, 3000);
+		CHECK(a >= 0, "kqemu still loaded but /dev/kqemu fails: %s", strerror(errno));
+		close(a);
+		if (kqt_unload("kqemu") < 0)
+			CHECK(errno == EBUSY, "kldunload kqemu: %s", strerror(errno));
+	} else {
+		long deadline = now_ms() + 3000;
+
+		while (open(DEV, O_RDWR) >= 0 && now_ms() < deadline)
+			sleep_ms(10);
+		CHECK_ERR(open(DEV, O_RDWR), ENOENT, "/dev/kqemu after kqemu left");
+	}
+	return (NULL);
+}
+
+static const char *
+cycles(void)
+{
+	int i, a, b;
+
+	for (i = 0; i < 3; i++) {
+		if (!kqt_loaded("kqemu"))
+			CHECK(kqt_load("kqemu") > 0, "cycle %d: kldload kqemu: %s", i,
+			    strerror(errno));
+		CHECK(kqt_load("kqemu_clone") > 0, "cycle %d: kldload kqemu_clone: %s", i,
+		    strerror(errno));
+		a = kqt_wait_node(DEV, O_RDWR, 3000);
+		CHECK(a >= 0, "cycle %d: open: %s", i, strerror(errno));
+		b = is_proc() ? -1 : open(DEV, O_RDWR);
+		CHECK(is_proc() || b >= 0, "cycle %d: second open: %s", i, strerror(errno));
+		close(a);
+		if (b >= 0)
+			close(b);
+		CHECK(live_becomes(0) == 0, "cycle %d: live = %ld", i, stat_of("live"));
+		CHECK(kqt_unload("kqemu_clone") == 0, "cycle %d: kldunload kqemu_clone: %s", i,
+		    strerror(errno));
+		if (kqt_loaded("kqemu"))
+			kqt_unload("kqemu");
+		CHECK(!kqt_loaded("kqemu_clone"), "cycle %d: kqemu_clone still loaded", i);
+	}
+	return (NULL);
+}
+
+static const struct kqt_case clone_cases[] = {
+	{ "load__attach_in_mode", load, 0 },
+	{ "open__16_vms_at_once", many_vms, 120 },
+	{ "ioctl__errors_eio_enotty_efault_einval", errors, 0 },
+	{ "dup__shares_one_clone", dup_shares, 0 },
+	{ "fork__shares_child_close_not_last", fork_shares, 0 },
+	{ "open__second_in_same_process", second_open_same_process, 0 },
+	{ "exit__without_close_reclaims", exit_reclaims, 0 },
+	{ "kill__mid_exec_reclaims", kill_mid_exec, 0 },
+	{ "unload__refused_while_clone_lives", unload_refused_while_clone_lives, 0 },
+	{ "unload__kqemu_kept_under_clone", kqemu_kept_under_clone, 0 },
+	{ "unload__three_load_cycles", cycles, 0 },
+	{ NULL, NULL, 0 },
+};
+const struct kqt_suite suite_clone = { "clone", setup, NULL, clone_cases };
