@@ -1,13 +1,15 @@
 /*
  * kqemu-run.c - a qemu-like client of /dev/kqemu for real processes.
  *
- * Does what QEMU 0.10 does with the device, in its order: open O_RDWR,
- * GET_VERSION (must equal KQEMU_VERSION), page-aligned page arrays and RAM,
- * INIT, SET_PHYS_MEM for its RAM, ROM and COMM regions, an EXEC loop that
- * checks the CPU state comes back unchanged apart from the exit reason and
- * the consumed counters, MODIFY_RAM_PAGES whenever its 512-entry table
- * fills, and then no close: exit does it (like QEMU).  The ioctls use the
- * Linux encoding (KQEMU_EXEC ...): through devhost they are translated.
+ * Does what QEMU 0.10 does with the device, in its order, through the
+ * sequence library tests/kqemu/qemu_seq (shared with the host-kernel tests):
+ * open O_RDWR, GET_VERSION (must equal KQEMU_VERSION), page-aligned RAM and
+ * page arrays, INIT, SET_PHYS_MEM for a PC map (RAM, ROMs, COMM page), an
+ * EXEC loop that checks the CPU state comes back unchanged apart from the
+ * exit reason and the consumed counters, MODIFY_RAM_PAGES whenever its
+ * 512-entry table fills, and then no close: exit does it (like QEMU).  The
+ * ioctls go out in the Linux encoding (KQEMU_IOC_SWAP_DIR of the BSD word);
+ * devhost translates them back.
  *
  * Prints one status line:
  *   pid 1234  fd 3  clone kqemu2  ram 4M  ioctls 57  result ok
@@ -40,6 +42,7 @@
 #include <unistd.h>
 
 #include "kqemu.h"
+#include "qemu_seq.h"
 
 static struct {
 	const char *dev;
@@ -78,17 +81,16 @@ on_usr1(int sig)
 	g_go = 1;
 }
 
-static int
-kioctl(int fd, unsigned long cmd, void *arg, const char *step)
-{
-	int r;
+static int g_fd = -1;
 
+/* qemu_seq's ioctl callback: BSD command words, sent the Linux way. */
+static int
+real_ioctl(void *ctx, unsigned long bsd_cmd, void *arg)
+{
+	(void)ctx;
 	g_ioctls++;
-	r = ioctl(fd, cmd, arg);
-	if (r < 0) {
-		snprintf(g_step, sizeof(g_step), "%s", step);
+	if (ioctl(g_fd, KQEMU_IOC_SWAP_DIR((unsigned int)bsd_cmd), arg) < 0)
 		return (errno);
-	}
 	return (0);
 }
 
@@ -101,63 +103,25 @@ page_alloc(size_t len)
 	return (p == MAP_FAILED ? NULL : p);
 }
 
-/* A state with a pattern of our own, so a mix-up with another instance
- * would show. */
-static void
-state_fill(struct kqemu_cpu_state *s, unsigned long seed, long iter)
-{
-	unsigned char *b = (unsigned char *)s;
-	size_t i;
-
-	for (i = 0; i < sizeof(*s); i++)
-		b[i] = (unsigned char)((seed * 131 + i * 7 + (unsigned long)iter) & 0xff);
-	s->nb_pages_to_flush = 0;
-	s->nb_ram_pages_to_update = 0;
-	s->nb_modified_ram_pages = 0;
-	s->retval = 0;
-	s->cpl = 3;
-	s->user_only = 1;
-}
-
-static bool
-state_same(const struct kqemu_cpu_state *a, const struct kqemu_cpu_state *b)
-{
-	struct kqemu_cpu_state x = *a, y = *b;
-
-	/* Fields the monitor may set on the way out. */
-	x.retval = y.retval = 0;
-	x.nb_pages_to_flush = y.nb_pages_to_flush = 0;
-	x.nb_ram_pages_to_update = y.nb_ram_pages_to_update = 0;
-	x.nb_modified_ram_pages = y.nb_modified_ram_pages = 0;
-	return (memcmp(&x, &y, sizeof(x)) == 0);
-}
-
 /* The devfs node devhost says our open created. */
 static void
-find_clone(int fd, char *out, size_t outlen)
+find_clone(char *out, size_t outlen)
 {
 	char path[PATH_MAX], dir[PATH_MAX], line[512], node[128], clone[128];
-	const char *cands[3];
 	int pid, hpid, hfd, i;
 	unsigned long ioc;
 	char *d;
 	FILE *f = NULL;
 
-	(void)fd;
 	snprintf(out, outlen, "?");
 	snprintf(dir, sizeof(dir), "%s", opt.dev);
 	d = dirname(dir);
-	cands[0] = opt.ctl;
-	cands[1] = d;
-	cands[2] = NULL;
 	for (i = 0; i < 3 && f == NULL; i++) {
-		if (i == 2) {
-			snprintf(path, sizeof(path), "%s/.devhost/.files", d);
-		} else {
-			if (cands[i] == NULL)
-				continue;
-			snprintf(path, sizeof(path), "%s/.files", cands[i]);
-		}
+		if (i == 0 && opt.ctl == NULL)
+			continue;
+		snprintf(path, sizeof(path), i == 0 ? "%s/.files" :
+		    i == 1 ? "%s/.files" : "%s/.devhost/.files",
+		    i == 0 ? opt.ctl : d);
 		f = fopen(path, "re");
 	}
 	if (f == NULL)
@@ -172,111 +136,72 @@ find_clone(int fd, char *out, size_t outlen)
 	fclose(f);
 }
 
+#define FAIL(stepname, err) do {					\
+	snprintf(g_step, sizeof(g_step), "%s", (stepname));		\
+	return (err);							\
+} while (0)
+
 static int
-run_sequence(int *fdp, char *clone, size_t clonelen)
+run_sequence(char *clone, size_t clonelen)
 {
-	struct kqemu_init init;
-	struct kqemu_phys_mem pm;
-	struct kqemu_cpu_state st, sent;
-	size_t ram_size = opt.ram_mb << 20, npages = ram_size / KQEMU_PAGE_SIZE;
-	unsigned char *ram, *dirty;
-	uint64_t *flush, *update, *modified;
-	int fd, version = 0, error, nmod = 0;
+	struct kqs_vm vm;
+	int version = 0, error, rv, modify_calls = 0;
+	unsigned int seed = (unsigned int)getpid() * 100003U;
 	long i;
 
-	fd = open(opt.dev, O_RDWR);
-	if (fd < 0) {
-		snprintf(g_step, sizeof(g_step), "open");
-		return (errno);
-	}
-	*fdp = fd;
-	find_clone(fd, clone, clonelen);
+	g_fd = open(opt.dev, O_RDWR);
+	if (g_fd < 0)
+		FAIL("open", errno);
+	find_clone(clone, clonelen);
 
-	error = kioctl(fd, KQEMU_GET_VERSION, &version, "GET_VERSION");
+	error = kqs_vm_alloc(&vm, opt.ram_mb << 20);
 	if (error != 0)
-		return (error);
+		FAIL("RAM", error);
+	error = kqs_get_version(real_ioctl, NULL, &vm, &version);
+	if (error != 0)
+		FAIL("GET_VERSION", error);
 	if (version != KQEMU_VERSION) {
 		snprintf(g_step, sizeof(g_step), "version 0x%x", version);
 		return (EPROTO);
 	}
-
-	ram = page_alloc(ram_size);
-	dirty = page_alloc((npages + KQEMU_PAGE_SIZE - 1) & ~(size_t)(KQEMU_PAGE_SIZE - 1));
-	flush = page_alloc(KQEMU_PAGE_SIZE);
-	update = page_alloc(KQEMU_PAGE_SIZE);
-	modified = page_alloc(KQEMU_PAGE_SIZE);
-	if (!ram || !dirty || !flush || !update || !modified) {
-		snprintf(g_step, sizeof(g_step), "mmap");
-		return (ENOMEM);
-	}
-	memset(dirty, 0xff, npages);
-	memset(&init, 0, sizeof(init));
-	init.ram_base = ram;
-	init.ram_size = ram_size;
-	init.ram_dirty = dirty;
-	init.pages_to_flush = flush;
-	init.ram_pages_to_update = update;
-	init.modified_ram_pages = modified;
 	if (opt.bad_init) {
 		/* A page-aligned address that is not mapped in this process. */
 		void *hole = page_alloc(KQEMU_PAGE_SIZE);
 
 		munmap(hole, KQEMU_PAGE_SIZE);
-		init.pages_to_flush = hole;
+		vm.pages_to_flush = hole;
 	}
-	error = kioctl(fd, KQEMU_INIT, &init, "INIT");
+	error = kqs_init(real_ioctl, NULL, &vm);
 	if (error != 0)
-		return (error);
+		FAIL("INIT", error);
 
 	if (opt.fork_child) {
-		/* Like QEMU's tap script: a forked child closes its copy. */
+		/* Like QEMU's tap script: forked children close their copy,
+		 * one after exec, one without. */
 		pid_t c = fork();
 		int status;
 
 		if (c == 0) {
 			char script[64];
 
-			snprintf(script, sizeof(script), "exec %d>&-", fd);
+			snprintf(script, sizeof(script), "exec %d>&-", g_fd);
 			execlp("sh", "sh", "-c", script, (char *)NULL);
 			_exit(127);
 		}
 		if (c < 0 || waitpid(c, &status, 0) != c ||
-		    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			snprintf(g_step, sizeof(g_step), "fork child");
-			return (ECHILD);
-		}
-		/* Also close it here in a child without exec. */
+		    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			FAIL("fork child", ECHILD);
 		c = fork();
-		if (c == 0) {
-			close(fd);
-			_exit(0);
-		}
-		if (c < 0 || waitpid(c, &status, 0) != c) {
-			snprintf(g_step, sizeof(g_step), "fork child");
-			return (ECHILD);
-		}
+		if (c == 0)
+			_exit(close(g_fd) == 0 ? 0 : 1);
+		if (c < 0 || waitpid(c, &status, 0) != c ||
+		    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			FAIL("fork child", ECHILD);
 	}
 
-	/* Guest physical map, as a PC has it: RAM, BIOS ROM, the COMM page. */
-	memset(&pm, 0, sizeof(pm));
-	pm.phys_addr = 0;
-	pm.size = ram_size - 0x40000;
-	pm.ram_addr = 0;
-	pm.io_index = KQEMU_IO_MEM_RAM;
-	if ((error = kioctl(fd, KQEMU_SET_PHYS_MEM, &pm, "SET_PHYS_MEM RAM")))
-		return (error);
-	pm.phys_addr = 0xfffc0000;
-	pm.size = 0x40000;
-	pm.ram_addr = ram_size - 0x40000;
-	pm.io_index = KQEMU_IO_MEM_ROM;
-	if ((error = kioctl(fd, KQEMU_SET_PHYS_MEM, &pm, "SET_PHYS_MEM ROM")))
-		return (error);
-	pm.phys_addr = 0xfee00000;
-	pm.size = KQEMU_PAGE_SIZE;
-	pm.ram_addr = 0;
-	pm.io_index = KQEMU_IO_MEM_COMM;
-	if ((error = kioctl(fd, KQEMU_SET_PHYS_MEM, &pm, "SET_PHYS_MEM COMM")))
-		return (error);
+	/* QEMU only prints SET_PHYS_MEM refusals; we insist. */
+	if (kqs_map_pc(real_ioctl, NULL, &vm) != 0)
+		FAIL("SET_PHYS_MEM", EINVAL);
 
 	if (opt.alarm_us > 0) {
 		struct itimerval it;
@@ -291,40 +216,24 @@ run_sequence(int *fdp, char *clone, size_t clonelen)
 		it.it_interval = it.it_value;
 		setitimer(ITIMER_REAL, &it, NULL);
 	}
-
 	for (i = 0; i < opt.execs; i++) {
-		state_fill(&st, (unsigned long)getpid() ^ ram_size, i);
-		sent = st;
-		error = kioctl(fd, KQEMU_EXEC, &st, "EXEC");
+		error = kqs_exec_once(real_ioctl, NULL, &vm, seed + (unsigned)i,
+		    &rv, &modify_calls);
 		if (error == EINTR) {
-			/* Interrupted before the driver saw it: try again. */
+			/* Interrupted before the driver saw it: QEMU retries. */
 			g_eintr++;
 			continue;
 		}
+		if (error == KQS_EROUNDTRIP)
+			FAIL("EXEC state round trip", EPROTO);
+		if (error == KQS_ERETVAL)
+			FAIL("EXEC retval", EPROTO);
 		if (error != 0)
-			return (error);
-		if (st.retval == KQEMU_RET_INTR)
+			FAIL("EXEC", error);	/* or its MODIFY_RAM_PAGES */
+		if (rv == KQEMU_RET_INTR)
 			g_intr++;
-		else if (st.retval == KQEMU_RET_SOFTMMU)
+		else
 			g_softmmu++;
-		else {
-			snprintf(g_step, sizeof(g_step), "EXEC retval 0x%x",
-			    (unsigned)st.retval);
-			return (EPROTO);
-		}
-		if (!state_same(&st, &sent)) {
-			snprintf(g_step, sizeof(g_step), "EXEC state round trip");
-			return (EPROTO);
-		}
-		/* QEMU records each RAM page it writes; a full table is sent. */
-		modified[nmod++] = (uint64_t)((i * KQEMU_PAGE_SIZE) % (ram_size - 0x40000));
-		if (nmod == KQEMU_MAX_MODIFIED_RAM_PAGES) {
-			error = kioctl(fd, KQEMU_MODIFY_RAM_PAGES, &nmod,
-			    "MODIFY_RAM_PAGES");
-			if (error != 0)
-				return (error);
-			nmod = 0;
-		}
 		if (opt.alarm_us > 0 && g_intr > 0)
 			break;	/* the driver saw the signal: done */
 	}
@@ -338,6 +247,7 @@ run_sequence(int *fdp, char *clone, size_t clonelen)
 			return (EPROTO);
 		}
 	}
+	/* The VM stays allocated: QEMU exits with it. */
 	return (0);
 }
 
@@ -348,7 +258,7 @@ usage(void)
 "usage: kqemu-run [options]\n"
 "  --dev PATH        device (default /dev/kqemu)\n"
 "  --ctl DIR         devhost mount, to name our clone (default: the device's dir)\n"
-"  --ram MB          guest RAM (default 4)\n"
+"  --ram MB          guest RAM, at least 2 (default 4)\n"
 "  --execs N         EXEC calls (default 100)\n"
 "  --close           close the device before exit (QEMU does not)\n"
 "  --wait-file PATH  after the sequence, wait until PATH exists\n"
@@ -404,7 +314,7 @@ main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (optind != argc || opt.ram_mb < 1 || opt.ram_mb > 2000)
+	if (optind != argc || opt.ram_mb < 2 || opt.ram_mb > 2000)
 		usage();
 
 	/* SIGUSR1 is blocked until we wait for it, so none is lost. */
@@ -415,7 +325,8 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, &old);
 
-	error = run_sequence(&fd, clone, sizeof(clone));
+	error = run_sequence(clone, sizeof(clone));
+	fd = g_fd;
 	name = error == 0 ? "ok" : strerrorname_np(error);
 	if (name == NULL)
 		name = "E?";

@@ -1,0 +1,381 @@
+#! /usr/bin/env atf-sh
+#
+# devhost_test: real Linux processes on the DragonFly drivers through devhost.
+#
+# Each case starts its own devhost on ./mnt in its kyua work directory,
+# runs kqemu-run clients (QEMU 0.10's sequence) as real processes, and
+# checks what devhost and the host kernel show: devhost's /.files (one line
+# per open device file: pid hostpid fd node clone ioctls), the devfs nodes
+# (autoclone clones appear as kqemuN files), /.sysctl/<name>, and devhost's
+# shutdown report (leaks).  Every case's cleanup kills what it started and
+# unmounts, also when the body failed.  Skipped, with the reason, only when
+# FUSE cannot be mounted (not root, no /dev/fuse).
+
+BIN=
+DH_ARGS_CLONE="--load kqemu_clone -t hw.kqemu.engine=conform"
+
+setup_bin()
+{
+	BIN=$(atf_get_srcdir)/../../bin
+	[ -x "$BIN/devhost" ] || atf_fail "devhost not built in $BIN"
+	[ -x "$BIN/kqemu-run" ] || atf_fail "kqemu-run not built in $BIN"
+	# The modules of the same build.
+	HK_MODULE_PATH=$(cd "$(atf_get_srcdir)/../../modules" && pwd)
+	export HK_MODULE_PATH
+}
+
+need_module()
+{
+	[ -f "$HK_MODULE_PATH/$1.so" ] || atf_skip "module $1 is not built yet"
+}
+
+# wait_for EXPR [TENTHS]: poll a shell expression, 10 s by default.
+wait_for()
+{
+	_n=0
+	while ! eval "$1"; do
+		_n=$((_n + 1))
+		[ $_n -ge "${2:-100}" ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# start_devhost ARGS...: serve ./mnt; skip if FUSE cannot be mounted.
+start_devhost()
+{
+	setup_bin
+	_prev=
+	for _a in "$@"; do
+		[ "$_prev" = --load ] && need_module "$_a"
+		_prev=$_a
+	done
+	mkdir -p mnt
+	"$BIN/devhost" -v "$@" mnt 2>devhost.err &
+	echo $! >devhost.pid
+	if ! wait_for "[ -e mnt/.files ] || ! kill -0 $(cat devhost.pid) 2>/dev/null" 200; then
+		cat devhost.err
+		atf_fail "devhost did not serve mnt within 20 s"
+	fi
+	if ! [ -e mnt/.files ]; then
+		wait "$(cat devhost.pid)"
+		rc=$?
+		cat devhost.err >&2
+		[ $rc -eq 77 ] && atf_skip "FUSE cannot be mounted: $(tail -n 1 devhost.err)"
+		atf_fail "devhost exited $rc before serving"
+	fi
+}
+
+# stop_devhost: SIGTERM, wait, and check it shut down clean.
+stop_devhost()
+{
+	pid=$(cat devhost.pid)
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	rm -f devhost.pid
+	cat devhost.err
+	[ $rc -eq 0 ] || atf_fail "devhost exited $rc"
+	grep -q -- '-- clean$' devhost.err || atf_fail "devhost shutdown not clean"
+	! grep -q " $(pwd)/mnt " /proc/mounts || atf_fail "mnt still mounted"
+}
+
+# client NAME ARGS...: a background kqemu-run on mnt/kqemu, output in NAME.out
+client()
+{
+	_name=$1
+	shift
+	"$BIN/kqemu-run" --dev mnt/kqemu "$@" >"$_name.out" 2>&1 &
+	echo $! >"$_name.pid"
+	echo $! >>clients.pids
+}
+
+nfiles() { grep -vc '^#' mnt/.files; }
+clone_nodes() { ls mnt | grep -c '^kqemu[0-9]'; }
+# The shim's live count, or the devfs view when the sysctl is absent.
+live()
+{
+	if [ -e mnt/.sysctl/debug.kqemu_clone.live ]; then
+		cat mnt/.sysctl/debug.kqemu_clone.live
+	else
+		clone_nodes
+	fi
+}
+
+cleanup_all()
+{
+	for p in $(cat clients.pids 2>/dev/null); do
+		kill -9 "$p" 2>/dev/null
+	done
+	if [ -f devhost.pid ]; then
+		pid=$(cat devhost.pid)
+		kill -TERM "$pid" 2>/dev/null
+		n=0
+		while kill -0 "$pid" 2>/dev/null && [ $n -lt 50 ]; do
+			sleep 0.1
+			n=$((n + 1))
+		done
+		kill -9 "$pid" 2>/dev/null
+	fi
+	if grep -q " $(pwd)/mnt " /proc/mounts; then
+		fusermount3 -u mnt 2>/dev/null || umount -l mnt 2>/dev/null
+	fi
+	return 0
+}
+
+common_head()
+{
+	atf_set "require.user" "root"
+	atf_set "timeout" "60"
+}
+
+atf_test_case clients__concurrent_isolated cleanup
+clients__concurrent_isolated_head()
+{
+	atf_set "descr" "8 real processes each open /dev/kqemu through the" \
+	    "shim and run QEMU 0.10's sequence at once: 8 distinct clones," \
+	    "each client's RAM size and CPU state its own; all reclaimed"
+	common_head
+}
+clients__concurrent_isolated_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	for i in 1 2 3 4 5 6 7 8; do
+		client c$i --ram $((i + 1)) --execs 300 --wait-file go
+	done
+	wait_for '[ "$(nfiles)" -eq 8 ]' || atf_fail "8 opens not seen: $(cat mnt/.files)"
+	cat mnt/.files
+	[ "$(grep -v '^#' mnt/.files | awk '{print $5}' | sort -u | wc -l)" -eq 8 ] ||
+	    atf_fail "clones not distinct"
+	[ "$(live)" -eq 8 ] || atf_fail "live clones $(live), expected 8"
+	touch go
+	for i in 1 2 3 4 5 6 7 8; do
+		wait "$(cat c$i.pid)" || { cat c$i.out; atf_fail "client $i failed"; }
+		cat c$i.out
+		grep -q "ram $((i + 1))M .*result ok" c$i.out || atf_fail "client $i: $(cat c$i.out)"
+	done
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' ||
+	    atf_fail "not reclaimed: $(cat mnt/.files) live $(live)"
+	stop_devhost
+}
+clients__concurrent_isolated_cleanup() { cleanup_all; }
+
+atf_test_case fork__child_close_not_last cleanup
+fork__child_close_not_last_head()
+{
+	atf_set "descr" "After INIT a forked child (one exec'd, one not)" \
+	    "closes its inherited copy: not the last close, the parent's EXECs" \
+	    "keep working on the same instance; one release when it exits"
+	common_head
+}
+fork__child_close_not_last_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	setup_bin
+	"$BIN/kqemu-run" --dev mnt/kqemu --fork-child --execs 50 >c.out 2>&1 ||
+	    { cat c.out; atf_fail "client failed"; }
+	cat c.out
+	grep -q 'result ok' c.out || atf_fail "$(cat c.out)"
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' || atf_fail "not reclaimed"
+	[ "$(grep -c '^devhost: release kqemu' devhost.err)" -eq 1 ] ||
+	    atf_fail "expected exactly one release"
+	stop_devhost
+}
+fork__child_close_not_last_cleanup() { cleanup_all; }
+
+atf_test_case kill__sigkill_reclaims_own_clone cleanup
+kill__sigkill_reclaims_own_clone_head()
+{
+	atf_set "descr" "SIGKILL of one of three clients holding clones" \
+	    "reclaims exactly its clone; the other two keep theirs"
+	common_head
+}
+kill__sigkill_reclaims_own_clone_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	for i in 1 2 3; do
+		client c$i --ram $((i + 1)) --sleep
+	done
+	wait_for 'grep -q "result ok" c1.out && grep -q "result ok" c2.out &&
+	    grep -q "result ok" c3.out' || atf_fail "clients did not run"
+	grep -v '^#' mnt/.files | sort >before
+	[ "$(wc -l <before)" -eq 3 ] || atf_fail "3 files expected: $(cat before)"
+	victim=$(cat c2.pid)
+	vclone=$(awk -v p="$victim" '$1 == p {print $5}' before)
+	echo "killing $victim (clone $vclone)"
+	kill -9 "$victim"
+	wait_for "! grep -q '^$victim ' mnt/.files && [ \"\$(live)\" -eq 2 ]" ||
+	    atf_fail "victim not reclaimed: $(cat mnt/.files) live $(live)"
+	grep -v '^#' mnt/.files | sort >after
+	grep -v "^$victim " before | awk '{print $1, $2, $3, $4, $5}' >expect
+	awk '{print $1, $2, $3, $4, $5}' after >got
+	cat expect got
+	cmp -s expect got || atf_fail "the survivors' files changed"
+	if [ "$vclone" != "-" ]; then
+		wait_for "! [ -e mnt/$vclone ]" || atf_fail "node $vclone still there"
+	fi
+	for i in 1 3; do
+		[ -e "mnt/$(awk -v p="$(cat c$i.pid)" '$1 == p {print $5}' after)" ] ||
+		    atf_fail "survivor $i lost its node"
+	done
+	stop_devhost
+}
+kill__sigkill_reclaims_own_clone_cleanup() { cleanup_all; }
+
+atf_test_case init__bad_pointer_efault cleanup
+init__bad_pointer_efault_head()
+{
+	atf_set "descr" "INIT whose page array is not mapped in the client" \
+	    "gets EFAULT (copyin reaches the real process's memory)"
+	common_head
+}
+init__bad_pointer_efault_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	"$BIN/kqemu-run" --dev mnt/kqemu --bad-init --expect EFAULT >c.out 2>&1 ||
+	    { cat c.out; atf_fail "expected EFAULT"; }
+	cat c.out
+	grep -q 'result EFAULT (INIT)' c.out || atf_fail "$(cat c.out)"
+	# The same client with good pointers works on a fresh clone.
+	"$BIN/kqemu-run" --dev mnt/kqemu --execs 5 >d.out 2>&1 ||
+	    { cat d.out; atf_fail "good client failed"; }
+	wait_for '[ "$(nfiles)" -eq 0 ]' || atf_fail "not reclaimed"
+	stop_devhost
+}
+init__bad_pointer_efault_cleanup() { cleanup_all; }
+
+atf_test_case exec__sigalrm_intr cleanup
+exec__sigalrm_intr_head()
+{
+	atf_set "descr" "A SIGALRM arriving while EXEC is in the driver" \
+	    "(FUSE interrupt) is a pending signal there: EXEC returns INTR" \
+	    "with the state copied back"
+	common_head
+}
+exec__sigalrm_intr_body()
+{
+	# --hold keeps each EXEC in the server until the caller is
+	# interrupted (at most 5 s), like a monitor running a guest.
+	start_devhost $DH_ARGS_CLONE --hold 0xc2487101=5000
+	"$BIN/kqemu-run" --dev mnt/kqemu --alarm-us 20000 --execs 20 >c.out 2>&1 ||
+	    { cat c.out; atf_fail "client failed"; }
+	cat c.out
+	grep -q 'result ok intr [1-9]' c.out || atf_fail "no INTR: $(cat c.out)"
+	grep -q 'interrupt: thread .* posted signal 14' devhost.err ||
+	    atf_fail "SIGALRM not posted"
+	stop_devhost
+}
+exec__sigalrm_intr_cleanup() { cleanup_all; }
+
+atf_test_case shutdown__clients_open cleanup
+shutdown__clients_open_head()
+{
+	atf_set "descr" "SIGTERM to devhost while three clients hold clones:" \
+	    "every host process exits, nothing leaks, the mount goes away"
+	common_head
+}
+shutdown__clients_open_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	for i in 1 2 3; do
+		client c$i --sleep
+	done
+	wait_for '[ "$(nfiles)" -eq 3 ] && grep -q "result ok" c1.out &&
+	    grep -q "result ok" c2.out && grep -q "result ok" c3.out' ||
+	    atf_fail "clients did not run"
+	stop_devhost
+	grep -q 'shutdown: 3 processes exited' devhost.err ||
+	    atf_fail "expected 3 host processes to exit"
+	# The clients' device is gone, they are not stuck.
+	for i in 1 2 3; do
+		kill -0 "$(cat c$i.pid)" || atf_fail "client $i died early"
+	done
+}
+shutdown__clients_open_cleanup() { cleanup_all; }
+
+atf_test_case baseline__kqemu_alone_ebusy cleanup
+baseline__kqemu_alone_ebusy_head()
+{
+	atf_set "descr" "kqemu without the shim is single-instance: a second" \
+	    "qemu-like process gets EBUSY while the first holds it"
+	common_head
+}
+baseline__kqemu_alone_ebusy_body()
+{
+	start_devhost --load kqemu -t hw.kqemu.engine=conform
+	client c1 --sleep
+	wait_for 'grep -q "result ok" c1.out' || atf_fail "first client: $(cat c1.out)"
+	"$BIN/kqemu-run" --dev mnt/kqemu --expect EBUSY >c2.out 2>&1 ||
+	    { cat c2.out; atf_fail "second client did not get EBUSY"; }
+	cat c1.out c2.out
+	grep -q 'result EBUSY (open)' c2.out || atf_fail "$(cat c2.out)"
+	kill -9 "$(cat c1.pid)"
+	wait_for '[ "$(nfiles)" -eq 0 ]' || atf_fail "first not reclaimed"
+	"$BIN/kqemu-run" --dev mnt/kqemu --execs 5 >c3.out 2>&1 ||
+	    { cat c3.out; atf_fail "device not free again"; }
+	stop_devhost
+}
+baseline__kqemu_alone_ebusy_cleanup() { cleanup_all; }
+
+atf_test_case open__readonly_eperm cleanup
+open__readonly_eperm_head()
+{
+	atf_set "descr" "A read-only open reaches kqemu's d_open: EPERM"
+	common_head
+}
+open__readonly_eperm_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	if sh -c 'exec 4<mnt/kqemu' 2>err; then
+		atf_fail "read-only open succeeded"
+	fi
+	cat err
+	grep -qi 'not permitted' err || atf_fail "expected EPERM: $(cat err)"
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' || atf_fail "leftover"
+	stop_devhost
+}
+open__readonly_eperm_cleanup() { cleanup_all; }
+
+atf_test_case run__dev_kqemu_namespace cleanup
+run__dev_kqemu_namespace_head()
+{
+	atf_set "descr" "devhost run: the command sees the node at /dev/kqemu" \
+	    "in a private mount namespace; devhost exits with its status and" \
+	    "leaves the host's /dev as it was"
+	common_head
+}
+run__dev_kqemu_namespace_body()
+{
+	setup_bin
+	need_module kqemu_clone
+	had=no
+	[ -e /dev/kqemu ] && had=yes
+	"$BIN/devhost" run $DH_ARGS_CLONE -- "$BIN/kqemu-run" --execs 10 >out 2>err
+	rc=$?
+	cat out err
+	[ $rc -eq 77 ] && atf_skip "FUSE cannot be mounted: $(tail -n 1 err)"
+	[ $rc -eq 0 ] || atf_fail "devhost run exited $rc"
+	grep -q 'result ok' out || atf_fail "client: $(cat out)"
+	grep -q -- '-- clean$' err || atf_fail "not clean"
+	"$BIN/devhost" run $DH_ARGS_CLONE -- sh -c 'test -e /dev/null && exit 7' \
+	    >out2 2>err2
+	rc=$?
+	[ $rc -eq 7 ] || { cat err2; atf_fail "exit status $rc, expected 7"; }
+	now=no
+	[ -e /dev/kqemu ] && now=yes
+	[ $had = $now ] || atf_fail "host /dev/kqemu changed"
+}
+run__dev_kqemu_namespace_cleanup() { return 0; }
+
+atf_init_test_cases()
+{
+	atf_add_test_case clients__concurrent_isolated
+	atf_add_test_case fork__child_close_not_last
+	atf_add_test_case kill__sigkill_reclaims_own_clone
+	atf_add_test_case init__bad_pointer_efault
+	atf_add_test_case exec__sigalrm_intr
+	atf_add_test_case shutdown__clients_open
+	atf_add_test_case baseline__kqemu_alone_ebusy
+	atf_add_test_case open__readonly_eperm
+	atf_add_test_case run__dev_kqemu_namespace
+}
