@@ -3,7 +3,7 @@
  *
  * The host kernel (tests/host/kern) is a user-space model, for Linux, of the
  * DragonFly kernel interfaces our modules use; kmod/ sources compile against
- * its shadow headers (tests/host/include/kern/sys/*.h) unchanged.  This header
+ * its shadow headers (tests/host/include/kern/sys/NAME.h) unchanged.  This header
  * is the other side: what a *user* of that kernel calls.  It includes no
  * shadow header, so a test program sees only libc plus this.
  *

@@ -1,0 +1,14 @@
+/* sys/namecache.h (host shadow): nchandle and cache_vget for /dev paths. */
+#ifndef _HK_SYS_NAMECACHE_H_
+#define _HK_SYS_NAMECACHE_H_
+#include <sys/types.h>
+struct namecache;
+struct mount;
+struct ucred;
+struct vnode;
+struct nchandle {
+	struct namecache *ncp;
+	struct mount *mount;
+};
+int	cache_vget(struct nchandle *, struct ucred *, int, struct vnode **);
+#endif

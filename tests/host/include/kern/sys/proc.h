@@ -1,0 +1,40 @@
+/*
+ * sys/proc.h (host shadow): struct proc and struct lwp with the DragonFly
+ * fields kernel modules read.  The host kernel keeps its own bookkeeping
+ * behind p_hk (tests/host/kern).
+ */
+#ifndef _HK_SYS_PROC_H_
+#define _HK_SYS_PROC_H_
+#include <sys/param.h>
+#include <sys/ucred.h>
+#include <sys/thread.h>
+#include <sys/globaldata.h>
+#include <bits/types/sigset_t.h>
+
+struct proc;
+struct lwp {
+	struct proc	*lwp_proc;
+	struct thread	*lwp_thread;
+	lwpid_t		lwp_tid;
+	sigset_t	lwp_sigmask;
+};
+struct proc {
+	pid_t		p_pid;
+	struct ucred	*p_ucred;
+	struct proc	*p_pptr;
+	char		p_comm[MAXCOMLEN + 1];
+	int		p_flags;
+	void		*p_hk;		/* host kernel private */
+};
+#define P_WEXIT		0x02000
+
+struct proc *pfind(pid_t pid);		/* held: PRELE when done */
+void PHOLD(struct proc *p);
+void PRELE(struct proc *p);
+
+/* at_fork flags as kern_fork.c passes them */
+#ifndef RFPROC
+#define RFFDG		(1<<2)
+#define RFPROC		(1<<4)
+#endif
+#endif

@@ -1,0 +1,2 @@
+/* vm/pmap.h (host shadow): types only. */
+#include <vm/vm.h>

@@ -1,0 +1,2 @@
+/* vm/vm_extern.h (host shadow): types only. */
+#include <vm/vm.h>

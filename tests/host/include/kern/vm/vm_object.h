@@ -1,0 +1,2 @@
+/* vm/vm_object.h (host shadow): types only. */
+#include <vm/vm.h>

@@ -1,0 +1,788 @@
+/*
+ * kern_linker.c - the kernel linker and modules (kern/kern_linker.c,
+ * kern/kern_module.c) on dlopen:
+ *   - hk_kldload(NAME) dlopens MODULE_DIR/NAME.so; the shadow DATA_SET
+ *     constructors hand its linker sets (sysinit_set, sysuninit_set,
+ *     sysctl_set, modmetadata_set) to the file being loaded;
+ *   - then, as linker_load_file does: dependencies (MODULE_DEPEND loads the
+ *     dependency first and holds a reference on its file), module
+ *     registration (EEXIST), sysctl registration, SYSINITs sorted by
+ *     subsystem and order (MALLOC_DEFINE, TUNABLE_*, DECLARE_MODULE's
+ *     MOD_LOAD);
+ *   - reference rules of sys_kldunload/linker_file_unload: kldunload needs
+ *     a user reference (else EBUSY); a file with more than one reference
+ *     only loses one and kldunload returns 0 with the file still loaded; a
+ *     module whose MOD_UNLOAD vetoes still loses a reference; a loaded
+ *     file's name loads again only as EEXIST;
+ *   - MOD_LOAD failure: kern_module.c sends MOD_UNLOAD and drops the
+ *     module.  The 5.8 kernel then leaves the file loaded and kldload
+ *     returns 0; the host (decided for testability) unloads the file and
+ *     returns the MOD_LOAD error.  Documented deviation.
+ *   - at unload, after SYSUNINITs, anything still pointing into the file
+ *     (a live cdev's ops, a clone handler, an exit/fork hook) is reported;
+ *     then dlclose really unmaps the code.
+ *
+ * Locking: kld_lock (lockmgr) serialises load and unload; mod_mtx guards
+ * the file and module lists (never held across a call into a module).
+ */
+#include "hk_impl.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *hk_module_dir(void);
+
+struct set_entry {
+	const char	*set;
+	void		*entry;
+};
+
+struct module {
+	struct linker_file *file;
+	const moduledata_t *data;
+	char		*name;
+	int		id;
+	int		load_error;
+	modspecific_t	specific;
+	struct module	*next;		/* all modules */
+};
+
+struct modlist {
+	char		*name;
+	int		version;
+	struct linker_file *container;
+	struct modlist	*next;
+};
+
+struct linker_file {
+	char		*filename;	/* "kqemu" */
+	int		id;
+	int		refs;
+	int		userrefs;
+	int		linked;
+	void		*handle;
+	uintptr_t	lo, hi;		/* mapped range */
+	struct set_entry *sets;
+	int		nsets;
+	struct linker_file **deps;
+	int		ndeps;
+	struct linker_file *next;
+};
+
+struct lock kld_lock;
+static pthread_mutex_t mod_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct linker_file *files;
+static struct module *modules;
+static struct modlist *modlists;
+static int next_file_id = 2, next_mod_id = 1;
+static struct linker_file *loading;
+static struct linker_file kernel_file = { .filename = "kernel", .id = 1 };
+
+static int linker_file_unload(struct linker_file *lf);
+
+void
+hk_linker_set_add(const char *set, void *entry)
+{
+	struct linker_file *lf = loading ? loading : &kernel_file;
+
+	lf->sets = realloc(lf->sets, (lf->nsets + 1) * sizeof(*lf->sets));
+	lf->sets[lf->nsets].set = set;
+	lf->sets[lf->nsets].entry = entry;
+	lf->nsets++;
+}
+
+static int
+lookup_set(struct linker_file *lf, const char *set, void ***vecp)
+{
+	void **vec;
+	int i, n = 0;
+
+	vec = calloc(lf->nsets + 1, sizeof(*vec));
+	for (i = 0; i < lf->nsets; i++)
+		if (strcmp(lf->sets[i].set, set) == 0)
+			vec[n++] = lf->sets[i].entry;
+	*vecp = vec;
+	return (n);
+}
+
+void *
+hk_addr_module_base(const void *addr)
+{
+	struct linker_file *lf;
+	void *base = NULL;
+
+	pthread_mutex_lock(&mod_mtx);
+	for (lf = files; lf != NULL; lf = lf->next) {
+		if ((uintptr_t)addr >= lf->lo && (uintptr_t)addr < lf->hi) {
+			base = (void *)lf->lo;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mod_mtx);
+	return (base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Modules (kern_module.c)                                                  */
+
+module_t
+module_lookupbyname(const char *name)
+{
+	struct module *m;
+
+	pthread_mutex_lock(&mod_mtx);
+	for (m = modules; m != NULL; m = m->next)
+		if (strcmp(m->name, name) == 0)
+			break;
+	pthread_mutex_unlock(&mod_mtx);
+	return (m);
+}
+
+int
+module_getid(module_t mod)
+{
+	return (mod->id);
+}
+
+const char *
+module_getname(module_t mod)
+{
+	return (mod->name);
+}
+
+void
+module_setspecific(module_t mod, modspecific_t *datap)
+{
+	mod->specific = *datap;
+}
+
+static int
+module_register(const moduledata_t *data, struct linker_file *lf)
+{
+	struct module *m;
+
+	if (module_lookupbyname(data->name) != NULL) {
+		kprintf("module_register: module %s already exists!\n",
+		    data->name);
+		return (EEXIST);
+	}
+	m = kmalloc(sizeof(*m), M_MODULE, M_WAITOK | M_ZERO);
+	m->name = kstrdup(data->name, M_MODULE);
+	m->data = data;
+	m->file = lf;
+	pthread_mutex_lock(&mod_mtx);
+	m->id = next_mod_id++;
+	m->next = modules;
+	modules = m;
+	pthread_mutex_unlock(&mod_mtx);
+	return (0);
+}
+
+static void
+module_release(struct module *m)
+{
+	struct module **mp;
+
+	pthread_mutex_lock(&mod_mtx);
+	for (mp = &modules; *mp != NULL; mp = &(*mp)->next) {
+		if (*mp == m) {
+			*mp = m->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mod_mtx);
+	kfree(m->name, M_MODULE);
+	kfree(m, M_MODULE);
+}
+
+static int
+mod_event(struct module *m, int what)
+{
+	if (m->data->evhand == NULL)
+		return (0);
+	return (m->data->evhand(m, what, m->data->priv));
+}
+
+/* kern_module.c module_register_init: the DECLARE_MODULE SYSINIT. */
+void
+module_register_init(const void *arg)
+{
+	const moduledata_t *data = arg;
+	struct module *m;
+	int error;
+
+	m = module_lookupbyname(data->name);
+	if (m == NULL) {
+		if (module_register(data, &kernel_file) != 0)
+			panic("module_register_init: register of module "
+			    "failed!");
+		m = module_lookupbyname(data->name);
+	}
+	error = mod_event(m, MOD_LOAD);
+	if (error) {
+		mod_event(m, MOD_UNLOAD);	/* module_unload, error ignored */
+		if (m->file != NULL)
+			m->file->linked = -error;	/* remember for kldload */
+		module_release(m);
+		kprintf("module_register_init: MOD_LOAD (%s, %p, %p) error %d\n",
+		    data->name, (void *)data->evhand, data->priv, error);
+	}
+}
+
+/* The file's modules, in registration order. */
+static int
+file_modules(struct linker_file *lf, struct module ***vecp)
+{
+	struct module *m, **vec;
+	int n = 0, i;
+
+	pthread_mutex_lock(&mod_mtx);
+	for (m = modules; m != NULL; m = m->next)
+		if (m->file == lf)
+			n++;
+	vec = calloc(n + 1, sizeof(*vec));
+	i = n;
+	for (m = modules; m != NULL; m = m->next)	/* list is LIFO */
+		if (m->file == lf)
+			vec[--i] = m;
+	pthread_mutex_unlock(&mod_mtx);
+	*vecp = vec;
+	return (n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                    */
+
+static struct linker_file *
+find_file_by_name(const char *name)
+{
+	struct linker_file *lf;
+	size_t len = strlen(name);
+
+	if (len > 3 && strcmp(name + len - 3, ".ko") == 0)
+		len -= 3;
+	pthread_mutex_lock(&mod_mtx);
+	for (lf = files; lf != NULL; lf = lf->next)
+		if (strlen(lf->filename) == len &&
+		    strncmp(lf->filename, name, len) == 0)
+			break;
+	pthread_mutex_unlock(&mod_mtx);
+	return (lf);
+}
+
+static struct modlist *
+modlist_lookup(const char *name)
+{
+	struct modlist *ml;
+
+	pthread_mutex_lock(&mod_mtx);
+	for (ml = modlists; ml != NULL; ml = ml->next)
+		if (strcmp(ml->name, name) == 0)
+			break;
+	pthread_mutex_unlock(&mod_mtx);
+	return (ml);
+}
+
+static int
+range_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct linker_file *lf = arg;
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	int i;
+
+	if (info->dlpi_addr != lf->lo)
+		return (0);
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (info->dlpi_addr + ph->p_vaddr < lo)
+			lo = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
+			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	lf->lo = lo;
+	lf->hi = hi;
+	return (1);
+}
+
+static void
+add_dep(struct linker_file *lf, struct linker_file *dep)
+{
+	lf->deps = realloc(lf->deps, (lf->ndeps + 1) * sizeof(*lf->deps));
+	lf->deps[lf->ndeps++] = dep;
+}
+
+static int load_file(const char *name, struct linker_file **lfp);
+
+/* linker_load_dependencies */
+static int
+load_dependencies(struct linker_file *lf)
+{
+	void **md;
+	int n, i, j, error = 0;
+
+	n = lookup_set(lf, "modmetadata_set", &md);
+	for (i = 0; i < n; i++) {
+		struct mod_metadata *mp = md[i];
+		struct modlist *ml;
+		if (mp->md_type != MDT_VERSION)
+			continue;
+		if ((ml = modlist_lookup(mp->md_cval)) != NULL) {
+			kprintf("interface %s.%d already present in the KLD "
+			    "'%s'!\n", mp->md_cval,
+			    ((const struct mod_version *)mp->md_data)->mv_version,
+			    ml->container->filename);
+			free(md);
+			return (EEXIST);
+		}
+	}
+	for (i = 0; i < n && error == 0; i++) {
+		struct mod_metadata *mp = md[i];
+		struct modlist *ml;
+		struct linker_file *dep;
+		if (mp->md_type != MDT_DEPEND)
+			continue;
+		for (j = 0; j < n; j++) {
+			struct mod_metadata *np = md[j];
+			if (np->md_type == MDT_VERSION &&
+			    strcmp(np->md_cval, mp->md_cval) == 0)
+				break;
+		}
+		if (j < n)
+			continue;	/* self reference */
+		if ((ml = modlist_lookup(mp->md_cval)) != NULL) {
+			ml->container->refs++;
+			add_dep(lf, ml->container);
+			continue;
+		}
+		error = load_file(mp->md_cval, &dep);
+		if (error == 0 && modlist_lookup(mp->md_cval) == NULL) {
+			linker_file_unload(dep);
+			error = ENOENT;
+		}
+		if (error) {
+			kprintf("KLD %s: depends on %s - not available or "
+			    "version mismatch\n", lf->filename, mp->md_cval);
+			break;
+		}
+		add_dep(lf, dep);
+	}
+	if (error == 0) {
+		/* linker_addmodules: publish this file's interfaces. */
+		for (i = 0; i < n; i++) {
+			struct mod_metadata *mp = md[i];
+			struct modlist *ml;
+			if (mp->md_type != MDT_VERSION)
+				continue;
+			ml = kmalloc(sizeof(*ml), M_LINKER, M_WAITOK | M_ZERO);
+			ml->name = kstrdup(mp->md_cval, M_LINKER);
+			ml->version =
+			    ((const struct mod_version *)mp->md_data)->mv_version;
+			ml->container = lf;
+			pthread_mutex_lock(&mod_mtx);
+			ml->next = modlists;
+			modlists = ml;
+			pthread_mutex_unlock(&mod_mtx);
+		}
+	}
+	free(md);
+	return (error);
+}
+
+static int
+sysinit_cmp(const void *a, const void *b)
+{
+	const struct sysinit *x = *(const struct sysinit *const *)a;
+	const struct sysinit *y = *(const struct sysinit *const *)b;
+
+	if (x->subsystem != y->subsystem)
+		return (x->subsystem < y->subsystem ? -1 : 1);
+	if (x->order != y->order)
+		return (x->order < y->order ? -1 : 1);
+	return (0);
+}
+
+static void
+run_sysinits(struct linker_file *lf, const char *set, int reverse)
+{
+	void **si;
+	int n, i;
+
+	n = lookup_set(lf, set, &si);
+	/* A stable sort keeps declaration order within equal keys. */
+	for (i = 1; i < n; i++) {
+		void *x = si[i];
+		int j = i - 1;
+		while (j >= 0 && sysinit_cmp(&si[j], &x) > 0) {
+			si[j + 1] = si[j];
+			j--;
+		}
+		si[j + 1] = x;
+	}
+	for (i = 0; i < n; i++) {
+		struct sysinit *s = si[reverse ? n - 1 - i : i];
+		if (s->subsystem == SI_SPECIAL_DUMMY)
+			continue;
+		s->func(s->udata);
+	}
+	free(si);
+}
+
+static void
+register_sysctls(struct linker_file *lf, int reg)
+{
+	void **oids;
+	int n, i;
+
+	n = lookup_set(lf, "sysctl_set", &oids);
+	for (i = 0; i < n; i++) {
+		if (reg)
+			sysctl_register_oid(oids[i]);
+		else
+			sysctl_unregister_oid(oids[i]);
+	}
+	free(oids);
+}
+
+static int
+register_modules(struct linker_file *lf)
+{
+	void **md;
+	int n, i, error, first_error = 0;
+
+	n = lookup_set(lf, "modmetadata_set", &md);
+	for (i = 0; i < n; i++) {
+		struct mod_metadata *mp = md[i];
+		if (mp->md_type != MDT_MODULE)
+			continue;
+		error = module_register(mp->md_data, lf);
+		if (error) {
+			kprintf("Module %s failed to register: %d\n",
+			    ((const moduledata_t *)mp->md_data)->name, error);
+			if (first_error == 0)
+				first_error = error;
+		}
+	}
+	free(md);
+	return (first_error);
+}
+
+static void
+file_free(struct linker_file *lf)
+{
+	struct linker_file **lp;
+
+	pthread_mutex_lock(&mod_mtx);
+	for (lp = &files; *lp != NULL; lp = &(*lp)->next) {
+		if (*lp == lf) {
+			*lp = lf->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mod_mtx);
+	if (lf->handle != NULL && dlclose(lf->handle) != 0)
+		kprintf("dlclose %s: %s\n", lf->filename, dlerror());
+	free(lf->sets);
+	free(lf->deps);
+	kfree(lf->filename, M_LINKER);
+	kfree(lf, M_LINKER);
+}
+
+static void
+drop_modlists(struct linker_file *lf)
+{
+	struct modlist **mp, *ml;
+
+	pthread_mutex_lock(&mod_mtx);
+	for (mp = &modlists; (ml = *mp) != NULL;) {
+		if (ml->container == lf) {
+			*mp = ml->next;
+			pthread_mutex_unlock(&mod_mtx);
+			kfree(ml->name, M_LINKER);
+			kfree(ml, M_LINKER);
+			pthread_mutex_lock(&mod_mtx);
+			mp = &modlists;
+			continue;
+		}
+		mp = &ml->next;
+	}
+	pthread_mutex_unlock(&mod_mtx);
+}
+
+/* Report everything still pointing into lf's code or data. */
+static void
+check_dangling(struct linker_file *lf)
+{
+	void *base = (void *)lf->lo;
+
+	hk_device_check_module(base, lf->filename);
+	hk_devfs_check_module(base, lf->filename);
+	hk_exit_hooks_check_module(base, lf->filename);
+}
+
+/* linker_load_file for NAME (no ".so"). */
+static int
+load_file(const char *name, struct linker_file **lfp)
+{
+	struct linker_file *lf;
+	struct link_map *lm;
+	struct module **mods;
+	char *path;
+	size_t plen;
+	int error, n, i, failed;
+
+	if ((lf = find_file_by_name(name)) != NULL) {
+		lf->refs++;
+		*lfp = lf;
+		return (0);
+	}
+	plen = strlen(hk_module_dir()) + strlen(name) + 8;
+	path = kmalloc(plen, M_LINKER, M_WAITOK);
+	ksnprintf(path, plen, "%s/%s.so", hk_module_dir(), name);
+	if (access(path, R_OK) != 0) {
+		kfree(path, M_LINKER);
+		return (ENOENT);
+	}
+	lf = kmalloc(sizeof(*lf), M_LINKER, M_WAITOK | M_ZERO);
+	lf->filename = kstrdup(name, M_LINKER);
+	lf->refs = 1;
+	loading = lf;
+	lf->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	loading = NULL;
+	if (lf->handle == NULL) {
+		kprintf("linker_load_file: %s: %s\n", path, dlerror());
+		kfree(path, M_LINKER);
+		free(lf->sets);
+		kfree(lf->filename, M_LINKER);
+		kfree(lf, M_LINKER);
+		return (ENOEXEC);
+	}
+	kfree(path, M_LINKER);
+	if (dlinfo(lf->handle, RTLD_DI_LINKMAP, &lm) == 0) {
+		lf->lo = lm->l_addr;
+		dl_iterate_phdr(range_cb, lf);
+	}
+	pthread_mutex_lock(&mod_mtx);
+	lf->id = next_file_id++;
+	lf->next = files;
+	files = lf;
+	pthread_mutex_unlock(&mod_mtx);
+
+	if ((error = load_dependencies(lf)) != 0) {
+		lf->refs = 1;
+		linker_file_unload(lf);
+		return (error);
+	}
+	if ((error = register_modules(lf)) != 0) {
+		lf->refs = 1;
+		linker_file_unload(lf);
+		return (error);
+	}
+	register_sysctls(lf, 1);
+	run_sysinits(lf, "sysinit_set", 0);
+	failed = lf->linked < 0 ? -lf->linked : 0;
+	lf->linked = 1;
+	if (failed) {
+		/* See the file comment: the host unloads a file whose module
+		 * failed MOD_LOAD (it got MOD_UNLOAD already). */
+		n = file_modules(lf, &mods);
+		for (i = 0; i < n; i++) {
+			mod_event(mods[i], MOD_UNLOAD);
+			module_release(mods[i]);
+		}
+		free(mods);
+		lf->refs = 1;
+		linker_file_unload(lf);
+		return (failed);
+	}
+	*lfp = lf;
+	return (0);
+}
+
+/* linker_file_unload */
+static int
+linker_file_unload(struct linker_file *lf)
+{
+	struct module **mods;
+	int n, i, error = 0;
+
+	if (lf->refs > 1) {
+		lf->refs--;
+		return (0);
+	}
+	n = file_modules(lf, &mods);
+	for (i = 0; i < n; i++) {
+		if ((error = mod_event(mods[i], MOD_UNLOAD)) != 0) {
+			lf->refs--;
+			free(mods);
+			return (error);
+		}
+		module_release(mods[i]);
+	}
+	free(mods);
+	drop_modlists(lf);
+	if (lf->linked) {
+		lf->linked = 0;
+		run_sysinits(lf, "sysuninit_set", 1);
+		register_sysctls(lf, 0);
+	}
+	check_dangling(lf);
+	for (i = 0; i < lf->ndeps; i++)
+		linker_file_unload(lf->deps[i]);
+	file_free(lf);
+	return (0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Syscalls                                                                 */
+
+int
+hk_kldload(const char *name, int *fileidp)
+{
+	struct linker_file *lf;
+	int error;
+
+	if (!hk_booted)
+		return (ENXIO);
+	if (priv_check(curthread, PRIV_KLD_LOAD) != 0)
+		return (EPERM);
+	lockmgr(&kld_lock, LK_EXCLUSIVE);
+	if (find_file_by_name(name) != NULL || modlist_lookup(name) != NULL) {
+		error = EEXIST;
+	} else {
+		error = load_file(name, &lf);
+		if (error == 0) {
+			lf->userrefs++;
+			if (fileidp != NULL)
+				*fileidp = lf->id;
+		}
+	}
+	lockmgr(&kld_lock, LK_RELEASE);
+	/* Host determinism: the nodes the module made exist on return
+	 * (on DragonFly they appear shortly after). */
+	devfs_config();
+	return (error);
+}
+
+int
+hk_kldunload(const char *name)
+{
+	struct linker_file *lf;
+	int error;
+
+	if (!hk_booted)
+		return (ENXIO);
+	if (priv_check(curthread, PRIV_KLD_UNLOAD) != 0)
+		return (EPERM);
+	lockmgr(&kld_lock, LK_EXCLUSIVE);
+	lf = find_file_by_name(name);
+	if (lf == NULL) {
+		error = ENOENT;
+	} else if (lf->userrefs == 0) {
+		kprintf("linkerunload: attempt to unload file that was loaded "
+		    "by the kernel\n");
+		error = EBUSY;
+	} else {
+		lf->userrefs--;
+		error = linker_file_unload(lf);
+		if (error)
+			lf->userrefs++;
+	}
+	lockmgr(&kld_lock, LK_RELEASE);
+	return (error);
+}
+
+int
+hk_kld_isloaded(const char *name)
+{
+	return (find_file_by_name(name) != NULL);
+}
+
+void
+hk_linker_boot(void)
+{
+	lockinit(&kld_lock, "kldlk", 0, 0);
+	pthread_mutex_lock(&mod_mtx);
+	files = NULL;
+	modules = NULL;
+	modlists = NULL;
+	pthread_mutex_unlock(&mod_mtx);
+	/* The kernel file: modules, sysctls and SYSINITs linked into the
+	 * test program itself. */
+	register_modules(&kernel_file);
+	register_sysctls(&kernel_file, 1);
+	run_sysinits(&kernel_file, "sysinit_set", 0);
+}
+
+/*
+ * Unload every file, most recently loaded first (so dependents go before
+ * their dependencies).  A veto is reported and the file is left mapped;
+ * returns how many files stayed.
+ */
+int
+hk_linker_shutdown(void)
+{
+	struct linker_file *lf;
+	struct module **mods, *m;
+	int n, i, stuck = 0, error;
+
+	lockmgr(&kld_lock, LK_EXCLUSIVE);
+	/* MOD_SHUTDOWN to every module first (module_shutdown). */
+	n = 0;
+	pthread_mutex_lock(&mod_mtx);
+	for (m = modules; m != NULL; m = m->next)
+		n++;
+	mods = calloc(n + 1, sizeof(*mods));
+	i = 0;
+	for (m = modules; m != NULL; m = m->next)
+		mods[i++] = m;
+	pthread_mutex_unlock(&mod_mtx);
+	for (i = 0; i < n; i++)
+		mod_event(mods[i], MOD_SHUTDOWN);
+	free(mods);
+	for (;;) {
+		pthread_mutex_lock(&mod_mtx);
+		for (lf = files; lf != NULL; lf = lf->next) {
+			struct linker_file *o;
+			if (lf->linked < 0)
+				continue;
+			for (o = files; o != NULL; o = o->next) {
+				for (i = 0; o != lf && o->linked >= 0 &&
+				    i < o->ndeps; i++)
+					if (o->deps[i] == lf)
+						break;
+				if (o != lf && o->linked >= 0 && i < o->ndeps)
+					break;
+			}
+			if (o == NULL)
+				break;	/* nobody depends on lf */
+		}
+		pthread_mutex_unlock(&mod_mtx);
+		if (lf == NULL)
+			break;
+		/* Only files no other file depends on, newest first. */
+		lf->refs = 1;
+		error = linker_file_unload(lf);
+		if (error) {
+			fprintf(stderr, "hostkern: shutdown: module file %s "
+			    "vetoed its unload (%d); left loaded\n",
+			    lf->filename, error);
+			lf->linked = -1;
+			lf->refs = 0;
+			stuck++;
+		}
+	}
+	/* Forget files left behind (their code stays mapped). */
+	pthread_mutex_lock(&mod_mtx);
+	files = NULL;
+	modules = NULL;
+	modlists = NULL;
+	pthread_mutex_unlock(&mod_mtx);
+	lockmgr(&kld_lock, LK_RELEASE);
+	lockuninit(&kld_lock);
+	return (stuck);
+}

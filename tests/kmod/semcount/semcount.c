@@ -1,0 +1,394 @@
+/*
+ * semcount.c - a test-only KLD that counts what the kernel calls, so the
+ * host kernel's semantics tests and the real-kernel tier can compare
+ * numbers.  Not shipped.
+ *
+ * Nodes:
+ *   /dev/semcount     plain device (d_close only on the device's last close)
+ *   /dev/semcount_tc  D_TRACKCLOSE (d_close once per open file description)
+ *   /dev/semclone     (tunable semcount.clone=1) a devfs clone handler is
+ *                     registered under this name: each open with an fp gets
+ *                     a private semclone<N> made with make_only_dev, which
+ *                     its own d_close destroys (as tun(4) does).
+ * Tunables (loader, read at MOD_LOAD):
+ *   semcount.cdevpriv=1   d_open attaches a cdevpriv to the file
+ *   semcount.fail_open=1  d_open fails with EIO (after the cdevpriv, if any)
+ *   semcount.clone=1      register the semclone clone handler
+ * Counters: sysctl debug.semcount.* (see the SYSCTL_INT list below).
+ *
+ * Locking: the counters are updated with atomic ops; sc_lock (lockmgr)
+ * serialises module-level state (the plain device's open flag, clone
+ * bookkeeping).  Nothing is called with sc_lock held except make_only_dev
+ * and the bitmap, which do not sleep on it.
+ */
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/kernel.h>
+#include <sys/module.h>
+#include <sys/conf.h>
+#include <sys/device.h>
+#include <sys/devfs.h>
+#include <sys/file.h>
+#include <sys/lock.h>
+#include <sys/malloc.h>
+#include <sys/proc.h>
+#include <sys/sysctl.h>
+#include <sys/errno.h>
+#include <sys/ioccom.h>
+#include <sys/uio.h>
+#include <machine/atomic.h>
+
+/* ioctls of /dev/semcount* (BSD encoding) */
+#define SEMCOUNT_GETOPENS	_IOR('s', 1, int)	/* d_open count */
+#define SEMCOUNT_FFLAG		_IOR('s', 2, int)	/* a_fflag seen */
+#define SEMCOUNT_ADD		_IOWR('s', 3, int[4])	/* a[i] += 1 */
+static const char sc_message[] = "semcount\n";
+
+#define SC_MAXCLONES	64
+
+static int sc_cdevpriv;
+static int sc_fail_open;
+static int sc_clone;
+TUNABLE_INT("semcount.cdevpriv", &sc_cdevpriv);
+TUNABLE_INT("semcount.fail_open", &sc_fail_open);
+TUNABLE_INT("semcount.clone", &sc_clone);
+
+static u_int sc_opens;		/* d_open calls, any node */
+static u_int sc_opens_tc;	/* d_open on semcount_tc */
+static u_int sc_closes;		/* d_close on semcount */
+static u_int sc_closes_tc;	/* d_close on semcount_tc */
+static u_int sc_closes_fp;	/* d_close calls that carried an a_fp */
+static u_int sc_closes_nofp;	/* d_close calls with a_fp == NULL */
+static u_int sc_opens_fp;	/* d_open calls that carried an a_fp */
+static u_int sc_dtors;		/* cdevpriv destructor calls */
+static u_int sc_dtor_after_close; /* dtors that ran after their d_close */
+static u_int sc_privs;		/* successful devfs_set_cdevpriv */
+static u_int sc_priv_errors;	/* devfs_set_cdevpriv failures */
+static u_int sc_exits;		/* at_exit calls */
+static u_int sc_exits_open;	/* ... while a semcount_tc file was open */
+static u_int sc_forks;		/* at_fork calls */
+static u_int sc_clones;		/* clone handler calls that made a clone */
+static u_int sc_clone_closes;	/* d_close on a clone */
+static u_int sc_clones_live;	/* clones not yet destroyed */
+static int sc_version;
+static int sc_loaded;
+
+SYSCTL_NODE(_debug, OID_AUTO, semcount, CTLFLAG_RW, 0,
+    "semantics counters (test KLD)");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, opens, CTLFLAG_RD, &sc_opens, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, opens_tc, CTLFLAG_RD, &sc_opens_tc, 0,
+    "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, opens_fp, CTLFLAG_RD, &sc_opens_fp, 0,
+    "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, closes, CTLFLAG_RD, &sc_closes, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, closes_tc, CTLFLAG_RD, &sc_closes_tc,
+    0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, closes_fp, CTLFLAG_RD, &sc_closes_fp,
+    0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, closes_nofp, CTLFLAG_RD,
+    &sc_closes_nofp, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, dtors, CTLFLAG_RD, &sc_dtors, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, dtor_after_close, CTLFLAG_RD,
+    &sc_dtor_after_close, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, privs, CTLFLAG_RD, &sc_privs, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, priv_errors, CTLFLAG_RD,
+    &sc_priv_errors, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, exits, CTLFLAG_RD, &sc_exits, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, exits_open, CTLFLAG_RD, &sc_exits_open,
+    0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, forks, CTLFLAG_RD, &sc_forks, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, clones, CTLFLAG_RD, &sc_clones, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, clone_closes, CTLFLAG_RD,
+    &sc_clone_closes, 0, "");
+SYSCTL_UINT(_debug_semcount, OID_AUTO, clones_live, CTLFLAG_RD,
+    &sc_clones_live, 0, "");
+SYSCTL_INT(_debug_semcount, OID_AUTO, version, CTLFLAG_RD, &sc_version, 0,
+    "__DragonFly_version seen by the module");
+
+MALLOC_DEFINE(M_SEMCOUNT, "semcount", "semcount test KLD");
+
+/* One per open file description that got a cdevpriv. */
+struct sc_priv {
+	int	closed;		/* its d_close already ran */
+};
+
+static struct lock sc_lock;
+static cdev_t sc_dev, sc_dev_tc, sc_dev_clone;
+static int sc_plain_open;	/* semcount is open (until its last close) */
+static DEVFS_DEFINE_CLONE_BITMAP(semclone);
+
+static d_open_t		sc_open;
+static d_close_t	sc_close;
+static d_ioctl_t	sc_ioctl;
+static d_read_t		sc_read;
+static d_write_t	sc_write;
+static d_clone_t	sc_clone_handler;
+static d_open_t		sc_clone_open;
+static d_close_t	sc_clone_close;
+
+static struct dev_ops sc_ops = {
+	{ "semcount", 0, D_MPSAFE },
+	.d_open =	sc_open,
+	.d_close =	sc_close,
+	.d_ioctl =	sc_ioctl,
+	.d_read =	sc_read,
+	.d_write =	sc_write,
+};
+
+static struct dev_ops sc_tc_ops = {
+	{ "semcount_tc", 0, D_MPSAFE | D_TRACKCLOSE },
+	.d_open =	sc_open,
+	.d_close =	sc_close,
+	.d_ioctl =	sc_ioctl,
+};
+
+static struct dev_ops sc_clone_ops = {
+	{ "semclone", 0, D_MPSAFE | D_TRACKCLOSE },
+	.d_open =	sc_clone_open,
+	.d_close =	sc_clone_close,
+};
+
+static void
+sc_dtor(void *data)
+{
+	struct sc_priv *p = data;
+
+	atomic_add_int(&sc_dtors, 1);
+	if (p->closed)
+		atomic_add_int(&sc_dtor_after_close, 1);
+	kfree(p, M_SEMCOUNT);
+}
+
+static int
+sc_open(struct dev_open_args *ap)
+{
+	cdev_t dev = ap->a_head.a_dev;
+	struct sc_priv *p;
+	int error;
+
+	atomic_add_int(&sc_opens, 1);
+	if (dev == sc_dev_tc)
+		atomic_add_int(&sc_opens_tc, 1);
+	if (ap->a_fp != NULL)
+		atomic_add_int(&sc_opens_fp, 1);
+	if (sc_cdevpriv) {
+		p = kmalloc(sizeof(*p), M_SEMCOUNT, M_WAITOK | M_ZERO);
+		error = devfs_set_cdevpriv(ap->a_fp, p, sc_dtor);
+		if (error) {
+			atomic_add_int(&sc_priv_errors, 1);
+			kfree(p, M_SEMCOUNT);
+		} else {
+			atomic_add_int(&sc_privs, 1);
+		}
+	}
+	if (sc_fail_open)
+		return (EIO);
+	if (dev == sc_dev) {
+		lockmgr(&sc_lock, LK_EXCLUSIVE);
+		sc_plain_open = 1;
+		lockmgr(&sc_lock, LK_RELEASE);
+	}
+	return (0);
+}
+
+static int
+sc_close(struct dev_close_args *ap)
+{
+	cdev_t dev = ap->a_head.a_dev;
+	struct sc_priv *p;
+
+	if (dev == sc_dev_tc) {
+		atomic_add_int(&sc_closes_tc, 1);
+	} else {
+		atomic_add_int(&sc_closes, 1);
+		lockmgr(&sc_lock, LK_EXCLUSIVE);
+		sc_plain_open = 0;
+		lockmgr(&sc_lock, LK_RELEASE);
+	}
+	if (ap->a_fp != NULL) {
+		atomic_add_int(&sc_closes_fp, 1);
+		if (sc_cdevpriv && devfs_get_cdevpriv(ap->a_fp,
+		    (void **)&p) == 0)
+			p->closed = 1;
+	} else {
+		atomic_add_int(&sc_closes_nofp, 1);
+	}
+	return (0);
+}
+
+static int
+sc_ioctl(struct dev_ioctl_args *ap)
+{
+	int *a = (int *)ap->a_data, i;
+
+	switch (ap->a_cmd) {
+	case SEMCOUNT_GETOPENS:
+		*a = (int)sc_opens;
+		return (0);
+	case SEMCOUNT_FFLAG:
+		*a = ap->a_fflag;
+		return (0);
+	case SEMCOUNT_ADD:
+		for (i = 0; i < 4; i++)
+			a[i] += 1;
+		return (0);
+	default:
+		return (ENOTTY);
+	}
+}
+
+/* Reads return the message (from the file offset); writes are counted. */
+static int
+sc_read(struct dev_read_args *ap)
+{
+	struct uio *uio = ap->a_uio;
+	size_t off = uio->uio_offset, n;
+
+	if (off >= sizeof(sc_message) - 1)
+		return (0);
+	n = sizeof(sc_message) - 1 - off;
+	if (n > uio->uio_resid)
+		n = uio->uio_resid;
+	return (uiomove(__DECONST(caddr_t, sc_message + off), n, uio));
+}
+
+static int
+sc_write(struct dev_write_args *ap)
+{
+	struct uio *uio = ap->a_uio;
+	char buf[16];
+	size_t n;
+	int error = 0;
+
+	while (uio->uio_resid > 0 && error == 0) {
+		n = uio->uio_resid < sizeof(buf) ? uio->uio_resid : sizeof(buf);
+		error = uiomove(buf, n, uio);
+	}
+	return (error);
+}
+
+/* Runs in the opener's context; sets a_dev to a fresh clone. */
+static int
+sc_clone_handler(struct dev_clone_args *ap)
+{
+	int unit;
+
+	unit = devfs_clone_bitmap_get(&DEVFS_CLONE_BITMAP(semclone),
+	    SC_MAXCLONES);
+	if (unit < 0)
+		return (ENOSPC);
+	ap->a_dev = make_only_dev(&sc_clone_ops, unit, 0, 0, 0600,
+	    "semclone%d", unit);
+	atomic_add_int(&sc_clones, 1);
+	atomic_add_int(&sc_clones_live, 1);
+	return (0);
+}
+
+static int
+sc_clone_open(struct dev_open_args *ap)
+{
+	atomic_add_int(&sc_opens, 1);
+	return (0);
+}
+
+/* The clone's last close (one file per clone): destroy it, as tun does. */
+static int
+sc_clone_close(struct dev_close_args *ap)
+{
+	cdev_t dev = ap->a_head.a_dev;
+	int unit = dev->si_uminor;
+
+	atomic_add_int(&sc_clone_closes, 1);
+	if (dev == sc_dev_clone)
+		return (0);	/* the base node itself (no clone handler) */
+	destroy_dev(dev);
+	devfs_clone_bitmap_put(&DEVFS_CLONE_BITMAP(semclone), unit);
+	atomic_subtract_int(&sc_clones_live, 1);
+	return (0);
+}
+
+/* kern_exit.c runs this before the exiting process's files are closed. */
+static void
+sc_exit_hook(struct thread *td)
+{
+	atomic_add_int(&sc_exits, 1);
+	if (sc_opens_tc != sc_closes_tc)
+		atomic_add_int(&sc_exits_open, 1);
+}
+
+static void
+sc_fork_hook(struct proc *parent, struct proc *child, int flags)
+{
+	atomic_add_int(&sc_forks, 1);
+}
+
+static int
+sc_busy(void)
+{
+	int busy;
+
+	lockmgr(&sc_lock, LK_EXCLUSIVE);
+	busy = sc_plain_open || sc_opens_tc != sc_closes_tc ||
+	    sc_clones_live != 0;
+	lockmgr(&sc_lock, LK_RELEASE);
+	return (busy);
+}
+
+static int
+sc_modevent(module_t mod, int type, void *data)
+{
+	int error;
+
+	switch (type) {
+	case MOD_LOAD:
+		sc_version = __DragonFly_version;
+		lockinit(&sc_lock, "semcount", 0, 0);
+		if ((error = at_exit(sc_exit_hook)) != 0) {
+			lockuninit(&sc_lock);
+			return (error);
+		}
+		if ((error = at_fork(sc_fork_hook)) != 0) {
+			rm_at_exit(sc_exit_hook);
+			lockuninit(&sc_lock);
+			return (error);
+		}
+		sc_dev = make_dev(&sc_ops, 0, 0, 0, 0666, "semcount");
+		sc_dev_tc = make_dev(&sc_tc_ops, 0, 0, 0, 0666, "semcount_tc");
+		if (sc_clone) {
+			devfs_clone_bitmap_init(&DEVFS_CLONE_BITMAP(semclone));
+			sc_dev_clone = make_dev(&sc_clone_ops, 0xffff, 0, 0,
+			    0666, "semclone");
+			devfs_clone_handler_add("semclone", sc_clone_handler);
+		}
+		sc_loaded = 1;
+		return (0);
+	case MOD_UNLOAD:
+		if (!sc_loaded)
+			return (0);	/* our MOD_LOAD failed: nothing to undo */
+		if (sc_busy())
+			return (EBUSY);
+		if (sc_clone) {
+			devfs_clone_handler_del("semclone");
+			destroy_dev(sc_dev_clone);
+		}
+		destroy_dev(sc_dev);
+		destroy_dev(sc_dev_tc);
+		/* destroy_dev completes on the devfs thread: wait, so no
+		 * cdev points at our dev_ops once we are unmapped. */
+		devfs_config();
+		if (sc_clone)
+			devfs_clone_bitmap_uninit(&DEVFS_CLONE_BITMAP(semclone));
+		rm_at_fork(sc_fork_hook);
+		rm_at_exit(sc_exit_hook);
+		lockuninit(&sc_lock);
+		sc_loaded = 0;
+		return (0);
+	case MOD_SHUTDOWN:
+		return (0);
+	default:
+		return (EOPNOTSUPP);
+	}
+}
+
+DEV_MODULE(semcount, sc_modevent, NULL);
+MODULE_VERSION(semcount, 1);
