@@ -30,7 +30,7 @@ DEVHOST_MODULES := $(if $(wildcard mk/kqemu.mk),$(B)/modules/kqemu.so) \
 
 $(DEVHOST): $(DEVHOST_OBJ) $(DEVHOST_HKLIB) | deps-fuse
 	@mkdir -p $(@D)
-	$(CC) $(HOST_LDFLAGS) -o $@ $(DEVHOST_OBJ) $(HOSTKERN_LDLIBS) $(FUSE_LIBS)
+	$(CXX) $(HOST_LDFLAGS) -o $@ $(DEVHOST_OBJ) $(HOSTKERN_LDLIBS) $(FUSE_LIBS)
 
 $(KQEMU_RUN): $(KQEMU_RUN_OBJS)
 	@mkdir -p $(@D)

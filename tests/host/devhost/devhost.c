@@ -137,7 +137,7 @@ static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;	/* inflight drops */
 static pthread_mutex_t g_devfs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hproc *g_procs;
 static struct dfile g_files = { &g_files, &g_files, 0, NULL, 0, 0, "", "", 0, NULL, 0 };
-static volatile int g_stopping;
+static int g_stopping;		/* (atomic) */
 
 /* Names handed out as inode numbers (never shrink; g_lock). */
 static char **g_names;
@@ -309,6 +309,8 @@ hproc_new(pid_t tgid, struct hk_proc *hp)
 }
 
 static void proc_died(struct hproc *p);
+static void holder_retire(struct hproc *p, int held);
+void dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /*
  * The hproc of a real process, created on its first open.  Returns it with
@@ -415,14 +417,19 @@ hproc_rele(struct hproc *p)
 	}
 }
 
-/* The owner of a device file with inflight raised, or NULL if exited. */
+/*
+ * The owner of a device file with inflight raised, or NULL if it exited.
+ * While the owner's death is being processed (dead, not yet exited) the
+ * caller waits: its file is about to move to a holder.
+ */
 static struct hproc *
 dfile_owner(struct dfile *f)
 {
 	struct hproc *p;
 
 	pthread_mutex_lock(&g_lock);
-	p = f->owner;
+	while ((p = f->owner) != NULL && p->dead && p->hp != NULL)
+		pthread_cond_wait(&g_cv, &g_lock);
 	if (p != NULL && p->hp != NULL)
 		p->inflight++;
 	else
@@ -440,6 +447,11 @@ dfile_owner(struct dfile *f)
  * dead process's copies without a last close, and the file's release
  * closes the holder's copy later.  Either order of release and death is
  * therefore handled like DragonFly would for exit and fdfree.
+ *
+ * Order: mark dead (new opens make a new hproc, calls on its files wait in
+ * dfile_owner), wait for the calls already in (without g_devfs_lock: an
+ * open in flight holds inflight and wants that lock), then under
+ * g_devfs_lock (no release runs) fork the holder, move the files, exit.
  */
 static void
 proc_died(struct hproc *p)
@@ -447,7 +459,7 @@ proc_died(struct hproc *p)
 	struct hproc *holder = NULL;
 	struct hk_proc *child = NULL, *hp;
 	struct dfile *f;
-	int nfiles, error;
+	int nfiles, error = 0;
 
 	pthread_mutex_lock(&g_lock);
 	if (p->dead || p->hp == NULL) {
@@ -456,13 +468,17 @@ proc_died(struct hproc *p)
 	}
 	p->dead = true;
 	p->inflight++;		/* ours, so nobody frees p under us */
-	nfiles = p->nfiles;
+	while (p->inflight > 1)
+		pthread_cond_wait(&g_cv, &g_lock);
 	pthread_mutex_unlock(&g_lock);
 	if (p->pidfd >= 0)
 		epoll_ctl(g_epfd, EPOLL_CTL_DEL, p->pidfd, NULL);
-	dbg("process %d died (%d files still open)", p->tgid, nfiles);
 
 	pthread_mutex_lock(&g_devfs_lock);
+	pthread_mutex_lock(&g_lock);
+	nfiles = p->nfiles;
+	pthread_mutex_unlock(&g_lock);
+	dbg("process %d died (%d files still open)", p->tgid, nfiles);
 	if (nfiles > 0) {
 		error = hk_thread_enter(p->hp);
 		if (error == 0) {
@@ -489,7 +505,7 @@ proc_died(struct hproc *p)
 		holder->next = g_procs;
 		g_procs = holder;
 	}
-	/* Calls that picked p before the switch finish first. */
+	/* A release that used p before we took g_devfs_lock lets go. */
 	while (p->inflight > 1)
 		pthread_cond_wait(&g_cv, &g_lock);
 	hp = p->hp;
@@ -503,14 +519,17 @@ proc_died(struct hproc *p)
 	for (f = g_files.next; f != &g_files; f = f->next)
 		if (f->owner == p)
 			f->fd = -1;
+	pthread_cond_broadcast(&g_cv);
 	pthread_mutex_unlock(&g_lock);
 	pthread_mutex_unlock(&g_devfs_lock);
+	if (holder != NULL)
+		holder_retire(holder, 0);	/* its files may all be gone already */
 	hproc_rele(p);
 }
 
-/* A holder whose last file closed exits. */
+/* A holder whose last file closed exits (held: references the caller has). */
 static void
-holder_retire(struct hproc *p)
+holder_retire(struct hproc *p, int held)
 {
 	struct hk_proc *hp;
 
@@ -520,7 +539,7 @@ holder_retire(struct hproc *p)
 		return;
 	}
 	p->dead = true;
-	while (p->inflight > 1)
+	while (p->inflight > held)
 		pthread_cond_wait(&g_cv, &g_lock);
 	hp = p->hp;
 	pthread_mutex_unlock(&g_lock);
@@ -978,7 +997,7 @@ dh_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		logmsg("open of %s by %d: reply failed, closing", name, f->opener);
 		/* dh_release will not come for this fh. */
 		struct fuse_file_info fake = *fi;
-		extern void dh_release(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
+
 		dh_release(NULL, ino, &fake);
 	}
 }
@@ -1021,7 +1040,7 @@ dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	dbg("release %s (opened by %d): %s", f->node, f->opener,
 	    error ? strerror(error) : "ok");
 	if (p != NULL) {
-		holder_retire(p);
+		holder_retire(p, 1);
 		hproc_rele(p);
 	}
 	free(f);
@@ -1108,19 +1127,25 @@ call_end(struct call *c, fuse_req_t req)
 static void
 call_hold(struct call *c, int ms)
 {
-	struct timespec ts;
+	struct timespec now, ts;
+	long left = ms;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	/* In slices, so a shutdown is noticed within 50 ms. */
 	pthread_mutex_lock(&c->mtx);
-	while (!c->interrupted && !g_stopping &&
-	    pthread_cond_timedwait(&c->cv, &c->mtx, &ts) != ETIMEDOUT)
-		;
+	while (!c->interrupted && left > 0 &&
+	    !__atomic_load_n(&g_stopping, __ATOMIC_SEQ_CST)) {
+		long slice = left < 50 ? left : 50;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		ts = now;
+		ts.tv_nsec += slice * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&c->cv, &c->mtx, &ts);
+		left -= slice;
+	}
 	pthread_mutex_unlock(&c->mtx);
 }
 
@@ -1335,7 +1360,7 @@ loop_stop(void)
 {
 	struct timespec ts = { 0, 20 * 1000000L };
 
-	g_stopping = 1;
+	__atomic_store_n(&g_stopping, 1, __ATOMIC_SEQ_CST);
 	fuse_session_exit(g_se);
 	/* Repeat: one signal may land before the loop sleeps. */
 	while (!__atomic_load_n(&g_loop_done, __ATOMIC_SEQ_CST)) {
