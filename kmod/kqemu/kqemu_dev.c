@@ -466,6 +466,11 @@ kqemu_unload(void)
 {
 	const char *why = NULL;
 
+	/* kern_module.c module_register_init sends MOD_UNLOAD right after a
+	 * failed MOD_LOAD: nothing was set up then. */
+	if (kqemu_dev == NULL)
+		return (0);
+
 	/*
 	 * DragonFly's linker calls MOD_UNLOAD even while kqemu_clone depends
 	 * on us (a vetoed unload still drops a reference), so refuse here

@@ -551,7 +551,7 @@ load_file(const char *name, struct linker_file **lfp)
 	lf->filename = kstrdup(name, M_LINKER);
 	lf->refs = 1;
 	loading = lf;
-	lf->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	lf->handle = dlopen(path, RTLD_LAZY | RTLD_GLOBAL);
 	loading = NULL;
 	if (lf->handle == NULL) {
 		kprintf("linker_load_file: %s: %s\n", path, dlerror());
