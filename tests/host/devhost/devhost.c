@@ -1484,6 +1484,62 @@ run_bind(const char *mnt)
 
 /* --- main ----------------------------------------------------------------- */
 
+/*
+ * Exit every host process devhost made, unload the modules it loaded (in
+ * reverse), then hk_shutdown and report.  A shim unloaded in autoclone
+ * mode leaves one struct dev_ops copy in devbuf on purpose (docs/
+ * kqemu_clone.4.md, UNLOADING): exactly one such allocation per autoclone
+ * unload is expected; anything else is a leak.
+ */
+static int
+shutdown_kernel(const char **loads, int nloads, int exitcode)
+{
+	struct hk_leaks lk;
+	struct hproc *p;
+	size_t base_bytes = 0, base_count = 0, bytes = 0, count = 0;
+	int nproc = 0, quiesce = 0, error, i;
+	bool clean;
+
+	for (p = g_procs; p != NULL; p = p->next) {
+		if (p->hp != NULL) {
+			if (hk_proc_exit(p->hp, 0) == 0)
+				nproc++;
+			p->hp = NULL;
+		}
+	}
+	hk_kmalloc_stats("devbuf", &base_bytes, &base_count);
+	for (i = nloads - 1; i >= 0; i--) {
+		char name[128], mode[32];
+		size_t len = sizeof(mode);
+
+		if (!hk_kld_isloaded(loads[i]))
+			continue;
+		snprintf(name, sizeof(name), "debug.%s.mode", loads[i]);
+		memset(mode, 0, sizeof(mode));
+		if (hk_sysctl(name, mode, &len, NULL, 0) != 0)
+			mode[0] = '\0';
+		error = hk_kldunload(loads[i]);
+		if (error != 0)
+			logmsg("kldunload %s: %s", loads[i], strerror(error));
+		else if (strcmp(mode, "autoclone") == 0 &&
+		    !hk_kld_isloaded(loads[i]))
+			quiesce++;
+	}
+	hk_kmalloc_stats("devbuf", &bytes, &count);
+	error = hk_shutdown(&lk);
+	clean = error == 0 && lk.kmalloc_count == (size_t)quiesce &&
+	    count - base_count == (size_t)quiesce && lk.cdevs == 0 &&
+	    lk.files == 0 && lk.procs == 0 && lk.modules == 0;
+	logmsg("shutdown: %d process%s exited; leaks: %zu kmalloc bytes "
+	    "(%zu allocations%s), %d cdevs, %d files, %d procs, %d modules%s",
+	    nproc, nproc == 1 ? "" : "es", lk.kmalloc_bytes, lk.kmalloc_count,
+	    quiesce ? ": the autoclone quiesce copy, documented" : "",
+	    lk.cdevs, lk.files, lk.procs, lk.modules, clean ? " -- clean" : "");
+	if (!clean && exitcode == 0)
+		exitcode = 3;
+	return (exitcode);
+}
+
 static void
 usage(void)
 {
@@ -1768,27 +1824,7 @@ stop:
 			logmsg("eventfd: %s", strerror(errno));
 		pthread_join(reaper, NULL);
 	}
-	{
-		int nproc = 0;
-		struct hproc *p;
-
-		for (p = g_procs; p != NULL; p = p->next)
-			if (p->hp != NULL)
-				nproc++;
-		error = hk_shutdown(&lk);
-		logmsg("shutdown: %d process%s exited; leaks: %zu kmalloc bytes "
-		    "(%zu allocations), %d cdevs, %d files, %d procs, %d modules%s",
-		    nproc, nproc == 1 ? "" : "es", lk.kmalloc_bytes,
-		    lk.kmalloc_count, lk.cdevs, lk.files, lk.procs, lk.modules,
-		    (error == 0 && lk.kmalloc_bytes == 0 && lk.cdevs == 0 &&
-		    lk.files == 0 && lk.procs == 0 && lk.modules == 0) ?
-		    " -- clean" : "");
-		if (error != 0 || lk.kmalloc_bytes || lk.cdevs || lk.files ||
-		    lk.procs || lk.modules) {
-			if (exitcode == 0)
-				exitcode = 3;
-		}
-	}
+	exitcode = shutdown_kernel(loads, nloads, exitcode);
 	while (g_procs != NULL) {
 		struct hproc *p = g_procs;
 
