@@ -70,6 +70,7 @@ static u_int sc_forks;		/* at_fork calls */
 static u_int sc_clones;		/* clone handler calls that made a clone */
 static u_int sc_clone_closes;	/* d_close on a clone */
 static u_int sc_clones_live;	/* clones not yet destroyed */
+static u_int sc_tc_live;	/* semcount_tc descriptions open (internal) */
 static int sc_version;
 static int sc_loaded;
 
@@ -183,6 +184,8 @@ sc_open(struct dev_open_args *ap)
 	}
 	if (sc_fail_open)
 		return (EIO);
+	if (dev == sc_dev_tc)
+		atomic_add_int(&sc_tc_live, 1);
 	if (dev == sc_dev) {
 		lockmgr(&sc_lock, LK_EXCLUSIVE);
 		sc_plain_open = 1;
@@ -199,6 +202,7 @@ sc_close(struct dev_close_args *ap)
 
 	if (dev == sc_dev_tc) {
 		atomic_add_int(&sc_closes_tc, 1);
+		atomic_subtract_int(&sc_tc_live, 1);
 	} else {
 		atomic_add_int(&sc_closes, 1);
 		lockmgr(&sc_lock, LK_EXCLUSIVE);
@@ -284,11 +288,23 @@ sc_clone_handler(struct dev_clone_args *ap)
 	return (0);
 }
 
+/* A clone is single-open, like kqemu: a second open (by name) -> EBUSY. */
 static int
 sc_clone_open(struct dev_open_args *ap)
 {
+	cdev_t dev = ap->a_head.a_dev;
+	int error = 0;
+
 	atomic_add_int(&sc_opens, 1);
-	return (0);
+	if (dev == sc_dev_clone)
+		return (0);
+	lockmgr(&sc_lock, LK_EXCLUSIVE);
+	if (dev->si_drv1 != NULL)
+		error = EBUSY;
+	else
+		dev->si_drv1 = dev;
+	lockmgr(&sc_lock, LK_RELEASE);
+	return (error);
 }
 
 /* The clone's last close (one file per clone): destroy it, as tun does. */
@@ -312,7 +328,7 @@ static void
 sc_exit_hook(struct thread *td)
 {
 	atomic_add_int(&sc_exits, 1);
-	if (sc_opens_tc != sc_closes_tc)
+	if (atomic_load_acq_int(&sc_tc_live) != 0)
 		atomic_add_int(&sc_exits_open, 1);
 }
 
@@ -328,7 +344,7 @@ sc_busy(void)
 	int busy;
 
 	lockmgr(&sc_lock, LK_EXCLUSIVE);
-	busy = sc_plain_open || sc_opens_tc != sc_closes_tc ||
+	busy = sc_plain_open || sc_tc_live != 0 ||
 	    sc_clones_live != 0;
 	lockmgr(&sc_lock, LK_RELEASE);
 	return (busy);
