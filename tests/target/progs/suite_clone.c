@@ -42,6 +42,16 @@ live_becomes(long want)
 	return (v);
 }
 
+static long
+stat_of_kqemu_instances(void)
+{
+	long v = -1;
+
+	if (sysctl_int("hw.kqemu.instances", &v) < 0)
+		return (-1);
+	return (v);
+}
+
 static const char *
 setup(void)
 {
@@ -426,11 +436,77 @@ kqemu_kept_under_clone(void)
 	return (NULL);
 }
 
+/*
+ * A descriptor opened on the bare kqemu (shim not loaded) and closed after
+ * kqemu_clone attached: its close must still reach kqemu, or kqemu keeps an
+ * instance nobody can free (and can never be unloaded).  The shim may
+ * instead refuse to attach while the bare device is open.
+ */
+static int
+h_hold_raw(void *p)
+{
+	int *fds = p;
+	int fd = open(DEV, O_RDWR);
+	char c;
+
+	write(fds[1], fd >= 0 ? "o" : "e", 1);
+	if (fd < 0)
+		return (1);
+	if (read(fds[2], &c, 1) != 1)	/* wait until the shim is (re)loaded */
+		return (2);
+	close(fd);
+	return (0);
+}
+
+static const char *
+attach_over_raw_open(void)
+{
+	int up[2], down[2], args[3], st = 0, loaded, r;
+	long v = -1, deadline;
+	pid_t pid;
+	char c;
+
+	if (kqt_loaded("kqemu_clone"))
+		CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s",
+		    strerror(errno));
+	if (!kqt_loaded("kqemu"))
+		CHECK(kqt_load("kqemu") > 0, "kldload kqemu: %s", strerror(errno));
+	CHECK_OK(pipe(up), "pipe");
+	CHECK_OK(pipe(down), "pipe");
+	args[0] = up[0];
+	args[1] = up[1];
+	args[2] = down[0];
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(h_hold_raw(args));
+	CHECK(read(up[0], &c, 1) == 1 && c == 'o', "the bare open failed");
+	r = kqt_load("kqemu_clone");
+	loaded = r > 0;
+	if (!loaded)
+		CHECK(errno == EBUSY, "kldload kqemu_clone over an open bare kqemu: %s",
+		    strerror(errno));
+	write(down[1], "c", 1);
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "holder status %#x", st);
+	deadline = now_ms() + 3000;
+	while ((v = stat_of_kqemu_instances()) != 0 && now_ms() < deadline)
+		sleep_ms(10);
+	CHECK(v == 0, "hw.kqemu.instances = %ld after the bare descriptor was closed with "
+	    "kqemu_clone %s: its close never reached kqemu", v,
+	    loaded ? "attached" : "refused");
+	if (!loaded)
+		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	return (NULL);
+}
+
 static const char *
 cycles(void)
 {
 	int i, a, b;
 
+	if (kqt_loaded("kqemu_clone"))
+		CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s", strerror(errno));
 	for (i = 0; i < 3; i++) {
 		if (!kqt_loaded("kqemu"))
 			CHECK(kqt_load("kqemu") > 0, "cycle %d: kldload kqemu: %s", i,
@@ -465,6 +541,7 @@ static const struct kqt_case clone_cases[] = {
 	{ "kill__mid_exec_reclaims", kill_mid_exec, 0 },
 	{ "unload__refused_while_clone_lives", unload_refused_while_clone_lives, 0 },
 	{ "unload__kqemu_kept_under_clone", kqemu_kept_under_clone, 0 },
+	{ "attach__over_open_bare_kqemu", attach_over_raw_open, 0 },
 	{ "unload__three_load_cycles", cycles, 0 },
 	{ NULL, NULL, 0 },
 };

@@ -1,0 +1,364 @@
+/*
+ * suite_stress.c: a bounded stress run on 2 CPUs in the boot's shim mode.
+ *
+ * Workers run "sessions": a session process opens /dev/kqemu, INITs, EXECs,
+ * dups, forks a child that EXECs on the inherited descriptor, and ends by
+ * closing, by exiting without close, or by being SIGKILLed mid-EXEC by the
+ * killer, which picks random live sessions.  The unloader keeps calling
+ * kldunload(kqemu_clone) and loads it back whenever that succeeds; every few
+ * hundred milliseconds it also opens a quiet window (workers pause) so that
+ * the unload provably succeeds, besides the racy attempts.  Afterwards every
+ * module must unload and reload cleanly with nothing left over (clones,
+ * instances, locked pages).  State shared between the processes lives in
+ * one MAP_SHARED anonymous page, updated with atomics.
+ */
+#include "qseq.h"
+
+#define DEV		"/dev/kqemu"
+#define NWORK		6
+#define NSLOT		64
+#define RUN_MS		8000
+
+struct shared {
+	volatile int stop;
+	volatile int pause;		/* quiet window requested */
+	volatile int slot[NSLOT];	/* session pids the killer may hit */
+	long opens, open_err[100], ioctls, ioctl_err[100], kills, sessions;
+	long forks, dups, exits_noclose, closes;
+	long unload_try, unload_ok, unload_ok_racy, unload_busy, unload_other;
+	long reload_ok, reload_err[100];
+};
+static struct shared *sh;
+static char mode[32];
+
+#define ADD(f, n)	__atomic_fetch_add(&sh->f, (n), __ATOMIC_RELAXED)
+#define ERRIDX(e)	((e) >= 0 && (e) < 100 ? (e) : 99)
+
+static int
+is_proc(void)
+{
+	return (strcmp(mode, "proc") == 0);
+}
+
+static long
+stat_of(const char *name)
+{
+	long v = -1;
+
+	if (sysctl_int(name, &v) < 0)
+		return (-1);
+	return (v);
+}
+
+static void
+session(int w)
+{
+	struct qvm vm;
+	int slot = -1, i, n, fd2 = -1;
+	unsigned long r;
+
+	rnd_seed((unsigned long)getpid() * 2654435761UL + (unsigned long)now_ms());
+	for (i = 0; i < NSLOT; i++) {
+		if (__atomic_compare_exchange_n(&sh->slot[i], &(int){ 0 }, getpid(), 0,
+		    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+			slot = i;
+			break;
+		}
+	}
+	if (qvm_alloc(&vm, 32 + (unsigned long)w * 8) != 0)
+		_exit(1);
+	vm.fd = open(DEV, O_RDWR);
+	if (vm.fd < 0) {
+		ADD(open_err[ERRIDX(errno)], 1);
+		goto out;
+	}
+	ADD(opens, 1);
+	if (ioctl(vm.fd, KQEMU_IOC_INIT, &vm.init) < 0) {
+		ADD(ioctl_err[ERRIDX(errno)], 1);
+		goto out;
+	}
+	ADD(ioctls, 1);
+	n = (int)(rnd() % 40);
+	for (i = 0; i < n; i++) {
+		r = rnd() % 16;
+		if (r == 0 && fd2 < 0) {
+			fd2 = dup(vm.fd);
+			if (fd2 >= 0)
+				ADD(dups, 1);
+		} else if (r == 1) {
+			pid_t c = fork();
+
+			if (c == 0) {
+				struct kqemu_cpu_state cs;
+
+				memset(&cs, 0, sizeof(cs));
+				ioctl(vm.fd, KQEMU_IOC_EXEC, &cs);
+				if (rnd() & 1)
+					close(vm.fd);
+				_exit(0);
+			}
+			if (c > 0) {
+				ADD(forks, 1);
+				waitpid(c, NULL, 0);
+			}
+		} else {
+			struct kqemu_cpu_state cs;
+
+			memset(&cs, 0, sizeof(cs));
+			cs.regs[0] = rnd();
+			if (ioctl(fd2 >= 0 && (r & 1) ? fd2 : vm.fd, KQEMU_IOC_EXEC, &cs) < 0)
+				ADD(ioctl_err[ERRIDX(errno)], 1);
+			else
+				ADD(ioctls, 1);
+		}
+	}
+	if (rnd() & 1) {
+		if (fd2 >= 0)
+			close(fd2);
+		close(vm.fd);
+		ADD(closes, 1);
+	} else {
+		ADD(exits_noclose, 1);
+	}
+out:
+	if (slot >= 0)
+		sh->slot[slot] = 0;
+	_exit(0);
+}
+
+static void
+worker(int w)
+{
+	rnd_seed((unsigned long)w * 7919 + 1);
+	while (!sh->stop) {
+		pid_t s;
+
+		if (sh->pause) {
+			sleep_ms(5);
+			continue;
+		}
+		s = fork();
+		if (s == 0)
+			session(w);
+		if (s < 0) {
+			sleep_ms(5);
+			continue;
+		}
+		ADD(sessions, 1);
+		waitpid(s, NULL, 0);
+		if (rnd() % 4 == 0)
+			sleep_ms((long)(rnd() % 3));
+	}
+	_exit(0);
+}
+
+static void
+killer(void)
+{
+	rnd_seed(12345);
+	while (!sh->stop) {
+		int i = (int)(rnd() % NSLOT), pid = sh->slot[i];
+
+		if (pid > 0 && kill(pid, SIGKILL) == 0)
+			ADD(kills, 1);
+		sleep_ms(2 + (long)(rnd() % 10));
+	}
+	_exit(0);
+}
+
+static int
+reload(void)
+{
+	if (kqt_load("kqemu_clone") > 0) {
+		ADD(reload_ok, 1);
+		return (0);
+	}
+	ADD(reload_err[ERRIDX(errno)], 1);
+	return (-1);
+}
+
+static void
+unloader(void)
+{
+	long next_quiet = now_ms() + 300;
+	int loaded = 1;
+
+	while (!sh->stop) {
+		int quiet = 0;
+
+		if (!loaded) {
+			loaded = reload() == 0;
+			sleep_ms(1);
+			continue;
+		}
+		if (now_ms() >= next_quiet) {
+			long deadline;
+
+			quiet = 1;
+			sh->pause = 1;
+			deadline = now_ms() + 2000;
+			while (stat_of("debug.kqemu_clone.live") != 0 && now_ms() < deadline)
+				sleep_ms(5);
+			next_quiet = now_ms() + 300;
+		}
+		ADD(unload_try, 1);
+		if (kqt_unload("kqemu_clone") == 0) {
+			ADD(unload_ok, 1);
+			if (!quiet)
+				ADD(unload_ok_racy, 1);
+			loaded = reload() == 0;
+		} else if (errno == EBUSY) {
+			ADD(unload_busy, 1);
+		} else {
+			ADD(unload_other, 1);
+		}
+		sh->pause = 0;
+		sleep_ms(quiet ? 1 : (long)(rnd() % 3));
+	}
+	/* Leave the shim loaded for the checks that follow. */
+	while (!kqt_loaded("kqemu_clone") && reload() < 0)
+		sleep_ms(10);
+	_exit(0);
+}
+
+static const char *
+setup(void)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/kqemu_clone.ko", kqt_module_dir());
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return ("kqemu_clone.ko is not in the image (build it: make kbuild-dfly)");
+	close(fd);
+	if (kenv_get("hw.kqemu_clone.mode", mode, sizeof(mode)) <= 0)
+		mode[0] = 0;
+	return (NULL);
+}
+
+static void
+print_errs(const char *what, const long *v)
+{
+	char buf[300];
+	int i, n = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < 100; i++)
+		if (v[i] != 0)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, " %s=%ld",
+			    strerror(i), v[i]);
+	printf("stress: %s errnos:%s\n", what, n ? buf : " none");
+}
+
+static const char *
+race(void)
+{
+	pid_t pids[NWORK + 2];
+	int i, st;
+	long t0;
+
+	sh = mmap(NULL, 4096 * 4, PROT_READ | PROT_WRITE, MAP_ANON | MAP_SHARED, -1, 0);
+	CHECK(sh != MAP_FAILED, "mmap shared: %s", strerror(errno));
+	memset(sh, 0, sizeof(*sh));
+	if (!kqt_loaded("kqemu"))
+		CHECK(kqt_load("kqemu") > 0, "kldload kqemu: %s", strerror(errno));
+	if (!kqt_loaded("kqemu_clone"))
+		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	i = kqt_wait_node(DEV, O_RDWR, 3000);
+	CHECK(i >= 0, "open: %s", strerror(errno));
+	close(i);
+	t0 = now_ms();
+	for (i = 0; i < NWORK + 2; i++) {
+		pids[i] = fork();
+		CHECK(pids[i] >= 0, "fork: %s", strerror(errno));
+		if (pids[i] == 0) {
+			if (i < NWORK)
+				worker(i);
+			else if (i == NWORK)
+				killer();
+			else
+				unloader();
+		}
+	}
+	sleep_ms(RUN_MS);
+	sh->stop = 1;
+	for (i = 0; i < NWORK + 2; i++)
+		waitpid(pids[i], &st, 0);
+	printf("stress: %s mode, %ld ms: sessions %ld opens %ld ioctls %ld dups %ld forks %ld "
+	    "closes %ld exits-without-close %ld kills %ld\n", mode, now_ms() - t0,
+	    sh->sessions, sh->opens, sh->ioctls, sh->dups, sh->forks, sh->closes,
+	    sh->exits_noclose, sh->kills);
+	printf("stress: kldunload(kqemu_clone) attempts %ld succeeded %ld (with workers "
+	    "running %ld) busy %ld other %ld; reloads %ld\n", sh->unload_try, sh->unload_ok,
+	    sh->unload_ok_racy, sh->unload_busy, sh->unload_other, sh->reload_ok);
+	print_errs("open", sh->open_err);
+	print_errs("ioctl", sh->ioctl_err);
+	print_errs("reload", sh->reload_err);
+	CHECK(sh->opens > 50 && sh->ioctls > 200, "too little work: %ld opens %ld ioctls",
+	    sh->opens, sh->ioctls);
+	CHECK(sh->kills > 0, "the killer never hit a session");
+	CHECK(sh->unload_ok > 0, "kldunload(kqemu_clone) never succeeded: the unload race "
+	    "was not reached (%ld attempts, %ld EBUSY)", sh->unload_try, sh->unload_busy);
+	CHECK(sh->unload_busy > 0, "kldunload(kqemu_clone) was never refused: no clone was live");
+	CHECK(sh->unload_other == 0, "kldunload(kqemu_clone) failed with another errno %ld times",
+	    sh->unload_other);
+	return (NULL);
+}
+
+static const char *
+clean_after(void)
+{
+	long v;
+	int fd, i;
+
+	if (!kqt_loaded("kqemu_clone"))
+		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	for (i = 0; i < 300 && stat_of("debug.kqemu_clone.live") != 0; i++)
+		sleep_ms(10);
+	CHECK((v = stat_of("debug.kqemu_clone.live")) == 0, "%ld clones left after the run", v);
+	CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s", strerror(errno));
+	/* Only now: in autoclone mode the shim itself holds the base instance. */
+	if (kqt_loaded("kqemu")) {
+		CHECK((v = stat_of("hw.kqemu.instances")) == 0,
+		    "%ld kqemu instances left with the shim unloaded", v);
+		CHECK((v = stat_of("hw.kqemu.locked_pages")) == 0, "%ld locked pages left", v);
+	}
+	if (kqt_loaded("kqemu"))
+		CHECK(kqt_unload("kqemu") == 0 || errno == EBUSY, "kldunload kqemu: %s",
+		    strerror(errno));
+	/* kqemu had lost its user reference to the unloader's cycles: it left
+	 * with the shim, or it is still here held by nobody but the kernel. */
+	if (kqt_loaded("kqemu")) {
+		fd = kqt_wait_node(DEV, O_RDWR, 3000);
+		CHECK(fd >= 0, "kqemu still loaded but /dev/kqemu fails: %s", strerror(errno));
+		close(fd);
+	} else {
+		CHECK(kqt_load("kqemu") > 0, "reload kqemu: %s", strerror(errno));
+	}
+	CHECK(kqt_load("kqemu_clone") > 0, "reload kqemu_clone: %s", strerror(errno));
+	fd = kqt_wait_node(DEV, O_RDWR, 3000);
+	CHECK(fd >= 0, "open after reload: %s", strerror(errno));
+	{
+		int fd2 = is_proc() ? -1 : open(DEV, O_RDWR);
+
+		CHECK(is_proc() || fd2 >= 0, "second open after reload: %s", strerror(errno));
+		if (fd2 >= 0)
+			close(fd2);
+	}
+	close(fd);
+	for (i = 0; i < 300 && stat_of("debug.kqemu_clone.live") != 0; i++)
+		sleep_ms(10);
+	CHECK(kqt_unload("kqemu_clone") == 0, "final kldunload kqemu_clone: %s", strerror(errno));
+	if (kqt_loaded("kqemu"))
+		CHECK(kqt_unload("kqemu") == 0 || errno == EBUSY, "final kldunload kqemu: %s",
+		    strerror(errno));
+	return (NULL);
+}
+
+static const struct kqt_case stress_cases[] = {
+	{ "race__open_ioctl_fork_kill_unload", race, 60 },
+	{ "after__unload_reload_nothing_left", clean_after, 0 },
+	{ NULL, NULL, 0 },
+};
+const struct kqt_suite suite_stress = { "stress", setup, NULL, stress_cases };
