@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1046,6 +1047,174 @@ ATF_TC_BODY(unload__refused_while_twin_instance_lives, tc)
 	h_end();
 }
 
+/* --- concurrency ------------------------------------------------------------ */
+
+#define RACERS	4
+#define ROUNDS	200
+
+struct h_racer {
+	struct hk_proc		*p;
+	pthread_barrier_t	*bar;
+	int			wins, busy, other;
+};
+
+static void *
+h_racer_main(void *arg)
+{
+	struct h_racer *r = arg;
+
+	if (hk_thread_enter(r->p) != 0) {
+		r->other = -1;
+		return (NULL);
+	}
+	for (int i = 0; i < ROUNDS; i++) {
+		int fd = -1, error;
+
+		pthread_barrier_wait(r->bar);
+		error = hk_open("/dev/kqemu", O_RDWR, &fd);
+		if (error == 0)
+			r->wins++;
+		else if (error == EBUSY)
+			r->busy++;
+		else
+			r->other++;
+		pthread_barrier_wait(r->bar);	/* every open attempted */
+		if (error == 0 && hk_close(fd) != 0)
+			r->other++;
+		pthread_barrier_wait(r->bar);	/* the winner closed */
+	}
+	hk_thread_leave();
+	return (NULL);
+}
+
+ATF_TC(open__racing_opens);
+ATF_TC_HEAD(open__racing_opens, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "Opens racing on the same cdev from "
+	    "several processes: in every round exactly one gets the instance, "
+	    "the others EBUSY (the si_drv1 check and set are one critical "
+	    "section)");
+}
+ATF_TC_BODY(open__racing_opens, tc)
+{
+	struct h_racer r[RACERS];
+	pthread_t t[RACERS];
+	pthread_barrier_t bar;
+	int wins = 0, busy = 0;
+
+	h_boot("conform", NULL);
+	hk_thread_leave();
+	ATF_REQUIRE_EQ(pthread_barrier_init(&bar, NULL, RACERS), 0);
+	for (int i = 0; i < RACERS; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].bar = &bar;
+		ATF_REQUIRE_EQ(hk_proc_create(0, 0, &r[i].p), 0);
+		ATF_REQUIRE_EQ(pthread_create(&t[i], NULL, h_racer_main, &r[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		ATF_REQUIRE_EQ(pthread_join(t[i], NULL), 0);
+		ATF_REQUIRE_EQ_MSG(r[i].other, 0, "racer %d", i);
+		wins += r[i].wins;
+		busy += r[i].busy;
+	}
+	pthread_barrier_destroy(&bar);
+	ATF_REQUIRE_EQ(wins, ROUNDS);
+	ATF_REQUIRE_EQ(busy, ROUNDS * (RACERS - 1));
+	ATF_REQUIRE_EQ(hk_thread_enter(h_proc), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.opens"), ROUNDS);
+	h_end();
+}
+
+struct h_execer {
+	struct hk_proc		*p;
+	int			fd;
+	struct kqemu_cpu_state	*cs;	/* in user memory, this thread's own */
+	int			failures;
+};
+
+static void *
+h_execer_main(void *arg)
+{
+	struct h_execer *e = arg;
+	struct kqemu_cpu_state want;
+
+	if (hk_thread_enter(e->p) != 0) {
+		e->failures = -1;
+		return (NULL);
+	}
+	for (int i = 0; i < ROUNDS; i++) {
+		memset(e->cs, 0, sizeof(*e->cs));
+		for (int k = 0; k < 16; k++)
+			e->cs->regs[k] = (uint64_t)(uintptr_t)e + (uint64_t)i * 16 + k;
+		e->cs->eip = (uint64_t)i;
+		want = *e->cs;
+		if (hk_ioctl(e->fd, KQEMU_IOC_EXEC, e->cs) != 0 ||
+		    e->cs->retval != KQEMU_RET_SOFTMMU) {
+			e->failures++;
+			continue;
+		}
+		want.retval = KQEMU_RET_SOFTMMU;
+		if (memcmp(&want, e->cs, sizeof(want)) != 0)
+			e->failures++;
+	}
+	hk_thread_leave();
+	return (NULL);
+}
+
+ATF_TC(exec__concurrent_threads);
+ATF_TC_HEAD(exec__concurrent_threads, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "Threads of one process EXEC on the "
+	    "shared instance while threads of another do on a second cdev's "
+	    "instance: every state round-trips, counts add up per instance");
+}
+ATF_TC_BODY(exec__concurrent_threads, tc)
+{
+	struct kqs_vm vm1, vm2;
+	struct h_execer e[RACERS];
+	struct hk_proc *p2;
+	pthread_t t[RACERS];
+	int fd1, fd2;
+
+	h_boot("conform", NULL);
+	h_load_twin("1", "0");
+	h_vm(&vm1);
+	fd1 = h_open("/dev/kqemu");
+	ATF_REQUIRE_EQ(kqs_init(h_ioctl, &fd1, &vm1), 0);
+	hk_thread_leave();
+	ATF_REQUIRE_EQ(hk_proc_create(0, 0, &p2), 0);
+	ATF_REQUIRE_EQ(hk_thread_enter(p2), 0);
+	ATF_REQUIRE_EQ(kqs_vm_alloc(&vm2, RAM_SIZE), 0);
+	ATF_REQUIRE_EQ(hk_proc_map_user(p2, vm2.block, vm2.block_len, 1), 0);
+	fd2 = h_open("/dev/kqemu_twin");
+	ATF_REQUIRE_EQ(kqs_init(h_ioctl, &fd2, &vm2), 0);
+	hk_thread_leave();
+
+	for (int i = 0; i < RACERS; i++) {
+		struct kqs_vm *vm = i % 2 == 0 ? &vm1 : &vm2;
+
+		e[i].p = i % 2 == 0 ? h_proc : p2;
+		e[i].fd = i % 2 == 0 ? fd1 : fd2;
+		/* Each thread its own slice of its VM's RAM for the state. */
+		e[i].cs = (struct kqemu_cpu_state *)(void *)(vm->ram + (size_t)i * PAGE);
+		e[i].failures = 0;
+		ATF_REQUIRE_EQ(pthread_create(&t[i], NULL, h_execer_main, &e[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		ATF_REQUIRE_EQ(pthread_join(t[i], NULL), 0);
+		ATF_REQUIRE_EQ_MSG(e[i].failures, 0, "thread %d", i);
+	}
+	ATF_REQUIRE_EQ(hk_thread_enter(h_proc), 0);
+	ATF_REQUIRE(h_line_has("kqemu", " execs=400 softmmu=400 "));
+	ATF_REQUIRE(h_line_has("kqemu_twin", " execs=400 softmmu=400 "));
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.execs"), 2 * ROUNDS * RACERS / 2);
+	ATF_REQUIRE_EQ(hk_close(fd1), 0);
+	h_end();
+	kqs_vm_free(&vm1);
+	kqs_vm_free(&vm2);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, conform__qemu_sequence);
@@ -1070,5 +1239,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, unload__refused_while_held);
 	ATF_TP_ADD_TC(tp, unload__refused_while_intercepted);
 	ATF_TP_ADD_TC(tp, unload__refused_while_twin_instance_lives);
+	ATF_TP_ADD_TC(tp, open__racing_opens);
+	ATF_TP_ADD_TC(tp, exec__concurrent_threads);
 	return (atf_no_error());
 }
