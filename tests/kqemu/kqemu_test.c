@@ -767,6 +767,59 @@ ATF_TC_BODY(load__unknown_engine_einval, tc)
 	ATF_REQUIRE_EQ_MSG(hk_shutdown_clean(), 0, "host kernel leaked");
 }
 
+/* Open /dev/kqemu read-write as a new process with uid/gid; the errno. */
+static int
+h_open_as(uid_t uid, gid_t gid)
+{
+	struct hk_proc *p;
+	int fd = -1, error;
+
+	ATF_REQUIRE_EQ(hk_proc_create(uid, gid, &p), 0);
+	ATF_REQUIRE_EQ(hk_thread_enter(p), 0);
+	error = hk_open("/dev/kqemu", O_RDWR, &fd);
+	if (error == 0)
+		ATF_REQUIRE_EQ(hk_close(fd), 0);
+	hk_thread_leave();
+	ATF_REQUIRE_EQ(hk_proc_exit(p, 0), 0);
+	return (error);
+}
+
+ATF_TC(load__node_mode_from_tunables);
+ATF_TC_HEAD(load__node_mode_from_tunables, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "/dev/kqemu is 0660 root:wheel by "
+	    "default; hw.kqemu.gid and hw.kqemu.mode set its group and mode; a "
+	    "mode beyond 0777 fails MOD_LOAD with EINVAL");
+}
+ATF_TC_BODY(load__node_mode_from_tunables, tc)
+{
+	ATF_REQUIRE_EQ(hk_boot(HK_PROFILE_MODERN, NULL), 0);
+	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), 0);
+	hk_devfs_sync();
+	ATF_REQUIRE_EQ(h_open_as(1000, 1000), EACCES);
+	ATF_REQUIRE_EQ(h_open_as(1000, 0), 0);		/* wheel */
+	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
+
+	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.gid", "1000"), 0);
+	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), 0);
+	hk_devfs_sync();
+	ATF_REQUIRE_EQ(h_open_as(1000, 1000), 0);
+	ATF_REQUIRE_EQ(h_open_as(1001, 0), EACCES);
+	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
+
+	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.mode", "0606"), 0);
+	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), 0);
+	hk_devfs_sync();
+	ATF_REQUIRE_EQ(h_open_as(1000, 1000), EACCES);	/* group: none */
+	ATF_REQUIRE_EQ(h_open_as(1001, 1001), 0);	/* other: rw */
+	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
+
+	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.mode", "04660"), 0);
+	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), EINVAL);
+	ATF_REQUIRE(!hk_kld_isloaded("kqemu"));
+	ATF_REQUIRE_EQ_MSG(hk_shutdown_clean(), 0, "host kernel leaked");
+}
+
 ATF_TC(decline__init_enxio);
 ATF_TC_HEAD(decline__init_enxio, tc)
 {
@@ -1232,6 +1285,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, exec__intr_on_pending_signal);
 	ATF_TP_ADD_TC(tp, unload__refused_while_open);
 	ATF_TP_ADD_TC(tp, load__unknown_engine_einval);
+	ATF_TP_ADD_TC(tp, load__node_mode_from_tunables);
 	ATF_TP_ADD_TC(tp, decline__init_enxio);
 	ATF_TP_ADD_TC(tp, alloc__fail_every_point);
 	ATF_TP_ADD_TC(tp, twin__isolation);
