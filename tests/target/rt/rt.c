@@ -166,6 +166,18 @@ kenv_get(const char *name, char *buf, int len)
 	return (int)ret(rt_syscall(SYS_kenv, KENV_GET, (long)name, (long)buf,
 	    len, 0, 0));
 }
+int
+kenv_set(const char *name, const char *value)
+{
+	return (int)ret(rt_syscall(SYS_kenv, KENV_SET, (long)name, (long)value,
+	    (long)strlen(value) + 1, 0, 0));
+}
+int
+kenv_unset(const char *name)
+{
+	return (int)ret(rt_syscall(SYS_kenv, KENV_UNSET, (long)name, 0, 0, 0, 0));
+}
+int access(const char *p, int m) { return (int)SC2(SYS_access, p, m); }
 
 /* ---- helpers ---- */
 size_t

@@ -35,6 +35,7 @@ typedef __builtin_va_list va_list;
 #define SYS_close	6
 #define SYS_wait4	7
 #define SYS_unlink	10
+#define SYS_access	33
 #define SYS_getpid	20
 #define SYS_getuid	24
 #define SYS_kill	37
@@ -103,6 +104,9 @@ typedef __builtin_va_list va_list;
 #define RB_HALT		0x0008
 #define RB_POWEROFF	0x4000
 #define KENV_GET	0
+#define KENV_SET	1
+#define KENV_UNSET	2
+#define F_OK		0
 #define CLOCK_MONOTONIC	4
 #define F_SETFD		2
 #define FD_CLOEXEC	1
@@ -155,6 +159,9 @@ int sysctl(const int *mib, unsigned int n, void *old, size_t *oldlen,
 int sysctlbyname(const char *name, void *old, size_t *oldlen,
     const void *new_, size_t newlen);
 int kenv_get(const char *name, char *buf, int len);
+int kenv_set(const char *name, const char *value);
+int kenv_unset(const char *name);
+int access(const char *path, int mode);
 
 /* Helpers. */
 size_t strlen(const char *s);
