@@ -27,7 +27,7 @@ $(B)/obj/host-tests/bench/%.o: HOST_CPPFLAGS += -Itests/kqemu
 define clone_prog
 $(1): $(patsubst %,$(B)/obj/host-%.o,$(basename $(2))) $$$$(HOSTKERN_LIB)
 	@mkdir -p $$(@D)
-	$$(CC) $$(HOST_LDFLAGS) -o $$@ $(patsubst %,$(B)/obj/host-%.o,$(basename $(2))) $$(HOSTKERN_LDLIBS) -latf-c
+	$$(CXX) $$(HOST_LDFLAGS) -o $$@ $(patsubst %,$(B)/obj/host-%.o,$(basename $(2))) -latf-c $$(HOSTKERN_LDLIBS)
 endef
 
 ifneq ($(wildcard mk/hostkern.mk),)

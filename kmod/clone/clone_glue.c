@@ -70,6 +70,7 @@ struct clone_shim {
 	int			max_per_proc;	/* effective limits (sysctl) */
 	int			max_per_uid;
 	int			max_total;
+	u_int			ready;		/* interposer flags are final */
 	char			name[64];
 };
 
@@ -386,6 +387,15 @@ clone_if_open(struct dev_open_args *ap)
 		clone_leave(slot);
 		return (ENXIO);
 	}
+	/*
+	 * Between dev_ops_intercept() and our D_TRACKCLOSE, devfs would
+	 * treat the close of a file opened before attach as "not the last"
+	 * once a clone file shares the vnode, and the driver would never see
+	 * it.  No clone is made until the flags are final (a few
+	 * instructions after the intercept).
+	 */
+	while (atomic_load_acq_int(&shim->ready) == 0)
+		tsleep(&shim->ready, 0, "clnrdy", 1);
 	if (fp == NULL && shim->mode != CLONE_MODE_PROC) {
 		/* A kernel-internal open without a file: plain open of the
 		 * device itself (nothing to key a clone on). */
@@ -487,6 +497,9 @@ clone_if_close(struct dev_close_args *ap)
 				clone_unpublish_and_rele(shim, keys[i],
 				    FREAD | FWRITE, ap->a_devtype, NULL);
 		}
+		/* The device's last close is the driver's too: a file opened
+		 * on the device itself before the shim attached is closed. */
+		error = shim->orig->d_close(ap);
 	} else if (ap->a_fp != NULL &&
 	    (rec = clone_core_unpublish(shim->core, ap->a_fp)) != NULL) {
 		clone_rec_set_close_args(rec, ap->a_fflag, ap->a_devtype,
@@ -937,6 +950,10 @@ clone_find_devbuf(void)
  * at detach.  The handlers run under the sysctl lock that
  * sysctl_ctx_free() takes exclusively, so none runs once it returns.
  */
+/* Declared by sys/sysctl.h on DragonFly; repeated for the host kernel's
+ * shadow header, which lacks it. */
+extern struct sysctl_oid_list sysctl__children;
+
 static struct sysctl_oid_list *
 clone_sysctl_debug(void)
 {
@@ -1194,6 +1211,9 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	/* dev_ops_intercept copied the driver's flags: add ours after it. */
 	if (mode != CLONE_MODE_PROC)
 		atomic_set_int(&shim->iops->head.flags, D_TRACKCLOSE);
+	else	/* proc mode's d_close is the device's last close */
+		atomic_clear_int(&shim->iops->head.flags, D_TRACKCLOSE);
+	atomic_set_int(&shim->ready, 1);
 	*shimp = shim;
 	return (0);
 }

@@ -43,8 +43,16 @@ static d_open_t		hs_open;
 static d_close_t	hs_close;
 static d_ioctl_t	hs_ioctl;
 
+/*
+ * D_TRACKCLOSE: d_close once per open file.  Without it devfs calls
+ * d_close only when it believes the close is the device's last, from a
+ * v_opencount that a racing close decrements only after its own d_close
+ * returned ("XXX NOT SMP SAFE" in devfs_spec_close): a close racing a
+ * close-then-reopen can be skipped and the instance leaked.  That is
+ * devfs's race, not the shim's; the stress tests would trip over it.
+ */
 static struct dev_ops hs_ops = {
-	{ "hsingle", 0, D_MPSAFE },
+	{ "hsingle", 0, D_MPSAFE | D_TRACKCLOSE },
 	.d_open =	hs_open,
 	.d_close =	hs_close,
 	.d_ioctl =	hs_ioctl,
@@ -55,10 +63,15 @@ static struct lock	hs_lk;
 static int		hs_instances;	/* hs_lk */
 static int		hs_holds;	/* hs_lk */
 static int		hs_serial;	/* hs_lk */
+static int		hs_base_opens;	/* hs_lk: opens of /dev/hsingle itself */
 
 SYSCTL_NODE(_debug, OID_AUTO, hsingle, CTLFLAG_RD, 0, "h_single test driver");
 SYSCTL_INT(_debug_hsingle, OID_AUTO, instances, CTLFLAG_RD, &hs_instances, 0,
     "live instances");
+SYSCTL_INT(_debug_hsingle, OID_AUTO, holds, CTLFLAG_RD, &hs_holds, 0,
+    "holds taken by a wrapping module (hsingle_hold)");
+SYSCTL_INT(_debug_hsingle, OID_AUTO, base_opens, CTLFLAG_RD, &hs_base_opens, 0,
+    "successful opens of the base cdev (not a clone)");
 
 int
 hsingle_hold(void)
@@ -95,6 +108,8 @@ hs_open(struct dev_open_args *ap)
 		return (EBUSY);
 	}
 	in->serial = ++hs_serial;
+	if (dev == hs_dev)
+		hs_base_opens++;
 	dev->si_drv1 = in;
 	hs_instances++;
 	lockmgr(&hs_lk, LK_RELEASE);
