@@ -67,11 +67,14 @@ struct hk_tls {
 	struct thread	*bound;		/* hk_thread_enter */
 	struct thread	ktd;		/* kernel context when unbound */
 	int		cpuid_set;
+	unsigned long	serial;		/* unique per OS thread, never reused */
 	int		is_devfs;	/* the devfs thread */
 	int		nspin;
 	struct hk_spinheld spin[HK_MAXSPIN];
 };
 struct hk_tls *hk_tls(void);
+/* Lock owner identity of the calling OS thread. */
+#define HK_ME()	((void *)hk_tls()->serial)
 /* Assert that no spinlock is held before a sleep of kind `what`. */
 void	hk_assert_sleepable(const char *what);
 

@@ -99,6 +99,16 @@ static unsigned char cpu_used[HK_NCPUS];
 static pthread_key_t cpu_key;
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 static _Thread_local struct hk_tls tls;
+static unsigned long thread_serial;
+
+/* libatf-c leaks its test-case list by design (weak: a program may
+ * define its own suppressions). */
+const char *__lsan_default_suppressions(void) __attribute__((__weak__));
+const char *
+__lsan_default_suppressions(void)
+{
+	return ("leak:libatf-c.so\n");
+}
 
 static void
 cpu_release(void *arg)
@@ -135,6 +145,8 @@ hk_tls(void)
 		pthread_mutex_unlock(&cpu_mtx);
 		pthread_setspecific(cpu_key, (void *)(intptr_t)(i + 1));
 		tls.gd.gd_cpuid = i;
+		tls.serial = __atomic_add_fetch(&thread_serial, 1,
+		    __ATOMIC_SEQ_CST);
 		tls.ktd.td_proc = &hk_proc0.p;
 		tls.ktd.td_ucred = hk_proc0.cred;
 		tls.ktd.td_gd = &tls.gd;

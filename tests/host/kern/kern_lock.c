@@ -88,7 +88,7 @@ spin_uninit(struct spinlock *spin)
 void
 _hk_spin_lock(struct spinlock *spin, const char *ident)
 {
-	struct globaldata *gd = mycpu;
+	void *gd = HK_ME();
 
 	if (__atomic_load_n(&spin->hk_owner, __ATOMIC_SEQ_CST) == gd ||
 	    spin_held_by_me(spin)) {
@@ -105,7 +105,7 @@ _hk_spin_lock(struct spinlock *spin, const char *ident)
 boolean_t
 spin_trylock(struct spinlock *spin)
 {
-	struct globaldata *gd = mycpu;
+	void *gd = HK_ME();
 
 	if (__atomic_load_n(&spin->hk_owner, __ATOMIC_SEQ_CST) == gd ||
 	    spin_held_by_me(spin)) {
@@ -123,7 +123,7 @@ spin_trylock(struct spinlock *spin)
 void
 spin_unlock(struct spinlock *spin)
 {
-	struct globaldata *gd = mycpu;
+	void *gd = HK_ME();
 
 	if (__atomic_load_n(&spin->hk_owner, __ATOMIC_SEQ_CST) != gd) {
 		hk_violation("spin_unlock of spinlock \"%s\" not held by this "
@@ -142,7 +142,7 @@ spin_unlock(struct spinlock *spin)
 void
 _hk_spin_lock_shared(struct spinlock *spin, const char *ident)
 {
-	struct globaldata *gd = mycpu;
+	void *gd = HK_ME();
 
 	if (__atomic_load_n(&spin->hk_owner, __ATOMIC_SEQ_CST) == gd ||
 	    spin_held_by_me(spin)) {
@@ -222,7 +222,7 @@ lk_wait(struct lock *lkp)
 int
 lockmgr(struct lock *lkp, u_int flags)
 {
-	struct globaldata *gd = mycpu;
+	void *gd = HK_ME();
 	int error = 0;
 	int op = flags & LK_TYPE_MASK;
 	int nowait = (flags & LK_NOWAIT) != 0;
@@ -354,12 +354,12 @@ int
 lockstatus(struct lock *lkp, struct thread *td)
 {
 	int st = 0;
-	struct globaldata *gd = td ? td->td_gd : NULL;
+	void *gd = HK_ME();
 
 	pthread_mutex_lock(&lkp->hk_mtx);
 	if (lkp->hk_excl != 0)
-		st = (lkp->hk_owner == gd || td == NULL) ? LK_EXCLUSIVE :
-		    LK_EXCLOTHER;
+		st = ((td == curthread && lkp->hk_owner == gd) || td == NULL) ?
+		    LK_EXCLUSIVE : LK_EXCLOTHER;
 	else if (lkp->hk_shared != 0)
 		st = LK_SHARED;
 	pthread_mutex_unlock(&lkp->hk_mtx);
@@ -372,7 +372,7 @@ lockowned(struct lock *lkp)
 	int owned;
 
 	pthread_mutex_lock(&lkp->hk_mtx);
-	owned = (lkp->hk_excl != 0 && lkp->hk_owner == mycpu) ||
+	owned = (lkp->hk_excl != 0 && lkp->hk_owner == HK_ME()) ||
 	    lkp->hk_shared != 0;
 	pthread_mutex_unlock(&lkp->hk_mtx);
 	return (owned);
