@@ -950,10 +950,6 @@ clone_find_devbuf(void)
  * at detach.  The handlers run under the sysctl lock that
  * sysctl_ctx_free() takes exclusively, so none runs once it returns.
  */
-/* Declared by sys/sysctl.h on DragonFly; repeated for the host kernel's
- * shadow header, which lacks it. */
-extern struct sysctl_oid_list sysctl__children;
-
 static struct sysctl_oid_list *
 clone_sysctl_debug(void)
 {
