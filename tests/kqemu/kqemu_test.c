@@ -626,6 +626,77 @@ ATF_TC_BODY(set_phys_mem__overlap_replaces, tc)
 	kqs_vm_free(&vm);
 }
 
+ATF_TC(set_phys_mem__map_full_enomem);
+ATF_TC_HEAD(set_phys_mem__map_full_enomem, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "The guest physical map holds 256 "
+	    "ranges: one more disjoint range gets ENOMEM and changes nothing; "
+	    "replacing an existing range still works");
+}
+ATF_TC_BODY(set_phys_mem__map_full_enomem, tc)
+{
+	struct kqs_vm vm;
+	int fd;
+
+	h_boot("conform", NULL);
+	h_vm(&vm);
+	fd = h_open("/dev/kqemu");
+	ATF_REQUIRE_EQ(kqs_init(h_ioctl, &fd, &vm), 0);
+	for (uint64_t i = 0; i < 256; i++)
+		ATF_REQUIRE_EQ_MSG(kqs_set_phys_mem(h_ioctl, &fd, &vm, i * 2 * PAGE,
+		    PAGE, 0, KQEMU_IO_MEM_COMM), 0, "range %ju", (uintmax_t)i);
+	ATF_REQUIRE(h_list_has(" ranges=256 "));
+	ATF_REQUIRE_EQ(kqs_set_phys_mem(h_ioctl, &fd, &vm, 0x10000000, PAGE, 0,
+	    KQEMU_IO_MEM_COMM), ENOMEM);
+	/* Replacing needs no new slot: [0, 8K) takes over [0, 4K). */
+	ATF_REQUIRE_EQ(kqs_set_phys_mem(h_ioctl, &fd, &vm, 0, 2 * PAGE, 0,
+	    KQEMU_IO_MEM_RAM), 0);
+	ATF_REQUIRE(h_list_has(" ranges=256 "));
+	ATF_REQUIRE_EQ(kqs_set_phys_mem(h_ioctl, &fd, &vm, 2 * PAGE, PAGE, 0,
+	    KQEMU_IO_MEM_UNASSIGNED), 0);
+	ATF_REQUIRE(h_list_has(" ranges=255 "));
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	h_end();
+	kqs_vm_free(&vm);
+}
+
+ATF_TC(exec__page_list_unreadable_efault);
+ATF_TC_HEAD(exec__page_list_unreadable_efault, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "EXEC reads the page-list entries it "
+	    "consumes: a list that is no longer user memory gets EFAULT, and "
+	    "EXEC works again without it");
+}
+ATF_TC_BODY(exec__page_list_unreadable_efault, tc)
+{
+	struct kqs_vm vm;
+	struct kqemu_cpu_state *cs;
+	uint64_t *list;
+	int fd;
+
+	h_boot("conform", NULL);
+	h_vm(&vm);
+	list = aligned_alloc(PAGE, PAGE);
+	ATF_REQUIRE(list != NULL);
+	ATF_REQUIRE_EQ(hk_proc_map_user(h_proc, list, PAGE, 1), 0);
+	fd = h_open("/dev/kqemu");
+	vm.pages_to_flush = list;	/* INIT hands this one to the driver */
+	ATF_REQUIRE_EQ(kqs_init(h_ioctl, &fd, &vm), 0);
+	ATF_REQUIRE_EQ(hk_proc_unmap_user(h_proc, list), 0);
+	cs = &vm.args->cpu;
+	memset(cs, 0, sizeof(*cs));
+	cs->nb_pages_to_flush = 5;
+	ATF_REQUIRE_EQ(hk_ioctl(fd, KQEMU_IOC_EXEC, cs), EFAULT);
+	cs->nb_pages_to_flush = KQEMU_FLUSH_ALL;	/* names no entry */
+	ATF_REQUIRE_EQ(hk_ioctl(fd, KQEMU_IOC_EXEC, cs), 0);
+	ATF_REQUIRE_EQ(cs->retval, KQEMU_RET_SOFTMMU);
+	ATF_REQUIRE(h_list_has(" execs=1 "));
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	h_end();
+	kqs_vm_free(&vm);
+	free(list);
+}
+
 ATF_TC(modify_ram_pages__limits);
 ATF_TC_HEAD(modify_ram_pages__limits, tc)
 {
@@ -1281,6 +1352,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, init__budget_enomem);
 	ATF_TP_ADD_TC(tp, set_phys_mem__invalid_einval);
 	ATF_TP_ADD_TC(tp, set_phys_mem__overlap_replaces);
+	ATF_TP_ADD_TC(tp, set_phys_mem__map_full_enomem);
+	ATF_TP_ADD_TC(tp, exec__page_list_unreadable_efault);
 	ATF_TP_ADD_TC(tp, modify_ram_pages__limits);
 	ATF_TP_ADD_TC(tp, exec__intr_on_pending_signal);
 	ATF_TP_ADD_TC(tp, unload__refused_while_open);
