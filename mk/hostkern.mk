@@ -44,6 +44,8 @@ endef
 # The semantics test KLD (tests/kmod/semcount): built for the host only
 # here; tests/kmod/semcount/Makefile builds it with bsd.kmod.mk.
 $(eval $(call host_module,semcount,tests/kmod/semcount/semcount.c))
+# Host-only test KLD for the linker rules (linker_test).
+$(eval $(call host_module,hkdep,tests/hostkern/modules/hkdep.c))
 
 HOSTKERN_TESTS := devfs descrip exit kmalloc lock copyio linker sysctl clone
 $(foreach t,$(HOSTKERN_TESTS),$(if $(wildcard tests/hostkern/$(t)_test.c),$(eval $(call host_test_prog,tests/hostkern/$(t)_test,tests/hostkern/$(t)_test.c tests/hostkern/h_common.c))))

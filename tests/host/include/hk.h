@@ -38,7 +38,7 @@ extern "C" {
 /*
  * Kernel profiles (DESIGN.md §2):
  *  HK_PROFILE_MODERN      dev args carry a_fp, cdevpriv, devfs clone handlers (>= 3.8)
- *  HK_PROFILE_NOCDEVPRIV  a_fp but no devfs_*_cdevpriv (they return ENOTSUP... see kern)
+ *  HK_PROFILE_NOCDEVPRIV  a_fp but no devfs_*_cdevpriv (set/get return ENOENT)
  *  HK_PROFILE_LEGACY      no fp in any dev args (a_fp == NULL), no cdevpriv,
  *                         no clone handlers (DragonFly 1.8-2.2, the 2007 situation)
  *  HK_PROFILE_DEVFS24     devfs clone handlers but no a_fp/cdevpriv (2.4-3.6)
@@ -157,6 +157,9 @@ int hk_sysctl_int(const char *name, long long *value);	/* any integer width */
  * call: idx from 0; returns ENOENT past the end. */
 int hk_devfs_node(int idx, char *buf, size_t len);
 int hk_devfs_exists(const char *name);
+/* Owner, group and mode bits of a devfs node (its cdev's si_uid, si_gid,
+ * si_perms: what ls -l /dev/NAME shows); ENOENT if there is none. */
+int hk_devfs_node_attr(const char *name, uid_t *uidp, gid_t *gidp, int *modep);
 
 /* --- fault injection and instrumentation ------------------------------- */
 

@@ -546,6 +546,29 @@ hk_devfs_exists(const char *name)
 	return (found);
 }
 
+int
+hk_devfs_node_attr(const char *name, uid_t *uidp, gid_t *gidp, int *modep)
+{
+	struct devfs_node *n;
+	int error = ENOENT;
+
+	if (strncmp(name, "/dev/", 5) == 0)
+		name += 5;
+	lockmgr(&devfs_lock, LK_SHARED);
+	n = node_find(name, strlen(name));
+	if (n != NULL) {
+		if (uidp)
+			*uidp = n->dev->si_uid;
+		if (gidp)
+			*gidp = n->dev->si_gid;
+		if (modep)
+			*modep = n->dev->si_perms;
+		error = 0;
+	}
+	lockmgr(&devfs_lock, LK_RELEASE);
+	return (error);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Clone bitmaps (devfs_helper.c)                                           */
 
