@@ -84,8 +84,6 @@ struct InstanceStats {
 	}
 };
 
-enum class State : int { New = 0, Ready = 1 };
-
 } // namespace
 
 struct kqemu_instance {
@@ -106,17 +104,19 @@ struct kqemu_instance {
 	int set_phys_mem_locked(const kqemu_phys_mem *pm) REQUIRES(lock);
 	int modify_ram_pages_locked(int count) REQUIRES(lock);
 
+	/* READY (after INIT) exactly when the engine has a state. */
+	bool ready_locked() const REQUIRES(lock) { return estate != nullptr; }
 	/* The engine state, published for the unlocked listing. */
-	void *estate_unlocked() const
+	void *estate_unlocked() const NO_THREAD_SAFETY_ANALYSIS
 	{
 		return __atomic_load_n(&estate, __ATOMIC_ACQUIRE);
 	}
 
 	kcxx::ListNode node;		/* Driver::instances (driver lock) */
 	OsLock lock;
-	State state GUARDED_BY(lock) = State::New;
-	/* Written under lock; read by the listing with an acquire load. */
-	void *estate = nullptr;
+	/* NEW while null, READY once INIT set it.  Written under lock with a
+	 * release store; the listing reads it with an acquire load. */
+	void *estate GUARDED_BY(lock) = nullptr;
 	const kqemu_engine_ops *const engine;
 	char name[32] = {};
 	const int pid;
@@ -168,7 +168,7 @@ int g_decline_logged;
 int
 kqemu_instance::init_locked(const kqemu_init *d)
 {
-	if (state != State::New)
+	if (ready_locked())
 		return KQEMU_EIO;		/* INIT twice */
 	void *es = nullptr;
 	int error = engine->init(d, &es);
@@ -176,14 +176,13 @@ kqemu_instance::init_locked(const kqemu_init *d)
 	if (error != 0)
 		return error;
 	__atomic_store_n(&estate, es, __ATOMIC_RELEASE);
-	state = State::Ready;
 	return 0;
 }
 
 int
 kqemu_instance::exec_locked(kqemu_cpu_state *cs)
 {
-	if (state != State::Ready)
+	if (!ready_locked())
 		return KQEMU_EIO;
 	int error = engine->exec(estate, cs);
 	if (error != 0)
@@ -201,7 +200,7 @@ kqemu_instance::exec_locked(kqemu_cpu_state *cs)
 int
 kqemu_instance::set_phys_mem_locked(const kqemu_phys_mem *pm)
 {
-	if (state != State::Ready)
+	if (!ready_locked())
 		return KQEMU_EIO;
 	int error = engine->set_phys_mem(estate, pm);
 	if (error == 0)
@@ -212,7 +211,7 @@ kqemu_instance::set_phys_mem_locked(const kqemu_phys_mem *pm)
 int
 kqemu_instance::modify_ram_pages_locked(int count)
 {
-	if (state != State::Ready)
+	if (!ready_locked())
 		return KQEMU_EIO;
 	int error = engine->modify_ram_pages(estate, count);
 	if (error == 0)
@@ -310,10 +309,9 @@ kqemu_core_destroy(kqemu_instance *inst)
 		/* Waits out an op still running (the glue's close normally
 		 * comes after every ioctl has returned). */
 		LockGuard<OsLock> g(inst->lock);
-		if (inst->state == State::Ready) {
+		if (inst->ready_locked()) {
 			inst->engine->destroy(inst->estate);
 			__atomic_store_n(&inst->estate, nullptr, __ATOMIC_RELEASE);
-			inst->state = State::New;
 		}
 	}
 	kqemu_os_lock *lk = inst->lock.raw();
