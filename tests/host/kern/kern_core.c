@@ -101,15 +101,6 @@ static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 static _Thread_local struct hk_tls tls;
 static unsigned long thread_serial;
 
-/* libatf-c leaks its test-case list by design (weak: a program may
- * define its own suppressions). */
-const char *__lsan_default_suppressions(void) __attribute__((__weak__));
-const char *
-__lsan_default_suppressions(void)
-{
-	return ("leak:libatf-c.so\n");
-}
-
 static void
 cpu_release(void *arg)
 {
