@@ -839,6 +839,20 @@ ATF_TC_BODY(load__unknown_engine_einval, tc)
 }
 
 /* Open /dev/kqemu read-write as a new process with uid/gid; the errno. */
+/* /dev/kqemu's owner, group and mode are uid, gid, mode. */
+static void
+h_require_attr(uid_t uid, gid_t gid, int mode)
+{
+	uid_t u = 99;
+	gid_t g = 99;
+	int m = 0;
+
+	ATF_REQUIRE_EQ(hk_devfs_node_attr("kqemu", &u, &g, &m), 0);
+	ATF_REQUIRE_EQ(u, uid);
+	ATF_REQUIRE_EQ(g, gid);
+	ATF_REQUIRE_EQ_MSG(m & 07777, mode, "mode %#o", m);
+}
+
 static int
 h_open_as(uid_t uid, gid_t gid)
 {
@@ -867,6 +881,7 @@ ATF_TC_BODY(load__node_mode_from_tunables, tc)
 	ATF_REQUIRE_EQ(hk_boot(HK_PROFILE_MODERN, NULL), 0);
 	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), 0);
 	hk_devfs_sync();
+	h_require_attr(0, 0, 0660);
 	ATF_REQUIRE_EQ(h_open_as(1000, 1000), EACCES);
 	ATF_REQUIRE_EQ(h_open_as(1000, 0), 0);		/* wheel */
 	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
@@ -874,6 +889,7 @@ ATF_TC_BODY(load__node_mode_from_tunables, tc)
 	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.gid", "1000"), 0);
 	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), 0);
 	hk_devfs_sync();
+	h_require_attr(0, 1000, 0660);
 	ATF_REQUIRE_EQ(h_open_as(1000, 1000), 0);
 	ATF_REQUIRE_EQ(h_open_as(1001, 0), EACCES);
 	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
@@ -881,6 +897,7 @@ ATF_TC_BODY(load__node_mode_from_tunables, tc)
 	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.mode", "0606"), 0);
 	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), 0);
 	hk_devfs_sync();
+	h_require_attr(0, 1000, 0606);
 	ATF_REQUIRE_EQ(h_open_as(1000, 1000), EACCES);	/* group: none */
 	ATF_REQUIRE_EQ(h_open_as(1001, 1001), 0);	/* other: rw */
 	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
