@@ -271,13 +271,30 @@ clone_wait_quiet(void)
 	}
 }
 
+/*
+ * A slot is published with a release store after the shim is complete and
+ * read with an acquire load, so an entry point that finds it sees every
+ * field attach wrote (the kernel's own si_ops swap is a plain store).
+ */
+static __inline struct clone_shim *
+clone_shim_slot(int i)
+{
+	return (__atomic_load_n(&clone_shims[i], __ATOMIC_ACQUIRE));
+}
+
+static __inline void
+clone_shim_set_slot(int i, struct clone_shim *shim)
+{
+	__atomic_store_n(&clone_shims[i], shim, __ATOMIC_RELEASE);
+}
+
 static struct clone_shim *
 clone_find(cdev_t dev)
 {
 	int i;
 
 	for (i = 0; i < CLONE_MAX_SHIMS; i++) {
-		struct clone_shim *s = clone_shims[i];
+		struct clone_shim *s = clone_shim_slot(i);
 
 		if (s != NULL && s->base == dev)
 			return (s);
@@ -577,7 +594,7 @@ clone_at_exit(struct thread *td)
 
 	if (p != NULL) {
 		for (i = 0; i < CLONE_MAX_SHIMS; i++) {
-			struct clone_shim *shim = clone_shims[i];
+			struct clone_shim *shim = clone_shim_slot(i);
 
 			if (shim == NULL || shim->mode != CLONE_MODE_PROC)
 				continue;
@@ -1121,7 +1138,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	if (clone_find(dev) != NULL)
 		return (EBUSY);
 	for (i = 0; i < CLONE_MAX_SHIMS; i++)
-		if (clone_shims[i] == NULL) {
+		if (clone_shim_slot(i) == NULL) {
 			slot = i;
 			break;
 		}
@@ -1179,7 +1196,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 			return (error);
 		}
 		devfs_clone_bitmap_init(&shim->bitmap);
-		clone_shims[slot] = shim;
+		clone_shim_set_slot(slot, shim);
 		devfs_clone_handler_add(shim->name, clone_ac_handler);
 		*shimp = shim;
 		return (0);
@@ -1202,7 +1219,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	shim->iops->d_kqfilter = clone_if_kqfilter;
 	if (mode == CLONE_MODE_PROC && clone_proc_hooks++ == 0)
 		at_exit(clone_at_exit);
-	clone_shims[slot] = shim;
+	clone_shim_set_slot(slot, shim);
 	dev_ops_intercept(dev, shim->iops);
 	/* dev_ops_intercept copied the driver's flags: add ours after it. */
 	if (mode != CLONE_MODE_PROC)
@@ -1239,8 +1256,8 @@ clone_shim_detach(struct clone_shim *shim)
 	 * window every interposer has; kern/tty_cons.c has the same.) */
 	clone_wait_quiet();
 	for (i = 0; i < CLONE_MAX_SHIMS; i++)
-		if (clone_shims[i] == shim)
-			clone_shims[i] = NULL;
+		if (clone_shim_slot(i) == shim)
+			clone_shim_set_slot(i, NULL);
 	clone_shim_free(shim);
 	return (0);
 }

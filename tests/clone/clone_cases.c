@@ -121,7 +121,7 @@ ATF_TC_BODY(open__each_open_own_instance, tc)
 		ATF_REQUIRE_EQ(ct_get(&p[i], fd[i], &v), 0);
 		ATF_CHECK_EQ_MSG(v, 100 + i, "instance %d sees %d", i, v);
 		ct_leave();
-		ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(p[i].p)), 1);
+		ATF_CHECK_EQ(ct_listing_count_pid(T, p[i].pid), 1);
 	}
 	if (AUTOCLONE)
 		ATF_CHECK_EQ(ct_clone_nodes(T), 8);
@@ -359,8 +359,8 @@ ATF_TC_BODY(close__last_close_destroys_that_clone, tc)
 		ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
 	}
 	ATF_CHECK_EQ(ct_stat(T, "live"), 1);
-	ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(a.p)), 0);
-	ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(b.p)), 1);
+	ATF_CHECK_EQ(ct_listing_count_pid(T, a.pid), 0);
+	ATF_CHECK_EQ(ct_listing_count_pid(T, b.pid), 1);
 	if (AUTOCLONE) {
 		/* a had unit 0, b unit 1: only kqemu1 remains. */
 		snprintf(name, sizeof(name), "%s0", T->node);
@@ -460,7 +460,7 @@ ATF_TC_BODY(kill__during_ioctl_loses_nothing, tc)
 	pthread_join(th, NULL);
 	ATF_CHECK_EQ(s.error, 0);
 	/* The last thread leaving the kernel ran the exit. */
-	while (hk_proc_find(hk_proc_pid(a.p)) != NULL)
+	while (hk_proc_find(a.pid) != NULL)
 		usleep(1000);
 	hk_devfs_sync();
 	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
@@ -753,6 +753,7 @@ struct st_arg {
 	struct ct_proc p;
 	atomic_int *stop;
 	atomic_long *ops;
+	atomic_int *entered;	/* threads bound to their process */
 	atomic_int fd;
 	int id;
 };
@@ -765,6 +766,8 @@ st_ioctl_loop(void *v)
 
 	if (hk_thread_enter(a->p.p) != 0)
 		return (NULL);
+	if (a->entered != NULL)
+		atomic_fetch_add(a->entered, 1);
 	while (!atomic_load(a->stop)) {
 		/* Any errno is fine (EBADF after the close); no crash, no
 		 * sanitizer report, no leak. */
@@ -836,7 +839,7 @@ ATF_TC_BODY(stress__exit_racing_ioctl, tc)
 	enum { NP = 4 };
 	static struct st_arg a[NP];
 	pthread_t th[NP];
-	atomic_int stop;
+	atomic_int stop, entered;
 	atomic_long ops = 0;
 	long t0;
 	int i, fd, round = 0;
@@ -845,10 +848,12 @@ ATF_TC_BODY(stress__exit_racing_ioctl, tc)
 	t0 = now_ms();
 	while (now_ms() - t0 < STRESS_MS) {
 		atomic_store(&stop, 0);
+		atomic_store(&entered, 0);
 		for (i = 0; i < NP; i++) {
 			ct_proc_new(&a[i].p, 1000 + i);
 			a[i].stop = &stop;
 			a[i].ops = &ops;
+			a[i].entered = &entered;
 			ct_enter(&a[i].p);
 			ATF_REQUIRE_EQ(ct_open(T, &fd), 0);
 			atomic_store(&a[i].fd, fd);
@@ -856,7 +861,9 @@ ATF_TC_BODY(stress__exit_racing_ioctl, tc)
 			ATF_REQUIRE_EQ(pthread_create(&th[i], NULL,
 			    st_ioctl_loop, &a[i]), 0);
 		}
-		usleep(2000);
+		while (atomic_load(&entered) < NP)
+			usleep(100);
+		usleep(1000);
 		for (i = 0; i < NP; i++) {
 			if ((i + round) % 2)
 				ATF_REQUIRE_EQ(hk_kill(a[i].p.p, SIGKILL), 0);
@@ -867,7 +874,7 @@ ATF_TC_BODY(stress__exit_racing_ioctl, tc)
 		for (i = 0; i < NP; i++)
 			pthread_join(th[i], NULL);
 		for (i = 0; i < NP; i++)
-			while (hk_proc_find(hk_proc_pid(a[i].p.p)) != NULL)
+			while (hk_proc_find(a[i].p.pid) != NULL)
 				usleep(500);
 		round++;
 	}
@@ -1011,7 +1018,7 @@ ATF_TC_BODY(autoclone__nodes_appear_and_vanish, tc)
 	ct_leave();
 	hk_devfs_sync();
 	ATF_CHECK(hk_devfs_exists(name));
-	ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(b.p)), 1);
+	ATF_CHECK_EQ(ct_listing_count_pid(T, b.pid), 1);
 	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
 	ATF_REQUIRE_EQ(hk_proc_exit(b.p, 0), 0);
 	hk_devfs_sync();

@@ -171,6 +171,7 @@ void
 ct_proc_new(struct ct_proc *cp, uid_t uid)
 {
 	ATF_REQUIRE_EQ(hk_proc_create(uid, uid, &cp->p), 0);
+	cp->pid = hk_proc_pid(cp->p);
 	cp->buf = ct_page();
 	ATF_REQUIRE_EQ(hk_proc_map_user(cp->p, cp->buf, 4096, 1), 0);
 }
@@ -182,6 +183,7 @@ ct_fork(struct ct_proc *cp, struct ct_proc *child)
 
 	if (error)
 		return (error);
+	child->pid = hk_proc_pid(child->p);
 	child->buf = ct_page();
 	ATF_REQUIRE_EQ(hk_proc_map_user(child->p, child->buf, 4096, 1), 0);
 	return (0);

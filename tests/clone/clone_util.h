@@ -45,6 +45,7 @@ void ct_shutdown_clean(void);
 
 struct ct_proc {
 	struct hk_proc *p;
+	pid_t pid;		/* kept: p is freed when the process is reaped */
 	int *buf;		/* one page of user memory of p */
 };
 /* A process with uid/gid; its user page mapped. */

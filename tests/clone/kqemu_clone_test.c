@@ -103,7 +103,7 @@ run_64(const char *mode)
 	ATF_REQUIRE_EQ(hk_sysctl_int("hw.kqemu.execs", &inst), 0);
 	ATF_CHECK_EQ(inst, N * 8);
 	for (i = 0; i < N; i++)
-		ATF_CHECK_EQ(ct_listing_count_pid(T, hk_proc_pid(a[i].p.p)), 1);
+		ATF_CHECK_EQ(ct_listing_count_pid(T, a[i].p.pid), 1);
 	for (i = 0; i < N; i++)
 		ATF_REQUIRE_EQ(hk_proc_exit(a[i].p.p, 0), 0);
 	hk_devfs_sync();
