@@ -9,7 +9,7 @@ KQEMU_SRCS := kmod/kqemu/kqemu_dev.c kmod/kqemu/kqemu_core.cc kmod/kqemu/kqemu_c
 
 # The ABI checks: struct sizes, field offsets and ioctl words, as C on both
 # ABIs and as C++ (kqemu.h is also a C++ header).
-$(B)/obj/kqemu-abi.stamp: tests/kqemu/abi_check.c include/kqemu.h
+$(B)/obj/kqemu-abi.stamp: tests/kqemu/abi_check.c include/kqemu.h | deps-build
 	@mkdir -p $(@D)
 	$(CC) -m64 -std=c11 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude $<
 	$(CC) -m32 -std=c11 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude $<
