@@ -73,6 +73,7 @@ static pthread_cond_t msg_done_cv = PTHREAD_COND_INITIALIZER;
 static struct devfs_msg *msg_head, **msg_tail = &msg_head;
 static pthread_t devfs_td;
 static int devfs_run;
+static int msg_inflight;	/* sent, not yet completed (msg_mtx) */
 static pthread_mutex_t bitmap_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /* ------------------------------------------------------------------------ */
@@ -279,7 +280,7 @@ static void *
 devfs_thread(void *arg)
 {
 	struct devfs_msg *m;
-	int quit = 0;
+	int quit = 0, sync;
 
 	hk_tls()->is_devfs = 1;
 	hk_curthread()->td_proc = NULL;
@@ -298,15 +299,19 @@ devfs_thread(void *arg)
 		msg_run(m);
 		lockmgr(&devfs_lock, LK_RELEASE);
 		quit = m->type == MSG_QUIT;
+		/* A sync message lives on its sender's stack: once done is set
+		 * and msg_mtx dropped it may be gone, so read sync first. */
+		sync = m->sync;
 
-		if (m->sync) {
-			pthread_mutex_lock(&msg_mtx);
+		pthread_mutex_lock(&msg_mtx);
+		msg_inflight--;
+		if (sync) {
 			m->done = 1;
 			pthread_cond_broadcast(&msg_done_cv);
-			pthread_mutex_unlock(&msg_mtx);
-		} else {
-			free(m);
 		}
+		pthread_mutex_unlock(&msg_mtx);
+		if (!sync)
+			free(m);
 	}
 	return (NULL);
 }
@@ -315,6 +320,7 @@ static void
 msg_send(struct devfs_msg *m)
 {
 	pthread_mutex_lock(&msg_mtx);
+	msg_inflight++;
 	m->next = NULL;
 	*msg_tail = m;
 	msg_tail = &m->next;
@@ -365,6 +371,19 @@ devfs_config(void)
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_SYNC;
 	msg_sync(&m);
+}
+
+/* Test instrumentation: messages sent to the devfs thread, not completed. */
+int hk_devfs_inflight(void);
+int
+hk_devfs_inflight(void)
+{
+	int n;
+
+	pthread_mutex_lock(&msg_mtx);
+	n = msg_inflight;
+	pthread_mutex_unlock(&msg_mtx);
+	return (n);
 }
 
 void
@@ -461,6 +480,7 @@ void
 hk_devfs_boot(void)
 {
 	lockinit(&devfs_lock, "devfs_core lock", 0, LK_CANRECURSE);
+	msg_inflight = 0;
 	nodes = NULL;
 	chandlers = NULL;
 	msg_head = NULL;
