@@ -320,8 +320,16 @@ clean_after(void)
 	CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s", strerror(errno));
 	/* Only now: in autoclone mode the shim itself holds the base instance. */
 	if (kqt_loaded("kqemu")) {
-		CHECK((v = stat_of("hw.kqemu.instances")) == 0,
-		    "%ld kqemu instances left with the shim unloaded", v);
+		if ((v = stat_of("hw.kqemu.instances")) != 0) {
+			char list[400] = { 0 };
+			size_t len = sizeof(list) - 1;
+
+			sysctlbyname("hw.kqemu.list", list, &len, NULL, 0);
+			if (strchr(list, '\n') != NULL)
+				*strchr(list, '\n') = 0;
+			return t_fail("%ld kqemu instances left with the shim unloaded "
+			    "(hw.kqemu.list: %s)", v, list);
+		}
 		CHECK((v = stat_of("hw.kqemu.locked_pages")) == 0, "%ld locked pages left", v);
 	}
 	if (kqt_loaded("kqemu"))
