@@ -47,7 +47,7 @@ $(eval $(call host_module,semcount,tests/kmod/semcount/semcount.c))
 # Host-only test KLD for the linker rules (linker_test).
 $(eval $(call host_module,hkdep,tests/hostkern/modules/hkdep.c))
 
-HOSTKERN_TESTS := devfs descrip exit kmalloc lock linker clone vfs
+HOSTKERN_TESTS := devfs descrip exit kmalloc lock linker clone vfs stress
 $(foreach t,$(HOSTKERN_TESTS),$(if $(wildcard tests/hostkern/$(t)_test.c),$(eval $(call host_test_prog,tests/hostkern/$(t)_test,tests/hostkern/$(t)_test.c tests/hostkern/h_common.c))))
 $(eval $(call kyua_area,tests/hostkern))
 
