@@ -90,7 +90,20 @@ client()
 	echo $! >>clients.pids
 }
 
-nfiles() { grep -vc '^#' mnt/.files; }
+# Fail with devhost's log and the clients' outputs on stderr.
+dh_fail()
+{
+	for _f in devhost.err *.out; do
+		[ -f "$_f" ] && { echo "---- $_f"; cat "$_f"; } >&2
+	done
+	atf_fail "$*"
+}
+
+nfiles()
+{
+	_n=$(grep -vc '^#' mnt/.files 2>/dev/null)
+	echo "${_n:--1}"
+}
 clone_nodes() { ls mnt | grep -c '^kqemu[0-9]'; }
 # The shim's live count, or the devfs view when the sysctl is absent.
 live()
@@ -143,19 +156,19 @@ clients__concurrent_isolated_body()
 	for i in 1 2 3 4 5 6 7 8; do
 		client c$i --ram $((i + 1)) --execs 300 --wait-file go
 	done
-	wait_for '[ "$(nfiles)" -eq 8 ]' || atf_fail "8 opens not seen: $(cat mnt/.files)"
+	wait_for '[ "$(nfiles)" -eq 8 ]' || dh_fail "8 opens not seen: $(cat mnt/.files)"
 	cat mnt/.files
 	[ "$(grep -v '^#' mnt/.files | awk '{print $5}' | sort -u | wc -l)" -eq 8 ] ||
-	    atf_fail "clones not distinct"
-	[ "$(live)" -eq 8 ] || atf_fail "live clones $(live), expected 8"
+	    dh_fail "clones not distinct"
+	[ "$(live)" -eq 8 ] || dh_fail "live clones $(live), expected 8"
 	touch go
 	for i in 1 2 3 4 5 6 7 8; do
-		wait "$(cat c$i.pid)" || { cat c$i.out; atf_fail "client $i failed"; }
+		wait "$(cat c$i.pid)" || { cat c$i.out; dh_fail "client $i failed"; }
 		cat c$i.out
-		grep -q "ram $((i + 1))M .*result ok" c$i.out || atf_fail "client $i: $(cat c$i.out)"
+		grep -q "ram $((i + 1))M .*result ok" c$i.out || dh_fail "client $i: $(cat c$i.out)"
 	done
 	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' ||
-	    atf_fail "not reclaimed: $(cat mnt/.files) live $(live)"
+	    dh_fail "not reclaimed: $(cat mnt/.files) live $(live)"
 	stop_devhost
 }
 clients__concurrent_isolated_cleanup() { cleanup_all; }
@@ -173,12 +186,12 @@ fork__child_close_not_last_body()
 	start_devhost $DH_ARGS_CLONE
 	setup_bin
 	"$BIN/kqemu-run" --dev mnt/kqemu --fork-child --execs 50 >c.out 2>&1 ||
-	    { cat c.out; atf_fail "client failed"; }
+	    { cat c.out; dh_fail "client failed"; }
 	cat c.out
-	grep -q 'result ok' c.out || atf_fail "$(cat c.out)"
-	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' || atf_fail "not reclaimed"
+	grep -q 'result ok' c.out || dh_fail "$(cat c.out)"
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' || dh_fail "not reclaimed"
 	[ "$(grep -c '^devhost: release kqemu' devhost.err)" -eq 1 ] ||
-	    atf_fail "expected exactly one release"
+	    dh_fail "expected exactly one release"
 	stop_devhost
 }
 fork__child_close_not_last_cleanup() { cleanup_all; }
@@ -197,26 +210,26 @@ kill__sigkill_reclaims_own_clone_body()
 		client c$i --ram $((i + 1)) --sleep
 	done
 	wait_for 'grep -q "result ok" c1.out && grep -q "result ok" c2.out &&
-	    grep -q "result ok" c3.out' || atf_fail "clients did not run"
+	    grep -q "result ok" c3.out' || dh_fail "clients did not run"
 	grep -v '^#' mnt/.files | sort >before
-	[ "$(wc -l <before)" -eq 3 ] || atf_fail "3 files expected: $(cat before)"
+	[ "$(wc -l <before)" -eq 3 ] || dh_fail "3 files expected: $(cat before)"
 	victim=$(cat c2.pid)
 	vclone=$(awk -v p="$victim" '$1 == p {print $5}' before)
 	echo "killing $victim (clone $vclone)"
 	kill -9 "$victim"
 	wait_for "! grep -q '^$victim ' mnt/.files && [ \"\$(live)\" -eq 2 ]" ||
-	    atf_fail "victim not reclaimed: $(cat mnt/.files) live $(live)"
+	    dh_fail "victim not reclaimed: $(cat mnt/.files) live $(live)"
 	grep -v '^#' mnt/.files | sort >after
 	grep -v "^$victim " before | awk '{print $1, $2, $3, $4, $5}' >expect
 	awk '{print $1, $2, $3, $4, $5}' after >got
 	cat expect got
-	cmp -s expect got || atf_fail "the survivors' files changed"
+	cmp -s expect got || dh_fail "the survivors' files changed"
 	if [ "$vclone" != "-" ]; then
-		wait_for "! [ -e mnt/$vclone ]" || atf_fail "node $vclone still there"
+		wait_for "! [ -e mnt/$vclone ]" || dh_fail "node $vclone still there"
 	fi
 	for i in 1 3; do
 		[ -e "mnt/$(awk -v p="$(cat c$i.pid)" '$1 == p {print $5}' after)" ] ||
-		    atf_fail "survivor $i lost its node"
+		    dh_fail "survivor $i lost its node"
 	done
 	stop_devhost
 }
@@ -233,13 +246,13 @@ init__bad_pointer_efault_body()
 {
 	start_devhost $DH_ARGS_CLONE
 	"$BIN/kqemu-run" --dev mnt/kqemu --bad-init --expect EFAULT >c.out 2>&1 ||
-	    { cat c.out; atf_fail "expected EFAULT"; }
+	    { cat c.out; dh_fail "expected EFAULT"; }
 	cat c.out
-	grep -q 'result EFAULT (INIT)' c.out || atf_fail "$(cat c.out)"
+	grep -q 'result EFAULT (INIT)' c.out || dh_fail "$(cat c.out)"
 	# The same client with good pointers works on a fresh clone.
 	"$BIN/kqemu-run" --dev mnt/kqemu --execs 5 >d.out 2>&1 ||
-	    { cat d.out; atf_fail "good client failed"; }
-	wait_for '[ "$(nfiles)" -eq 0 ]' || atf_fail "not reclaimed"
+	    { cat d.out; dh_fail "good client failed"; }
+	wait_for '[ "$(nfiles)" -eq 0 ]' || dh_fail "not reclaimed"
 	stop_devhost
 }
 init__bad_pointer_efault_cleanup() { cleanup_all; }
@@ -258,11 +271,11 @@ exec__sigalrm_intr_body()
 	# interrupted (at most 5 s), like a monitor running a guest.
 	start_devhost $DH_ARGS_CLONE --hold 0xc2487101=5000
 	"$BIN/kqemu-run" --dev mnt/kqemu --alarm-us 20000 --execs 20 >c.out 2>&1 ||
-	    { cat c.out; atf_fail "client failed"; }
+	    { cat c.out; dh_fail "client failed"; }
 	cat c.out
-	grep -q 'result ok intr [1-9]' c.out || atf_fail "no INTR: $(cat c.out)"
+	grep -q 'result ok intr [1-9]' c.out || dh_fail "no INTR: $(cat c.out)"
 	grep -q 'interrupt: thread .* posted signal 14' devhost.err ||
-	    atf_fail "SIGALRM not posted"
+	    dh_fail "SIGALRM not posted"
 	stop_devhost
 }
 exec__sigalrm_intr_cleanup() { cleanup_all; }
@@ -282,13 +295,13 @@ shutdown__clients_open_body()
 	done
 	wait_for '[ "$(nfiles)" -eq 3 ] && grep -q "result ok" c1.out &&
 	    grep -q "result ok" c2.out && grep -q "result ok" c3.out' ||
-	    atf_fail "clients did not run"
+	    dh_fail "clients did not run"
 	stop_devhost
 	grep -q 'shutdown: 3 processes exited' devhost.err ||
-	    atf_fail "expected 3 host processes to exit"
+	    dh_fail "expected 3 host processes to exit"
 	# The clients' device is gone, they are not stuck.
 	for i in 1 2 3; do
-		kill -0 "$(cat c$i.pid)" || atf_fail "client $i died early"
+		kill -0 "$(cat c$i.pid)" || dh_fail "client $i died early"
 	done
 }
 shutdown__clients_open_cleanup() { cleanup_all; }
@@ -304,15 +317,15 @@ baseline__kqemu_alone_ebusy_body()
 {
 	start_devhost --load kqemu -t hw.kqemu.engine=conform
 	client c1 --sleep
-	wait_for 'grep -q "result ok" c1.out' || atf_fail "first client: $(cat c1.out)"
+	wait_for 'grep -q "result ok" c1.out' || dh_fail "first client: $(cat c1.out)"
 	"$BIN/kqemu-run" --dev mnt/kqemu --expect EBUSY >c2.out 2>&1 ||
-	    { cat c2.out; atf_fail "second client did not get EBUSY"; }
+	    { cat c2.out; dh_fail "second client did not get EBUSY"; }
 	cat c1.out c2.out
-	grep -q 'result EBUSY (open)' c2.out || atf_fail "$(cat c2.out)"
+	grep -q 'result EBUSY (open)' c2.out || dh_fail "$(cat c2.out)"
 	kill -9 "$(cat c1.pid)"
-	wait_for '[ "$(nfiles)" -eq 0 ]' || atf_fail "first not reclaimed"
+	wait_for '[ "$(nfiles)" -eq 0 ]' || dh_fail "first not reclaimed"
 	"$BIN/kqemu-run" --dev mnt/kqemu --execs 5 >c3.out 2>&1 ||
-	    { cat c3.out; atf_fail "device not free again"; }
+	    { cat c3.out; dh_fail "device not free again"; }
 	stop_devhost
 }
 baseline__kqemu_alone_ebusy_cleanup() { cleanup_all; }
@@ -327,11 +340,11 @@ open__readonly_eperm_body()
 {
 	start_devhost $DH_ARGS_CLONE
 	if sh -c 'exec 4<mnt/kqemu' 2>err; then
-		atf_fail "read-only open succeeded"
+		dh_fail "read-only open succeeded"
 	fi
 	cat err
-	grep -qi 'not permitted' err || atf_fail "expected EPERM: $(cat err)"
-	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' || atf_fail "leftover"
+	grep -qi 'not permitted' err || dh_fail "expected EPERM: $(cat err)"
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' || dh_fail "leftover"
 	stop_devhost
 }
 open__readonly_eperm_cleanup() { cleanup_all; }
@@ -354,16 +367,16 @@ run__dev_kqemu_namespace_body()
 	rc=$?
 	cat out err
 	[ $rc -eq 77 ] && atf_skip "FUSE cannot be mounted: $(tail -n 1 err)"
-	[ $rc -eq 0 ] || atf_fail "devhost run exited $rc"
-	grep -q 'result ok' out || atf_fail "client: $(cat out)"
-	grep -q -- '-- clean$' err || atf_fail "not clean"
+	[ $rc -eq 0 ] || dh_fail "devhost run exited $rc"
+	grep -q 'result ok' out || dh_fail "client: $(cat out)"
+	grep -q -- '-- clean$' err || dh_fail "not clean"
 	"$BIN/devhost" run $DH_ARGS_CLONE -- sh -c 'test -e /dev/null && exit 7' \
 	    >out2 2>err2
 	rc=$?
-	[ $rc -eq 7 ] || { cat err2; atf_fail "exit status $rc, expected 7"; }
+	[ $rc -eq 7 ] || { cat err2; dh_fail "exit status $rc, expected 7"; }
 	now=no
 	[ -e /dev/kqemu ] && now=yes
-	[ $had = $now ] || atf_fail "host /dev/kqemu changed"
+	[ $had = $now ] || dh_fail "host /dev/kqemu changed"
 }
 run__dev_kqemu_namespace_cleanup() { return 0; }
 

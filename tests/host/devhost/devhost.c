@@ -313,32 +313,44 @@ static void holder_retire(struct hproc *p, int held);
 void dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /*
+ * The live hproc of a real process.  An entry whose pidfd already fired
+ * belongs to a dead process whose pid was reused before the reaper got to
+ * it: skipped here, the reaper retires it.  Called with g_lock held.
+ */
+static struct hproc *
+hproc_find_locked(pid_t tgid)
+{
+	struct hproc *p;
+	struct pollfd pfd;
+
+	for (p = g_procs; p != NULL; p = p->next) {
+		if (p->dead || p->tgid != tgid)
+			continue;
+		pfd.fd = p->pidfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) > 0)
+			continue;
+		return (p);
+	}
+	return (NULL);
+}
+
+/*
  * The hproc of a real process, created on its first open.  Returns it with
- * inflight raised.  A dead entry for a reused pid is retired first.
+ * inflight raised.
  */
 static int
 hproc_get(pid_t tgid, uid_t uid, gid_t gid, struct hproc **pp)
 {
 	struct hproc *p;
 	struct hk_proc *hp;
-	struct pollfd pfd;
 	struct epoll_event ev;
 	int error, pidfd;
 
 again:
 	pthread_mutex_lock(&g_lock);
-	for (p = g_procs; p != NULL; p = p->next)
-		if (!p->dead && p->tgid == tgid)
-			break;
+	p = hproc_find_locked(tgid);
 	if (p != NULL) {
-		/* A pid reused before the reaper saw the old one die? */
-		pfd.fd = p->pidfd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, 0) > 0) {
-			pthread_mutex_unlock(&g_lock);
-			proc_died(p);
-			goto again;
-		}
 		p->inflight++;
 		pthread_mutex_unlock(&g_lock);
 		*pp = p;
@@ -367,9 +379,7 @@ again:
 	{
 		struct hproc *q;
 
-		for (q = g_procs; q != NULL; q = q->next)
-			if (!q->dead && q->tgid == tgid)
-				break;
+		q = hproc_find_locked(tgid);
 		if (q != NULL) {
 			pthread_mutex_unlock(&g_lock);
 			hk_proc_exit(hp, 0);
@@ -487,6 +497,8 @@ proc_died(struct hproc *p)
 		}
 		if (error == 0)
 			holder = hproc_new(0, child);
+		if (holder != NULL)
+			holder->inflight = 1;	/* ours until the end */
 		if (holder == NULL) {
 			logmsg("process %d: cannot fork a holder (%s); its open "
 			    "files close now", p->tgid, strerror(error ? error : ENOMEM));
@@ -522,8 +534,11 @@ proc_died(struct hproc *p)
 	pthread_cond_broadcast(&g_cv);
 	pthread_mutex_unlock(&g_lock);
 	pthread_mutex_unlock(&g_devfs_lock);
-	if (holder != NULL)
-		holder_retire(holder, 0);	/* its files may all be gone already */
+	if (holder != NULL) {
+		/* Its files may all be released already (then nobody else will). */
+		holder_retire(holder, 1);
+		hproc_rele(holder);
+	}
 	hproc_rele(p);
 }
 
@@ -1241,11 +1256,27 @@ dh_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	if (f->kind == DF_TEXT) {
-		if (off < 0 || (size_t)off >= f->len)
+		size_t n;
+		char *copy;
+
+		if (off < 0 || (size_t)off >= f->len) {
 			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, f->text + off,
-			    f->len - off < size ? f->len - off : size);
+			return;
+		}
+		/*
+		 * Reply from a private copy: once the reply is written the
+		 * reader may close and release may free f on another worker,
+		 * while this thread is still returning from the write.
+		 */
+		n = f->len - off < size ? f->len - off : size;
+		copy = malloc(n);
+		if (copy == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(copy, f->text + off, n);
+		fuse_reply_buf(req, copy, n);
+		free(copy);
 		return;
 	}
 	if (size > SCRATCH_MAX)
@@ -1717,6 +1748,7 @@ main(int argc, char **argv)
 		struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
 
 		g_se = fuse_session_new(&args, &dh_ops, sizeof(dh_ops), NULL);
+		fuse_opt_free_args(&args);
 		if (g_se == NULL) {
 			logmsg("fuse_session_new failed");
 			hk_shutdown(&lk);

@@ -82,6 +82,7 @@ on_usr1(int sig)
 }
 
 static int g_fd = -1;
+static struct kqs_vm g_vm;	/* lives until exit, as QEMU's RAM does */
 
 /* qemu_seq's ioctl callback: BSD command words, sent the Linux way. */
 static int
@@ -144,7 +145,7 @@ find_clone(char *out, size_t outlen)
 static int
 run_sequence(char *clone, size_t clonelen)
 {
-	struct kqs_vm vm;
+	struct kqs_vm *vmp = &g_vm;
 	int version = 0, error, rv, modify_calls = 0;
 	unsigned int seed = (unsigned int)getpid() * 100003U;
 	long i;
@@ -154,10 +155,10 @@ run_sequence(char *clone, size_t clonelen)
 		FAIL("open", errno);
 	find_clone(clone, clonelen);
 
-	error = kqs_vm_alloc(&vm, opt.ram_mb << 20);
+	error = kqs_vm_alloc(vmp, opt.ram_mb << 20);
 	if (error != 0)
 		FAIL("RAM", error);
-	error = kqs_get_version(real_ioctl, NULL, &vm, &version);
+	error = kqs_get_version(real_ioctl, NULL, vmp, &version);
 	if (error != 0)
 		FAIL("GET_VERSION", error);
 	if (version != KQEMU_VERSION) {
@@ -169,9 +170,9 @@ run_sequence(char *clone, size_t clonelen)
 		void *hole = page_alloc(KQEMU_PAGE_SIZE);
 
 		munmap(hole, KQEMU_PAGE_SIZE);
-		vm.pages_to_flush = hole;
+		vmp->pages_to_flush = hole;
 	}
-	error = kqs_init(real_ioctl, NULL, &vm);
+	error = kqs_init(real_ioctl, NULL, vmp);
 	if (error != 0)
 		FAIL("INIT", error);
 
@@ -200,7 +201,7 @@ run_sequence(char *clone, size_t clonelen)
 	}
 
 	/* QEMU only prints SET_PHYS_MEM refusals; we insist. */
-	if (kqs_map_pc(real_ioctl, NULL, &vm) != 0)
+	if (kqs_map_pc(real_ioctl, NULL, vmp) != 0)
 		FAIL("SET_PHYS_MEM", EINVAL);
 
 	if (opt.alarm_us > 0) {
@@ -217,7 +218,7 @@ run_sequence(char *clone, size_t clonelen)
 		setitimer(ITIMER_REAL, &it, NULL);
 	}
 	for (i = 0; i < opt.execs; i++) {
-		error = kqs_exec_once(real_ioctl, NULL, &vm, seed + (unsigned)i,
+		error = kqs_exec_once(real_ioctl, NULL, vmp, seed + (unsigned)i,
 		    &rv, &modify_calls);
 		if (error == EINTR) {
 			/* Interrupted before the driver saw it: QEMU retries. */
