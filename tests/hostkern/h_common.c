@@ -20,7 +20,7 @@ const char *__asan_default_options(void);
 const char *
 __asan_default_options(void)
 {
-	return ("print_suppressions=0");
+	return ("print_suppressions=0:abort_on_error=1");
 }
 
 void

@@ -301,14 +301,17 @@ sysctl_handle_int(SYSCTL_HANDLER_ARGS)
 {
 	int error = 0, tmpout;
 
-	tmpout = arg1 ? *(int *)arg1 : arg2;
+	/* An aligned int load is atomic on x86: say so to TSan (the module
+	 * updates its counters with atomic ops, or under its own lock). */
+	tmpout = arg1 ? __atomic_load_n((int *)arg1, __ATOMIC_RELAXED) : arg2;
 	error = SYSCTL_OUT(req, &tmpout, sizeof(int));
 	if (error || !req->newptr)
 		return (error);
 	if (!arg1)
-		error = EPERM;
-	else
-		error = SYSCTL_IN(req, arg1, sizeof(int));
+		return (EPERM);
+	error = SYSCTL_IN(req, &tmpout, sizeof(int));
+	if (error == 0)
+		__atomic_store_n((int *)arg1, tmpout, __ATOMIC_RELAXED);
 	return (error);
 }
 
@@ -322,13 +325,18 @@ int
 sysctl_handle_long(SYSCTL_HANDLER_ARGS)
 {
 	int error = 0;
+	long tmp;
 
 	if (!arg1)
 		return (EINVAL);
-	error = SYSCTL_OUT(req, arg1, sizeof(long));
+	tmp = __atomic_load_n((long *)arg1, __ATOMIC_RELAXED);
+	error = SYSCTL_OUT(req, &tmp, sizeof(long));
 	if (error || !req->newptr)
 		return (error);
-	return (SYSCTL_IN(req, arg1, sizeof(long)));
+	error = SYSCTL_IN(req, &tmp, sizeof(long));
+	if (error == 0)
+		__atomic_store_n((long *)arg1, tmp, __ATOMIC_RELAXED);
+	return (error);
 }
 
 int
@@ -337,13 +345,16 @@ sysctl_handle_quad(SYSCTL_HANDLER_ARGS)
 	int error = 0;
 	int64_t tmp;
 
-	tmp = arg1 ? *(int64_t *)arg1 : arg2;
+	tmp = arg1 ? __atomic_load_n((int64_t *)arg1, __ATOMIC_RELAXED) : arg2;
 	error = SYSCTL_OUT(req, &tmp, sizeof(int64_t));
 	if (error || !req->newptr)
 		return (error);
 	if (!arg1)
 		return (EPERM);
-	return (SYSCTL_IN(req, arg1, sizeof(int64_t)));
+	error = SYSCTL_IN(req, &tmp, sizeof(int64_t));
+	if (error == 0)
+		__atomic_store_n((int64_t *)arg1, tmp, __ATOMIC_RELAXED);
+	return (error);
 }
 
 int

@@ -227,7 +227,7 @@ sc_ioctl(struct dev_ioctl_args *ap)
 
 	switch (ap->a_cmd) {
 	case SEMCOUNT_GETOPENS:
-		*a = (int)sc_opens;
+		*a = (int)atomic_load_acq_int(&sc_opens);
 		return (0);
 	case SEMCOUNT_FFLAG:
 		*a = ap->a_fflag;
@@ -344,8 +344,8 @@ sc_busy(void)
 	int busy;
 
 	lockmgr(&sc_lock, LK_EXCLUSIVE);
-	busy = sc_plain_open || sc_tc_live != 0 ||
-	    sc_clones_live != 0;
+	busy = sc_plain_open || atomic_load_acq_int(&sc_tc_live) != 0 ||
+	    atomic_load_acq_int(&sc_clones_live) != 0;
 	lockmgr(&sc_lock, LK_RELEASE);
 	return (busy);
 }
