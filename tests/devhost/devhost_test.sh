@@ -99,6 +99,15 @@ dh_fail()
 	atf_fail "$*"
 }
 
+# all_ok N...: clients cN all printed "result ok".
+all_ok()
+{
+	for _i in "$@"; do
+		grep -q "result ok" "c$_i.out" 2>/dev/null || return 1
+	done
+	return 0
+}
+
 nfiles()
 {
 	_n=$(grep -vc '^#' mnt/.files 2>/dev/null)
@@ -380,6 +389,105 @@ run__dev_kqemu_namespace_body()
 }
 run__dev_kqemu_namespace_cleanup() { return 0; }
 
+# modes_case ARGS...: the shim in another mode (or kernel profile) through
+# devhost: 4 concurrent clients hold instances, SIGKILL of one reclaims
+# exactly its instance, a fork+exec'd child's close is not the last close,
+# exit without close reclaims the rest, and the shutdown is clean.
+modes_case()
+{
+	want_mode=$1
+	shift
+	start_devhost --load kqemu_clone -t hw.kqemu.engine=conform "$@"
+	[ "$(cat mnt/.sysctl/debug.kqemu_clone.mode)" = "$want_mode" ] ||
+	    dh_fail "mode $(cat mnt/.sysctl/debug.kqemu_clone.mode), expected $want_mode"
+	for i in 1 2 3 4; do
+		client c$i --ram $((i + 1)) --sleep
+	done
+	wait_for 'all_ok 1 2 3 4' ||
+	    dh_fail "clients did not run"
+	[ "$(live)" -eq 4 ] || dh_fail "live $(live), expected 4"
+	victim=$(cat c3.pid)
+	kill -9 "$victim"
+	wait_for "! grep -q '^$victim ' mnt/.files && [ \"\$(live)\" -eq 3 ]" ||
+	    dh_fail "victim not reclaimed: $(cat mnt/.files) live $(live)"
+	"$BIN/kqemu-run" --dev mnt/kqemu --fork-child --execs 30 >f.out 2>&1 ||
+	    dh_fail "fork client failed"
+	wait_for '[ "$(live)" -eq 3 ]' || dh_fail "fork client not reclaimed"
+	for i in 1 2 4; do
+		kill -0 "$(cat c$i.pid)" || dh_fail "client $i died"
+		kill -9 "$(cat c$i.pid)"
+	done
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' ||
+	    dh_fail "not reclaimed: $(cat mnt/.files) live $(live)"
+	[ "$(cat mnt/.sysctl/debug.kqemu_clone.opens)" -eq 5 ] ||
+	    dh_fail "opens $(cat mnt/.sysctl/debug.kqemu_clone.opens), expected 5"
+	stop_devhost
+}
+
+atf_test_case modes__fp cleanup
+modes__fp_head()
+{
+	atf_set "descr" "fp mode (forced by tunable): concurrent, SIGKILL," \
+	    "fork-child close and exit reclaim through devhost"
+	common_head
+}
+modes__fp_body() { modes_case fp -t hw.kqemu_clone.mode=fp; }
+modes__fp_cleanup() { cleanup_all; }
+
+atf_test_case modes__native cleanup
+modes__native_head()
+{
+	atf_set "descr" "native mode (cdevpriv, forced by tunable): concurrent," \
+	    "SIGKILL, fork-child close and exit reclaim through devhost"
+	common_head
+}
+modes__native_body() { modes_case native -t hw.kqemu_clone.mode=native; }
+modes__native_cleanup() { cleanup_all; }
+
+atf_test_case modes__proc_legacy cleanup
+modes__proc_legacy_head()
+{
+	atf_set "descr" "proc mode on the legacy profile (no fp: at_exit hook," \
+	    "run by devhost when the real process dies): concurrent, SIGKILL," \
+	    "fork-child close and exit reclaim"
+	common_head
+}
+modes__proc_legacy_body() { modes_case proc --profile legacy; }
+modes__proc_legacy_cleanup() { cleanup_all; }
+
+atf_test_case modes__autoclone_devfs24 cleanup
+modes__autoclone_devfs24_head()
+{
+	atf_set "descr" "autoclone on the devfs24 profile (clone handlers, no" \
+	    "a_fp): concurrent, SIGKILL, fork-child close and exit reclaim"
+	common_head
+}
+modes__autoclone_devfs24_body() { modes_case autoclone --profile devfs24; }
+modes__autoclone_devfs24_cleanup() { cleanup_all; }
+
+atf_test_case ioctl__untranslatable_enotty cleanup
+ioctl__untranslatable_enotty_head()
+{
+	atf_set "descr" "An ioctl whose size the BSD command word cannot hold" \
+	    "(9000 > IOCPARM_MAX) gets ENOTTY from devhost; an expressible" \
+	    "one kqemu does not know gets the driver's ENOTTY"
+	common_head
+}
+ioctl__untranslatable_enotty_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	# Linux _IOR('q', 9, char[9000]) and _IOR('q', 9, int).
+	for cmd in 0xa3287109 0x80047109; do
+		"$BIN/kqemu-run" --dev mnt/kqemu --ioctl $cmd --expect ENOTTY \
+		    >c.out 2>&1 || dh_fail "ioctl $cmd: $(cat c.out)"
+		cat c.out
+	done
+	grep -c 'result ENOTTY (ioctl)' c.out >/dev/null || dh_fail "$(cat c.out)"
+	wait_for '[ "$(nfiles)" -eq 0 ]' || dh_fail "not reclaimed"
+	stop_devhost
+}
+ioctl__untranslatable_enotty_cleanup() { cleanup_all; }
+
 atf_init_test_cases()
 {
 	atf_add_test_case clients__concurrent_isolated
@@ -391,4 +499,9 @@ atf_init_test_cases()
 	atf_add_test_case baseline__kqemu_alone_ebusy
 	atf_add_test_case open__readonly_eperm
 	atf_add_test_case run__dev_kqemu_namespace
+	atf_add_test_case modes__fp
+	atf_add_test_case modes__native
+	atf_add_test_case modes__proc_legacy
+	atf_add_test_case modes__autoclone_devfs24
+	atf_add_test_case ioctl__untranslatable_enotty
 }

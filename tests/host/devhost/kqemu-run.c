@@ -58,6 +58,7 @@ static struct {
 	const char *expect;
 	bool quiet;
 	bool wait_sigusr1;
+	unsigned long raw_cmd;		/* --ioctl: one raw command, no sequence */
 } opt = { .dev = KQEMU_DEVICE_PATH, .ram_mb = 4, .execs = 100,
 	  .expect = "ok" };
 
@@ -154,6 +155,15 @@ run_sequence(char *clone, size_t clonelen)
 	if (g_fd < 0)
 		FAIL("open", errno);
 	find_clone(clone, clonelen);
+	if (opt.raw_cmd != 0) {
+		/* Room for the largest restricted FUSE ioctl (16383 bytes). */
+		static unsigned char raw[16384];
+
+		g_ioctls++;
+		if (ioctl(g_fd, opt.raw_cmd, raw) < 0)
+			FAIL("ioctl", errno);
+		return (0);
+	}
 
 	error = kqs_vm_alloc(vmp, opt.ram_mb << 20);
 	if (error != 0)
@@ -268,6 +278,7 @@ usage(void)
 "  --alarm-us N      SIGALRM every N us during EXECs; needs an INTR\n"
 "  --bad-init        INIT with an unmapped page array (expect EFAULT)\n"
 "  --fork-child      after INIT, children close their inherited copy\n"
+"  --ioctl CMD       only open and send the raw ioctl CMD (Linux encoding)\n"
 "  --expect RESULT   ok (default) or an errno name (EBUSY, EFAULT ...)\n"
 "  -q                no status line\n");
 	exit(2);
@@ -289,6 +300,7 @@ main(int argc, char **argv)
 		{ "bad-init", no_argument, NULL, 'b' },
 		{ "fork-child", no_argument, NULL, 'f' },
 		{ "expect", required_argument, NULL, 'x' },
+		{ "ioctl", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char clone[128] = "?", line[512], res[96], ram[24];
@@ -312,6 +324,7 @@ main(int argc, char **argv)
 		case 'f': opt.fork_child = true; break;
 		case 'x': opt.expect = optarg; break;
 		case 'q': opt.quiet = true; break;
+		case 'i': opt.raw_cmd = strtoul(optarg, NULL, 0); break;
 		default: usage();
 		}
 	}
