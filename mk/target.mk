@@ -65,6 +65,12 @@ $(TGT_T)/target.conf: FORCE | $(TGT_T)
 FORCE:
 
 $(eval $(call kyua_area,tests/target))
+# With a kernel and no ready-made modules, `make` cross-builds them too.
+ifneq ($(DFLY_KERNEL),)
+ifeq ($(DFLY_KO),)
+ALL_TARGETS += kbuild-dfly
+endif
+endif
 TGT_ALL := $(TGT_B)/kqtest $(TGT_B)/mbload $(TGT_T)/target_test $(TGT_T)/run-target \
             $(TGT_T)/boots.list $(TGT_T)/cases.list $(TGT_T)/target.conf $(TGT_T)/Kyuafile
 ALL_TARGETS += $(TGT_ALL)

@@ -154,7 +154,17 @@ main(int argc, char **argv)
 
 	if (getpid() == 1)
 		return (as_init());
-	for (i = 1; i < argc; i++)
+	i = 1;
+	if (argc > 2 && strcmp(argv[1], "-m") == 0) {
+		kqt_set_module_dir(argv[2]);
+		i = 3;
+	}
+	if (i >= argc) {
+		printf("usage: kqtest [-m moduledir] suite...  (suites: rt kqemu "
+		    "clone stress twins linker; run as root on DragonFly)\n");
+		return (2);
+	}
+	for (; i < argc; i++)
 		run_named(argv[i], strlen(argv[i]));
 	summary();
 	return (kqt_failed ? 1 : 0);

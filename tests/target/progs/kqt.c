@@ -176,6 +176,12 @@ kqt_module_dir(void)
 	return (moddir);
 }
 
+void
+kqt_set_module_dir(const char *dir)
+{
+	moddir = dir;
+}
+
 int
 kqt_load(const char *name)
 {

@@ -62,6 +62,7 @@ int kqt_load(const char *name);		/* kldload /boot/modules/NAME.ko or ./NAME.ko; 
 int kqt_unload(const char *name);	/* kldunload by name: 0 / -1 errno (ENOENT if not loaded) */
 int kqt_loaded(const char *name);	/* kldfind != -1 */
 const char *kqt_module_dir(void);
+void kqt_set_module_dir(const char *dir);	/* default /boot/modules */
 int kqt_run_child(int (*fn)(void *), void *arg, int timeout_s, int *status);
 
 #endif
