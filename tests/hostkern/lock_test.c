@@ -136,6 +136,32 @@ ATF_TC_BODY(tsleep__under_spinlock, tc)
 	h_shutdown_clean();
 }
 
+ATF_TC(lockmgr__under_spinlock);
+ATF_TC_HEAD(lockmgr__under_spinlock, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kern/kern_lock.c lockmgr without "
+	    "LK_NOWAIT (it may sleep) with a spinlock held is a violation, even "
+	    "when the lock is free; LK_NOWAIT and LK_RELEASE are not");
+}
+ATF_TC_BODY(lockmgr__under_spinlock, tc)
+{
+	h_boot(HK_PROFILE_MODERN);
+	hk_set_lock_violation_fatal(0);
+	spin_init(&spin, "t");
+	lockinit(&lk, "t", 0, 0);
+	spin_lock(&spin);
+	ATF_CHECK_EQ(lockmgr(&lk, LK_EXCLUSIVE | LK_NOWAIT), 0);
+	ATF_CHECK_EQ(lockmgr(&lk, LK_RELEASE), 0);
+	ATF_CHECK_EQ(hk_lock_violations(), 0);
+	ATF_CHECK_EQ(lockmgr(&lk, LK_SHARED), 0);
+	ATF_CHECK_EQ(hk_lock_violations(), 1);
+	ATF_CHECK_EQ(lockmgr(&lk, LK_RELEASE), 0);
+	spin_unlock(&spin);
+	spin_uninit(&spin);
+	lockuninit(&lk);
+	h_shutdown_clean();
+}
+
 ATF_TC(kmalloc__waitok_under_spinlock);
 ATF_TC_HEAD(kmalloc__waitok_under_spinlock, tc)
 {
@@ -251,6 +277,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, spin_uninit__held);
 	ATF_TP_ADD_TC(tp, tsleep__under_spinlock);
 	ATF_TP_ADD_TC(tp, kmalloc__waitok_under_spinlock);
+	ATF_TP_ADD_TC(tp, lockmgr__under_spinlock);
 	ATF_TP_ADD_TC(tp, lockmgr__recursion);
 	ATF_TP_ADD_TC(tp, lockmgr__release_not_owner);
 	ATF_TP_ADD_TC(tp, lockmgr__nowait_and_shared);

@@ -229,6 +229,10 @@ lockmgr(struct lock *lkp, u_int flags)
 
 	if (!lkp->hk_inited)
 		panic("lockmgr: lock %p used before lockinit", lkp);
+	/* A request that may sleep, with a spinlock held, is a violation
+	 * whether or not it would block this time. */
+	if (!nowait && op != LK_RELEASE && op != LK_DOWNGRADE)
+		hk_assert_sleepable("lockmgr (may sleep)");
 	pthread_mutex_lock(&lkp->hk_mtx);
 	switch (op) {
 	case LK_SHARED:
@@ -243,11 +247,6 @@ lockmgr(struct lock *lkp, u_int flags)
 				error = EBUSY;
 				goto out;
 			}
-			pthread_mutex_unlock(&lkp->hk_mtx);
-			hk_assert_sleepable("lockmgr(LK_SHARED) sleep");
-			pthread_mutex_lock(&lkp->hk_mtx);
-			if (lkp->hk_excl == 0)
-				break;
 			lk_wait(lkp);
 		}
 		lkp->hk_shared++;
@@ -269,11 +268,6 @@ lockmgr(struct lock *lkp, u_int flags)
 				error = EBUSY;
 				goto out;
 			}
-			pthread_mutex_unlock(&lkp->hk_mtx);
-			hk_assert_sleepable("lockmgr(LK_EXCLUSIVE) sleep");
-			pthread_mutex_lock(&lkp->hk_mtx);
-			if (lkp->hk_excl == 0 && lkp->hk_shared == 0)
-				break;
 			lk_wait(lkp);
 		}
 		lkp->hk_excl = 1;
