@@ -96,7 +96,16 @@ sysctl_show()
 	local name v
 	for name in "$@"; do
 		if v=$(cat "$mnt/.sysctl/debug.kqemu_clone.$name" 2>/dev/null); then
-			if [ "$(printf '%s\n' "$v" | wc -l)" -gt 1 ]; then
+			if [ "$name" = listing ]; then
+				# Its pid is the host kernel's; devhost's /.files
+				# maps it to the real process.
+				printf '  debug.kqemu_clone.listing (unit pid uid opens ops):\n'
+				printf '%s\n' "$v" | awk -v files="$mnt/.files" '
+				    BEGIN { while ((getline l < files) > 0) {
+					split(l, f, " "); if (f[1] != "#") real[f[2]] = f[1] } }
+				    NF >= 2 { printf "      %-24s <- real process %s\n", $0,
+					($2 in real) ? real[$2] : "?" }'
+			elif [ "$(printf '%s\n' "$v" | wc -l)" -gt 1 ]; then
 				printf '  debug.kqemu_clone.%s:\n' "$name"
 				printf '%s\n' "$v" | sed 's/^/      /'
 			else
