@@ -14,7 +14,7 @@
  *   semcount.cdevpriv=1   d_open attaches a cdevpriv to the file
  *   semcount.fail_open=1  d_open fails with EIO (after the cdevpriv, if any)
  *   semcount.clone=1      register the semclone clone handler
- * Counters: sysctl debug.semcount.* (see the SYSCTL_INT list below).
+ * Counters: sysctl debug.semcount.* (see sc_counters below).
  *
  * Locking: the counters are updated with atomic ops; sc_lock (lockmgr)
  * serialises module-level state (the plain device's open flag, clone
@@ -32,6 +32,7 @@
 #include <sys/lock.h>
 #include <sys/malloc.h>
 #include <sys/proc.h>
+#include <sys/queue.h>
 #include <sys/sysctl.h>
 #include <sys/errno.h>
 #include <sys/ioccom.h>
@@ -74,37 +75,68 @@ static u_int sc_tc_live;	/* semcount_tc descriptions open (internal) */
 static int sc_version;
 static int sc_loaded;
 
-SYSCTL_NODE(_debug, OID_AUTO, semcount, CTLFLAG_RW, 0,
-    "semantics counters (test KLD)");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, opens, CTLFLAG_RD, &sc_opens, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, opens_tc, CTLFLAG_RD, &sc_opens_tc, 0,
-    "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, opens_fp, CTLFLAG_RD, &sc_opens_fp, 0,
-    "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, closes, CTLFLAG_RD, &sc_closes, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, closes_tc, CTLFLAG_RD, &sc_closes_tc,
-    0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, closes_fp, CTLFLAG_RD, &sc_closes_fp,
-    0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, closes_nofp, CTLFLAG_RD,
-    &sc_closes_nofp, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, dtors, CTLFLAG_RD, &sc_dtors, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, dtor_after_close, CTLFLAG_RD,
-    &sc_dtor_after_close, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, privs, CTLFLAG_RD, &sc_privs, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, priv_errors, CTLFLAG_RD,
-    &sc_priv_errors, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, exits, CTLFLAG_RD, &sc_exits, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, exits_open, CTLFLAG_RD, &sc_exits_open,
-    0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, forks, CTLFLAG_RD, &sc_forks, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, clones, CTLFLAG_RD, &sc_clones, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, clone_closes, CTLFLAG_RD,
-    &sc_clone_closes, 0, "");
-SYSCTL_UINT(_debug_semcount, OID_AUTO, clones_live, CTLFLAG_RD,
-    &sc_clones_live, 0, "");
-SYSCTL_INT(_debug_semcount, OID_AUTO, version, CTLFLAG_RD, &sc_version, 0,
-    "__DragonFly_version seen by the module");
+/*
+ * debug.semcount.*: built at MOD_LOAD under the "debug" node found in the
+ * root list (sysctl__children is declared plainly in sys/sysctl.h; the
+ * static _debug children list is only made by a macro, which dfly-kbuild's
+ * symbol check cannot vouch for), torn down with its context at unload.
+ */
+static struct sysctl_ctx_list sc_sysctl_ctx;
+
+static const struct {
+	const char	*name;
+	u_int		*var;
+} sc_counters[] = {
+	{ "opens", &sc_opens },
+	{ "opens_tc", &sc_opens_tc },
+	{ "opens_fp", &sc_opens_fp },
+	{ "closes", &sc_closes },
+	{ "closes_tc", &sc_closes_tc },
+	{ "closes_fp", &sc_closes_fp },
+	{ "closes_nofp", &sc_closes_nofp },
+	{ "dtors", &sc_dtors },
+	{ "dtor_after_close", &sc_dtor_after_close },
+	{ "privs", &sc_privs },
+	{ "priv_errors", &sc_priv_errors },
+	{ "exits", &sc_exits },
+	{ "exits_open", &sc_exits_open },
+	{ "forks", &sc_forks },
+	{ "clones", &sc_clones },
+	{ "clone_closes", &sc_clone_closes },
+	{ "clones_live", &sc_clones_live },
+};
+
+static int
+sc_sysctl_init(void)
+{
+	struct sysctl_oid_list *debug = NULL;
+	struct sysctl_oid *oid, *node;
+	size_t i;
+
+	SLIST_FOREACH(oid, &sysctl__children, oid_link) {
+		if ((oid->oid_kind & CTLTYPE) == CTLTYPE_NODE &&
+		    strcmp(oid->oid_name, "debug") == 0) {
+			debug = SYSCTL_CHILDREN(oid);
+			break;
+		}
+	}
+	if (debug == NULL)
+		return (ENOENT);
+	sysctl_ctx_init(&sc_sysctl_ctx);
+	node = SYSCTL_ADD_NODE(&sc_sysctl_ctx, debug, OID_AUTO, "semcount",
+	    CTLFLAG_RW, 0, "semantics counters (test KLD)");
+	if (node == NULL) {
+		sysctl_ctx_free(&sc_sysctl_ctx);
+		return (EEXIST);
+	}
+	for (i = 0; i < sizeof(sc_counters) / sizeof(sc_counters[0]); i++)
+		SYSCTL_ADD_UINT(&sc_sysctl_ctx, SYSCTL_CHILDREN(node), OID_AUTO,
+		    sc_counters[i].name, CTLFLAG_RD, sc_counters[i].var, 0, "");
+	SYSCTL_ADD_INT(&sc_sysctl_ctx, SYSCTL_CHILDREN(node), OID_AUTO,
+	    "version", CTLFLAG_RD, &sc_version, 0,
+	    "__DragonFly_version seen by the module");
+	return (0);
+}
 
 MALLOC_DEFINE(M_SEMCOUNT, "semcount", "semcount test KLD");
 
@@ -358,14 +390,18 @@ sc_modevent(module_t mod, int type, void *data)
 	switch (type) {
 	case MOD_LOAD:
 		sc_version = __DragonFly_version;
+		if ((error = sc_sysctl_init()) != 0)
+			return (error);
 		lockinit(&sc_lock, "semcount", 0, 0);
 		if ((error = at_exit(sc_exit_hook)) != 0) {
 			lockuninit(&sc_lock);
+			sysctl_ctx_free(&sc_sysctl_ctx);
 			return (error);
 		}
 		if ((error = at_fork(sc_fork_hook)) != 0) {
 			rm_at_exit(sc_exit_hook);
 			lockuninit(&sc_lock);
+			sysctl_ctx_free(&sc_sysctl_ctx);
 			return (error);
 		}
 		sc_dev = make_dev(&sc_ops, 0, 0, 0, 0666, "semcount");
@@ -397,6 +433,7 @@ sc_modevent(module_t mod, int type, void *data)
 		rm_at_fork(sc_fork_hook);
 		rm_at_exit(sc_exit_hook);
 		lockuninit(&sc_lock);
+		sysctl_ctx_free(&sc_sysctl_ctx);
 		sc_loaded = 0;
 		return (0);
 	case MOD_SHUTDOWN:
