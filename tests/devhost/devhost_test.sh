@@ -488,6 +488,36 @@ ioctl__untranslatable_enotty_body()
 }
 ioctl__untranslatable_enotty_cleanup() { cleanup_all; }
 
+atf_test_case perms__node_mode_and_owner cleanup
+perms__node_mode_and_owner_head()
+{
+	atf_set "descr" "The file's mode and group are the cdev's (kqemu's" \
+	    "hw.kqemu.mode/gid tunables); an unprivileged process is refused" \
+	    "by 0660 root:wheel and served when the mode allows it"
+	common_head
+}
+perms__node_mode_and_owner_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	[ "$(stat -c %a:%u:%g mnt/kqemu)" = 660:0:0 ] ||
+	    dh_fail "default node is $(stat -c %a:%u:%g mnt/kqemu)"
+	if setpriv --reuid=65534 --regid=65534 --clear-groups \
+	    "$BIN/kqemu-run" --dev mnt/kqemu --execs 3 >u.out 2>&1; then
+		dh_fail "nobody opened a 0660 root:wheel node"
+	fi
+	grep -q 'result EACCES (open)' u.out || dh_fail "expected EACCES: $(cat u.out)"
+	stop_devhost
+	start_devhost $DH_ARGS_CLONE -t hw.kqemu.mode=0666 -t hw.kqemu.gid=5
+	[ "$(stat -c %a:%g mnt/kqemu)" = 666:5 ] ||
+	    dh_fail "tuned node is $(stat -c %a:%g mnt/kqemu)"
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+	    "$BIN/kqemu-run" --dev mnt/kqemu --execs 20 >u2.out 2>&1 ||
+	    dh_fail "nobody on a 0666 node: $(cat u2.out)"
+	cat u2.out
+	stop_devhost
+}
+perms__node_mode_and_owner_cleanup() { cleanup_all; }
+
 atf_init_test_cases()
 {
 	atf_add_test_case clients__concurrent_isolated
@@ -504,4 +534,5 @@ atf_init_test_cases()
 	atf_add_test_case modes__proc_legacy
 	atf_add_test_case modes__autoclone_devfs24
 	atf_add_test_case ioctl__untranslatable_enotty
+	atf_add_test_case perms__node_mode_and_owner
 }

@@ -635,17 +635,24 @@ ino_name(fuse_ino_t ino, char *buf, size_t len, bool *is_sysctl)
 }
 
 /*
- * A node's owner and mode.  hk.h does not expose the cdev's si_uid/si_gid/
- * si_perms, so devhost serves DragonFly's default for a device made with
- * make_dev(..., UID_ROOT, GID_WHEEL, 0660): root:wheel (gid 0) 0660.
+ * A node's owner and mode: its cdev's si_uid, si_gid and si_perms, as
+ * ls -l /dev/NAME shows them (FUSE's default_permissions then checks the
+ * caller against them, as devfs would).
  */
-static void
+static int
 node_attr(const char *name, struct stat *st)
 {
-	(void)name;
-	st->st_mode = S_IFREG | 0660;
-	st->st_uid = 0;
-	st->st_gid = 0;
+	uid_t uid;
+	gid_t gid;
+	int mode, error;
+
+	error = hk_devfs_node_attr(name, &uid, &gid, &mode);
+	if (error != 0)
+		return (error);
+	st->st_mode = S_IFREG | (mode & 07777);
+	st->st_uid = uid;
+	st->st_gid = gid;
+	return (0);
 }
 
 static int
@@ -673,10 +680,7 @@ do_getattr(fuse_ino_t ino, struct stat *st)
 		st->st_mode = S_IFREG | 0444;
 		return (0);
 	}
-	if (!hk_devfs_exists(name))
-		return (ENOENT);
-	node_attr(name, st);
-	return (0);
+	return (node_attr(name, st));
 }
 
 /* Text of a sysctl: integers in decimal, strings as they are. */
