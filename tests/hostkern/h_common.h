@@ -12,6 +12,8 @@
 #define SEMCOUNT_GETOPENS	0x40047301UL	/* _IOR('s', 1, int) */
 #define SEMCOUNT_FFLAG		0x40047302UL	/* _IOR('s', 2, int) */
 #define SEMCOUNT_ADD		0xc0107303UL	/* _IOWR('s', 3, int[4]) */
+#define SEMCOUNT_SLEEP		0x20007304UL	/* _IO('s', 4) */
+#define SEMCOUNT_CURSIG		0x40047305UL	/* _IOR('s', 5, int) */
 
 void	h_boot(enum hk_profile profile);
 void	h_load(const char *module);

@@ -15,6 +15,8 @@
  *   semcount.fail_open=1  d_open fails with EIO (after the cdevpriv, if any)
  *   semcount.clone=1      register the semclone clone handler
  * Counters: sysctl debug.semcount.* (see sc_counters below).
+ * ioctls: GETOPENS, FFLAG (a_fflag seen), ADD (IOC_INOUT round trip),
+ * SLEEP (tsleep PCATCH until a signal), CURSIG (CURSIG of the caller).
  *
  * Locking: the counters are updated with atomic ops; sc_lock (lockmgr)
  * serialises module-level state (the plain device's open flag, clone
@@ -32,6 +34,8 @@
 #include <sys/lock.h>
 #include <sys/malloc.h>
 #include <sys/proc.h>
+#include <sys/signal2.h>
+#include <sys/thread.h>
 #include <sys/queue.h>
 #include <sys/sysctl.h>
 #include <sys/errno.h>
@@ -43,6 +47,8 @@
 #define SEMCOUNT_GETOPENS	_IOR('s', 1, int)	/* d_open count */
 #define SEMCOUNT_FFLAG		_IOR('s', 2, int)	/* a_fflag seen */
 #define SEMCOUNT_ADD		_IOWR('s', 3, int[4])	/* a[i] += 1 */
+#define SEMCOUNT_SLEEP		_IO('s', 4)		/* tsleep(PCATCH) */
+#define SEMCOUNT_CURSIG		_IOR('s', 5, int)	/* CURSIG(lwp) */
 static const char sc_message[] = "semcount\n";
 
 #define SC_MAXCLONES	64
@@ -72,6 +78,8 @@ static u_int sc_clones;		/* clone handler calls that made a clone */
 static u_int sc_clone_closes;	/* d_close on a clone */
 static u_int sc_clones_live;	/* clones not yet destroyed */
 static u_int sc_tc_live;	/* semcount_tc descriptions open (internal) */
+static u_int sc_sleeping;	/* threads inside SEMCOUNT_SLEEP */
+static int sc_sleep_chan;
 static int sc_version;
 static int sc_loaded;
 
@@ -104,6 +112,7 @@ static const struct {
 	{ "clones", &sc_clones },
 	{ "clone_closes", &sc_clone_closes },
 	{ "clones_live", &sc_clones_live },
+	{ "sleeping", &sc_sleeping },
 };
 
 static int
@@ -267,6 +276,17 @@ sc_ioctl(struct dev_ioctl_args *ap)
 	case SEMCOUNT_ADD:
 		for (i = 0; i < 4; i++)
 			a[i] += 1;
+		return (0);
+	case SEMCOUNT_SLEEP:
+		/* Sleep until a signal interrupts us (nobody wakes the chan). */
+		atomic_add_int(&sc_sleeping, 1);
+		do {
+			i = tsleep(&sc_sleep_chan, PCATCH, "scsleep", 0);
+		} while (i == 0);
+		atomic_subtract_int(&sc_sleeping, 1);
+		return (i);
+	case SEMCOUNT_CURSIG:
+		*a = CURSIG(curthread->td_lwp);
 		return (0);
 	default:
 		return (ENOTTY);
