@@ -130,7 +130,10 @@ int hk_proc_set_uspace(struct hk_proc *p, const struct hk_uspace_ops *ops);
 
 /* --- syscalls (as the bound thread's process) --------------------------- */
 
-/* open(2) on a devfs path ("/dev/kqemu" or "kqemu"); flags O_RDONLY/O_WRONLY/O_RDWR. */
+/* open(2) on a devfs path ("/dev/kqemu" or "kqemu"); flags O_RDONLY/O_WRONLY/O_RDWR.
+ * The node's mode is checked against the process's uid/gid (VOP_ACCESS;
+ * root passes): EACCES otherwise.  Syscalls of a thread whose process has
+ * exited (killed) return EINTR. */
 int hk_open(const char *path, int flags, int *fdp);
 int hk_close(int fd);
 int hk_dup(int fd, int *newfdp);
@@ -142,7 +145,11 @@ int hk_read(int fd, void *buf, size_t len, size_t *done);
 int hk_write(int fd, const void *buf, size_t len, size_t *done);
 
 /* kldload/kldunload by module file name ("kqemu", "kqemu_clone"), with
- * DragonFly's linker reference rules (DESIGN.md §5). *fileidp may be NULL. */
+ * DragonFly's linker reference rules (DESIGN.md §5). *fileidp may be NULL.
+ * A MOD_LOAD error is returned and the file unloaded (5.8 returns 0 and
+ * keeps it).  hk_kldload returns after devfs has created the module's
+ * nodes.  These and hk_sysctl may be called from an unbound OS thread:
+ * they then run as proc0 (root). */
 int hk_kldload(const char *name, int *fileidp);
 int hk_kldunload(const char *name);
 int hk_kld_isloaded(const char *name);
