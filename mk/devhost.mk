@@ -48,7 +48,9 @@ ifneq ($(wildcard mk/kqemu.mk),)
 ALL_TARGETS += $(B)/tests/devhost/devhost_test
 $(eval $(call kyua_area,tests/devhost))
 # The tests drive the modules through devhost.
-$(B)/tests/devhost/devhost_test: $(DEVHOST) $(KQEMU_RUN) $(DEVHOST_MODULES)
+# (semcount, the host kernel's test KLD, serves the read/write case.)
+$(B)/tests/devhost/devhost_test: $(DEVHOST) $(KQEMU_RUN) $(DEVHOST_MODULES) \
+    $(B)/modules/semcount.so
 endif
 endif
 

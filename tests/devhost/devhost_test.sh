@@ -518,6 +518,26 @@ perms__node_mode_and_owner_body()
 }
 perms__node_mode_and_owner_cleanup() { cleanup_all; }
 
+atf_test_case rw__read_write_reach_driver cleanup
+rw__read_write_reach_driver_head()
+{
+	atf_set "descr" "read(2) and write(2) on a node reach the driver's" \
+	    "d_read/d_write through uiomove (semcount test KLD: reads return" \
+	    "its message, writes of any size are consumed)"
+	common_head
+}
+rw__read_write_reach_driver_body()
+{
+	start_devhost --load semcount
+	[ "$(cat mnt/semcount)" = semcount ] || dh_fail "read: $(cat mnt/semcount)"
+	dd if=/dev/zero of=mnt/semcount bs=65536 count=4 2>dd.err ||
+	    dh_fail "write: $(cat dd.err)"
+	grep -q '^262144 bytes' dd.err || dh_fail "short write: $(cat dd.err)"
+	wait_for '[ "$(nfiles)" -eq 0 ]' || dh_fail "not released"
+	stop_devhost
+}
+rw__read_write_reach_driver_cleanup() { cleanup_all; }
+
 atf_init_test_cases()
 {
 	atf_add_test_case clients__concurrent_isolated
@@ -535,4 +555,5 @@ atf_init_test_cases()
 	atf_add_test_case modes__autoclone_devfs24
 	atf_add_test_case ioctl__untranslatable_enotty
 	atf_add_test_case perms__node_mode_and_owner
+	atf_add_test_case rw__read_write_reach_driver
 }
