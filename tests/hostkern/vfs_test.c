@@ -110,6 +110,51 @@ ATF_TC_BODY(devfs_release_ops__intercepted_destroy_panics, tc)
 	devfs_config();
 }
 
+static volatile int q_opens;
+
+static int
+q_open(struct dev_open_args *ap)
+{
+	__atomic_fetch_add(&q_opens, 1, __ATOMIC_SEQ_CST);
+	return (EBUSY);
+}
+
+static struct dev_ops qops = {
+	{ "quick", 0, 0 },
+	.d_open = q_open,
+	.d_close = my_close,
+};
+
+ATF_TC(devfs_spec_open__d_quick_skips_clone_drops_error);
+ATF_TC_HEAD(devfs_spec_open__d_quick_skips_clone_drops_error, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "devfs_vnops.c devfs_spec_open (5.8.1):"
+	    " a D_QUICK device takes the quick path: no devfs_clone, and the "
+	    "d_open error is dropped (the open succeeds); d_close on its last "
+	    "close");
+}
+ATF_TC_BODY(devfs_spec_open__d_quick_skips_clone_drops_error, tc)
+{
+	cdev_t dev;
+	int fd;
+
+	ATF_REQUIRE_EQ(hk_setenv("semcount.clone", "1"), 0);
+	h_boot(HK_PROFILE_MODERN);
+	h_load("semcount");
+	dev = devfs_find_device_by_name("semclone");
+	ATF_REQUIRE(dev != NULL);
+	orig_ops = dev_ops_intercept(dev, &qops);
+	qops.head.flags |= D_QUICK;
+	hk_thread_enter(h_proc(0, 0));
+	fd = h_open("/dev/semclone", O_RDWR);
+	ATF_CHECK_EQ(q_opens, 1);
+	ATF_CHECK_EQ(h_sysctl("debug.semcount.clones"), 0);
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	ATF_CHECK_EQ(my_closes, 1);
+	dev_ops_restore(dev, orig_ops);
+	h_shutdown_clean();
+}
+
 static int
 min_open(struct dev_open_args *ap)
 {
@@ -297,6 +342,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, dev_ops_intercept__copies_head_and_restores);
 	ATF_TP_ADD_TC(tp, devfs_release_ops__intercepted_destroy_panics);
 	ATF_TP_ADD_TC(tp, compile_dev_ops__defaults);
+	ATF_TP_ADD_TC(tp, devfs_spec_open__d_quick_skips_clone_drops_error);
 	ATF_TP_ADD_TC(tp, devfs_spec_open__vnode_lock_excludes_clone);
 	ATF_TP_ADD_TC(tp, devfs_clone__handler_del_in_flight_uses_freed_record);
 	return (atf_no_error());

@@ -1009,7 +1009,7 @@ devfs_spec_close(struct vnode *vp, int fflag, struct file *dev_fp)
 	int error = 0, opencount;
 
 	if (dev != NULL && (dev_dflags(dev) & D_QUICK)) {
-		opencount = vp->v_opencount;
+		opencount = __atomic_load_n(&vp->v_opencount, __ATOMIC_SEQ_CST);
 		if (opencount <= 1)
 			opencount = count_dev(dev);
 		if ((dev_dflags(dev) & D_TRACKCLOSE) || opencount == 1) {
@@ -1022,7 +1022,7 @@ devfs_spec_close(struct vnode *vp, int fflag, struct file *dev_fp)
 	vn_lock(vp, LK_UPGRADE | LK_RETRY);
 	if (dev != NULL) {
 		reference_dev(dev);
-		opencount = vp->v_opencount;
+		opencount = __atomic_load_n(&vp->v_opencount, __ATOMIC_SEQ_CST);
 		if (opencount <= 1)
 			opencount = count_dev(dev);
 	} else {
@@ -1037,7 +1037,7 @@ devfs_spec_close(struct vnode *vp, int fflag, struct file *dev_fp)
 	if (dev != NULL)
 		release_dev(dev);
 skip:
-	if (vp->v_opencount > 0)
+	if (__atomic_load_n(&vp->v_opencount, __ATOMIC_SEQ_CST) > 0)
 		__atomic_fetch_sub(&vp->v_opencount, 1, __ATOMIC_SEQ_CST);
 	return (error);
 }
