@@ -383,11 +383,31 @@ run__dev_kqemu_namespace_body()
 	    >out2 2>err2
 	rc=$?
 	[ $rc -eq 7 ] || { cat err2; dh_fail "exit status $rc, expected 7"; }
+	# SIGTERM goes to the command; devhost exits with its status, clean.
+	mounts_before=$(grep -c devhost /proc/mounts)
+	"$BIN/devhost" run $DH_ARGS_CLONE -- sleep 60 >out3 2>err3 &
+	echo $! >devhost.pid
+	wait_for 'grep -q "running the command" err3' ||
+	    dh_fail "devhost run did not start: $(cat err3)"
+	kill -TERM "$(cat devhost.pid)"
+	wait "$(cat devhost.pid)"
+	rc=$?
+	rm -f devhost.pid
+	cat err3
+	[ $rc -eq 143 ] || dh_fail "exit status $rc after SIGTERM, expected 143"
+	grep -q -- '-- clean$' err3 || dh_fail "not clean after SIGTERM"
+	[ "$(grep -c devhost /proc/mounts)" -eq "$mounts_before" ] ||
+	    dh_fail "a devhost mount leaked into the host namespace"
 	now=no
 	[ -e /dev/kqemu ] && now=yes
 	[ $had = $now ] || dh_fail "host /dev/kqemu changed"
 }
-run__dev_kqemu_namespace_cleanup() { return 0; }
+run__dev_kqemu_namespace_cleanup()
+{
+	# devhost run's own namespace dies with it; just stop it.
+	[ -f devhost.pid ] && kill -9 "$(cat devhost.pid)" 2>/dev/null
+	return 0
+}
 
 # modes_case ARGS...: the shim in another mode (or kernel profile) through
 # devhost: 4 concurrent clients hold instances, SIGKILL of one reclaims

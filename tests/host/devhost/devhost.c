@@ -44,6 +44,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -1792,6 +1793,8 @@ main(int argc, char **argv)
 	if (opt.run) {
 		child = fork();
 		if (child == 0) {
+			/* Its device dies with devhost: so does it. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			pthread_sigmask(SIG_UNBLOCK, &all, NULL);
 			execvp(opt.run_argv[0], opt.run_argv);
 			fprintf(stderr, "devhost: exec %s: %s\n", opt.run_argv[0],
