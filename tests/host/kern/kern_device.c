@@ -296,9 +296,7 @@ dev_drefs(cdev_t dev)
 {
 	int n;
 
-	pthread_mutex_lock(&hk_cdev_mtx);
-	n = dev->si_sysref.refcnt;
-	pthread_mutex_unlock(&hk_cdev_mtx);
+	n = __atomic_load_n(&dev->si_sysref.refcnt, __ATOMIC_SEQ_CST);
 	return (n);
 }
 
@@ -460,42 +458,39 @@ cdev_terminate_locked(cdev_t dev)
 	free(dev);
 }
 
+/*
+ * The reference count (si_sysref.refcnt) is atomic, so the hot path
+ * (reference_dev/release_dev around every ioctl, read and write) takes no
+ * global lock; whoever drops it to zero terminates the cdev under
+ * hk_cdev_mtx.  It reaches zero once: after destroy, with no vnode left.
+ */
 static void
-cdev_maybe_terminate_locked(cdev_t dev)
+cdev_rele(cdev_t dev, const char *who)
 {
-	if (dev->si_sysref.refcnt == 0)
+	int n = __atomic_sub_fetch(&dev->si_sysref.refcnt, 1, __ATOMIC_SEQ_CST);
+
+	if (n < 0)
+		panic("%s: cdev %p over-released", who, dev);
+	if (n == 0) {
+		pthread_mutex_lock(&hk_cdev_mtx);
 		cdev_terminate_locked(dev);
-	else
-		pthread_mutex_unlock(&hk_cdev_mtx);
+	}
 }
 
 cdev_t
 reference_dev(cdev_t dev)
 {
-	if (dev != NULL) {
-		pthread_mutex_lock(&hk_cdev_mtx);
-		if (dev->si_sysref.refcnt <= 0) {
-			pthread_mutex_unlock(&hk_cdev_mtx);
-			panic("reference_dev: cdev %p already terminated", dev);
-		}
-		dev->si_sysref.refcnt++;
-		pthread_mutex_unlock(&hk_cdev_mtx);
-	}
+	if (dev != NULL &&
+	    __atomic_fetch_add(&dev->si_sysref.refcnt, 1, __ATOMIC_SEQ_CST) <= 0)
+		panic("reference_dev: cdev %p already terminated", dev);
 	return (dev);
 }
 
 void
 release_dev(cdev_t dev)
 {
-	if (dev == NULL)
-		return;
-	pthread_mutex_lock(&hk_cdev_mtx);
-	if (dev->si_sysref.refcnt <= 0) {
-		pthread_mutex_unlock(&hk_cdev_mtx);
-		panic("release_dev: cdev %p over-released", dev);
-	}
-	dev->si_sysref.refcnt--;
-	cdev_maybe_terminate_locked(dev);
+	if (dev != NULL)
+		cdev_rele(dev, "release_dev");
 }
 
 void
@@ -503,8 +498,8 @@ hk_cdev_vref(cdev_t dev)
 {
 	pthread_mutex_lock(&hk_cdev_mtx);
 	dev->si_hk->vrefs++;
-	dev->si_sysref.refcnt++;
 	pthread_mutex_unlock(&hk_cdev_mtx);
+	reference_dev(dev);
 }
 
 void
@@ -512,8 +507,8 @@ hk_cdev_vrele(cdev_t dev)
 {
 	pthread_mutex_lock(&hk_cdev_mtx);
 	dev->si_hk->vrefs--;
-	dev->si_sysref.refcnt--;
-	cdev_maybe_terminate_locked(dev);
+	pthread_mutex_unlock(&hk_cdev_mtx);
+	cdev_rele(dev, "vrele");
 }
 
 /* Drop the creation reference (destroy_dev worker, destroy_only_dev). */
@@ -526,8 +521,8 @@ hk_cdev_base_release(cdev_t dev)
 		panic("destroy of cdev %s twice", dev->si_name);
 	}
 	dev->si_hk->base_ref = 0;
-	dev->si_sysref.refcnt--;
-	cdev_maybe_terminate_locked(dev);
+	pthread_mutex_unlock(&hk_cdev_mtx);
+	cdev_rele(dev, "destroy_dev");
 }
 
 int
