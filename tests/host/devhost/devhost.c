@@ -137,7 +137,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;	/* inflight drops */
 static pthread_mutex_t g_devfs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hproc *g_procs;
-static struct dfile g_files = { &g_files, &g_files, 0, NULL, 0, 0, "", "", 0, NULL, 0 };
+static struct dfile g_files = { .next = &g_files, .prev = &g_files };	/* list head */
 static int g_stopping;		/* (atomic) */
 
 /* Names handed out as inode numbers (never shrink; g_lock). */
@@ -1013,12 +1013,10 @@ dh_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->direct_io = 1;
 	fi->nonseekable = 1;
 	if (fuse_reply_open(req, fi) != 0) {
-		/* The opener is gone (interrupted open): undo. */
+		/* The opener is gone (interrupted open) and no release will
+		 * come for this fh: close it here. */
 		logmsg("open of %s by %d: reply failed, closing", name, f->opener);
-		/* dh_release will not come for this fh. */
-		struct fuse_file_info fake = *fi;
-
-		dh_release(NULL, ino, &fake);
+		dh_release(NULL, ino, fi);
 	}
 }
 
@@ -1622,12 +1620,7 @@ main(int argc, char **argv)
 	bool child_done = false;
 	int sigcount = 0;
 
-	if (argc > 1 && strcmp(argv[1], "run") == 0) {
-		opt.run = true;
-		argv[1] = argv[0];
-		argc--;
-		argv++;
-	}
+again:
 	while ((c = getopt_long(argc, argv, "+t:vh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -1675,7 +1668,16 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
+	/* "run" may come first or after options; options may follow it. */
+	if (!opt.run && optind < argc && strcmp(argv[optind], "run") == 0) {
+		opt.run = true;
+		optind++;
+		goto again;
+	}
 	if (opt.run) {
+		if (optind < argc && strcmp(argv[optind - 1], "--") != 0 &&
+		    strcmp(argv[optind], "--") == 0)
+			optind++;
 		if (optind >= argc)
 			usage();
 		opt.run_argv = argv + optind;
