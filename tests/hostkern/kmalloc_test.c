@@ -65,6 +65,34 @@ ATF_TC_BODY(kmalloc__injection_by_type, tc)
 	h_shutdown_clean();
 }
 
+ATF_TC(kmalloc__fail_every_allocation_of_a_type);
+ATF_TC_HEAD(kmalloc__fail_every_allocation_of_a_type, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kmalloc failure injection of every "
+	    "failable allocation of one type until turned off");
+}
+ATF_TC_BODY(kmalloc__fail_every_allocation_of_a_type, tc)
+{
+	void *a, *b;
+	int i;
+
+	h_boot(HK_PROFILE_MODERN);
+	ATF_REQUIRE_EQ(hk_fail_kmalloc_type("kmtest", 1), 0);
+	for (i = 0; i < 3; i++)
+		ATF_CHECK(kmalloc(8, M_KMTEST, M_NOWAIT) == NULL);
+	a = kmalloc(8, M_KMTEST, M_WAITOK);
+	ATF_CHECK(a != NULL);
+	b = kmalloc(8, M_KMOTHER, M_NOWAIT);
+	ATF_CHECK(b != NULL);
+	ATF_REQUIRE_EQ(hk_fail_kmalloc_type("kmtest", 0), 0);
+	kfree(a, M_KMTEST);
+	a = kmalloc(8, M_KMTEST, M_NOWAIT);
+	ATF_CHECK(a != NULL);
+	kfree(a, M_KMTEST);
+	kfree(b, M_KMOTHER);
+	h_shutdown_clean();
+}
+
 ATF_TC(kmalloc__stats_zero_and_leak_report);
 ATF_TC_HEAD(kmalloc__stats_zero_and_leak_report, tc)
 {
@@ -93,6 +121,7 @@ ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, kmalloc__injection_only_when_allowed_to_fail);
 	ATF_TP_ADD_TC(tp, kmalloc__injection_by_type);
+	ATF_TP_ADD_TC(tp, kmalloc__fail_every_allocation_of_a_type);
 	ATF_TP_ADD_TC(tp, kmalloc__stats_zero_and_leak_report);
 	return (atf_no_error());
 }

@@ -174,6 +174,9 @@ int hk_devfs_node_attr(const char *name, uid_t *uidp, gid_t *gidp, int *modep);
  * (M_NULLOK or M_NOWAIT); 0 disables.  type: NULL for any malloc type, or a
  * type's short name ("KQEMU"). */
 int hk_fail_kmalloc_nth(const char *type, int nth);
+/* Fail every allocation of one malloc type that is allowed to fail
+ * (M_NULLOK or M_NOWAIT) while on is non-zero; one type at a time. */
+int hk_fail_kmalloc_type(const char *type, int on);
 /* Number of kmalloc calls that could have failed since boot (to iterate
  * "fail each allocation point in turn"). */
 long hk_kmalloc_failable_count(void);

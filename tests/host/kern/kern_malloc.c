@@ -52,6 +52,7 @@ static struct malloc_type *types;
 static long failable;			/* failable calls since boot */
 static long fail_at;			/* fail when failable reaches this */
 static char fail_type[64];		/* "" = any type */
+static char fail_all[64];		/* fail every failable of this type */
 static struct malloc_type *orphans;	/* allocations of unloaded types */
 
 static struct malloc_type *const kernel_types[] = {
@@ -162,6 +163,7 @@ hk_malloc_boot(void)
 	failable = 0;
 	fail_at = 0;
 	fail_type[0] = '\0';
+	fail_all[0] = '\0';
 	pthread_mutex_unlock(&types_mtx);
 }
 
@@ -223,6 +225,8 @@ inject_failure(struct malloc_type *type)
 	int fail = 0;
 
 	pthread_mutex_lock(&types_mtx);
+	if (fail_all[0] != '\0' && strcmp(fail_all, type->ks_shortdesc) == 0)
+		fail = 1;
 	if (fail_type[0] == '\0' ||
 	    strcmp(fail_type, type->ks_shortdesc) == 0) {
 		failable++;
@@ -243,6 +247,17 @@ hk_fail_kmalloc_nth(const char *type, int nth)
 	pthread_mutex_lock(&types_mtx);
 	strlcpy(fail_type, type ? type : "", sizeof(fail_type));
 	fail_at = nth == 0 ? 0 : failable + nth;
+	pthread_mutex_unlock(&types_mtx);
+	return (0);
+}
+
+int
+hk_fail_kmalloc_type(const char *type, int on)
+{
+	if (on && (type == NULL || type[0] == '\0'))
+		return (EINVAL);
+	pthread_mutex_lock(&types_mtx);
+	strlcpy(fail_all, on ? type : "", sizeof(fail_all));
 	pthread_mutex_unlock(&types_mtx);
 	return (0);
 }
