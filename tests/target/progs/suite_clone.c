@@ -500,6 +500,89 @@ attach_over_raw_open(void)
 	return (NULL);
 }
 
+/* Operations kqemu does not implement, through a clone: an errno, never a
+ * panic (each is forwarded to kqemu's dev_ops or its defaults). */
+static const char *
+other_ops(void)
+{
+	struct qvm vm;
+	struct pollfd pf;
+	char buf[64];
+	void *p;
+	const char *r;
+
+	CHECK(qvm_alloc(&vm, 32) == 0, "mmap");
+	vm.fd = open(DEV, O_RDWR);
+	CHECK(vm.fd >= 0, "open: %s", strerror(errno));
+	CHECK_OK(ioctl(vm.fd, KQEMU_IOC_INIT, &vm.init), "INIT");
+	(void)read(vm.fd, buf, sizeof(buf));
+	(void)write(vm.fd, buf, sizeof(buf));
+	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, vm.fd, 0);
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
+	pf.fd = vm.fd;
+	pf.events = POLLIN | POLLOUT;
+	pf.revents = 0;
+	(void)poll(&pf, 1, 0);
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_EXEC, NULL), EFAULT, "EXEC with a NULL argument");
+	CHECK_ERR(ioctl(vm.fd, KQEMU_IOC_GET_VERSION, (void *)16), EFAULT,
+	    "GET_VERSION into a bad pointer");
+	/* The instance is unharmed. */
+	if ((r = qvm_exec_check(&vm, 3)) != NULL)
+		return (r);
+	close(vm.fd);
+	qvm_free(&vm);
+	CHECK(live_becomes(0) == 0, "live = %ld after close", stat_of("live"));
+	return (NULL);
+}
+
+/* autoclone: a clone's own node (/dev/kqemuN), opened by name by another
+ * process, is a plain open of that single-instance cdev: EBUSY, no clone. */
+static int
+h_open_node(void *p)
+{
+	int fd = open((const char *)p, O_RDWR);
+
+	if (fd >= 0)
+		return (100);
+	return (errno == EBUSY ? 0 : errno);
+}
+
+static const char *
+clone_node_by_name(void)
+{
+	char path[32];
+	int fd, u, st = 0;
+	long opens;
+
+	if (strcmp(mode, "autoclone") != 0)
+		return t_skip("mode %s has no per-clone nodes", mode[0] ? mode : "default");
+	fd = open(DEV, O_RDWR);
+	CHECK(fd >= 0, "open: %s", strerror(errno));
+	for (u = 0; u < 64; u++) {
+		snprintf(path, sizeof(path), "/dev/kqemu%d", u);
+		if (access(path, F_OK) == 0)
+			break;
+	}
+	CHECK(u < 64, "no /dev/kqemuN node while a clone is open");
+	opens = stat_of("opens");
+	CHECK(kqt_run_child(h_open_node, path, 10, &st) == 0, "child hung");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "open %s by name from another process: %s", path,
+	    WEXITSTATUS(st) == 100 ? "succeeded" : strerror(WEXITSTATUS(st)));
+	CHECK(stat_of("opens") == opens, "opening %s by name made a clone", path);
+	close(fd);
+	{
+		long deadline = now_ms() + 3000;
+
+		while (access(path, F_OK) == 0 && now_ms() < deadline)
+			sleep_ms(10);
+	}
+	CHECK(access(path, F_OK) != 0, "%s stays after its close", path);
+	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	return (NULL);
+}
+
 static const char *
 cycles(void)
 {
@@ -537,6 +620,8 @@ static const struct kqt_case clone_cases[] = {
 	{ "dup__shares_one_clone", dup_shares, 0 },
 	{ "fork__shares_child_close_not_last", fork_shares, 0 },
 	{ "open__second_in_same_process", second_open_same_process, 0 },
+	{ "ops__read_write_mmap_poll_bad_pointers", other_ops, 0 },
+	{ "open__clone_node_by_name_ebusy", clone_node_by_name, 0 },
 	{ "exit__without_close_reclaims", exit_reclaims, 0 },
 	{ "kill__mid_exec_reclaims", kill_mid_exec, 0 },
 	{ "unload__refused_while_clone_lives", unload_refused_while_clone_lives, 0 },

@@ -17,7 +17,7 @@
 #define DEV		"/dev/kqemu"
 #define NWORK		6
 #define NSLOT		64
-#define RUN_MS		8000
+#define RUN_MS		8000	/* kenv kqtest.stress_ms overrides (manual hunts) */
 
 struct shared {
 	volatile int stop;
@@ -281,7 +281,14 @@ race(void)
 				unloader();
 		}
 	}
-	sleep_ms(RUN_MS);
+	{
+		char ms[16];
+		long run = RUN_MS;
+
+		if (kenv_get("kqtest.stress_ms", ms, sizeof(ms)) > 0 && atol(ms) > 0)
+			run = atol(ms);
+		sleep_ms(run);
+	}
 	sh->stop = 1;
 	for (i = 0; i < NWORK + 2; i++)
 		waitpid(pids[i], &st, 0);
@@ -365,7 +372,7 @@ clean_after(void)
 }
 
 static const struct kqt_case stress_cases[] = {
-	{ "race__open_ioctl_fork_kill_unload", race, 60 },
+	{ "race__open_ioctl_fork_kill_unload", race, 900 },
 	{ "after__unload_reload_nothing_left", clean_after, 0 },
 	{ NULL, NULL, 0 },
 };

@@ -52,6 +52,7 @@ typedef __builtin_va_list va_list;
 #define SYS___sysctl	202
 #define SYS_clock_gettime 232
 #define SYS_nanosleep	240
+#define SYS_poll	209
 #define SYS_kldload	304
 #define SYS_kldunload	305
 #define SYS_kldfind	306
@@ -116,6 +117,14 @@ typedef __builtin_va_list va_list;
 #define WIFSIGNALED(s)	(((s) & 0177) != 0177 && ((s) & 0177) != 0)
 #define WTERMSIG(s)	((s) & 0177)
 
+struct pollfd {
+	int fd;
+	short events;
+	short revents;
+};
+#define POLLIN		0x0001
+#define POLLOUT		0x0004
+
 struct timespec {
 	long tv_sec;
 	long tv_nsec;
@@ -154,6 +163,7 @@ int kldload(const char *file);
 int kldunload(int fileid);
 int kldfind(const char *file);
 int sched_yield(void);
+int poll(struct pollfd *fds, unsigned int n, int timeout_ms);
 int sysctl(const int *mib, unsigned int n, void *old, size_t *oldlen,
     const void *new_, size_t newlen);
 int sysctlbyname(const char *name, void *old, size_t *oldlen,
