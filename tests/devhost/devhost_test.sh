@@ -557,10 +557,41 @@ rw__read_write_reach_driver_body()
 }
 rw__read_write_reach_driver_cleanup() { cleanup_all; }
 
+atf_test_case fork__orphan_child_keeps_instance cleanup
+fork__orphan_child_keeps_instance_head()
+{
+	atf_set "descr" "The opener exits while a forked child still holds" \
+	    "the file: the host kernel's exit runs for the parent, the child" \
+	    "keeps using the same instance, and its exit is the last close"
+	common_head
+}
+fork__orphan_child_keeps_instance_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	"$BIN/kqemu-run" --dev mnt/kqemu --orphan-child --execs 200 >c.out 2>&1 ||
+	    dh_fail "parent failed"
+	wait_for 'grep -q "result ok (orphan child)" c.out' ||
+	    dh_fail "orphan child did not finish"
+	cat c.out
+	[ "$(grep -c 'result ok' c.out)" -eq 2 ] || dh_fail "expected two ok lines"
+	[ "$(awk '{print $6}' c.out | sort -u | wc -l)" -eq 1 ] ||
+	    dh_fail "parent and child saw different clones"
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' ||
+	    dh_fail "not reclaimed: $(cat mnt/.files) live $(live)"
+	[ "$(grep -c '^devhost: release kqemu' devhost.err)" -eq 1 ] ||
+	    dh_fail "expected exactly one release"
+	# The parent's exit ran while the child still held the file.
+	grep -q "process $(awk 'NR == 1 {print $2}' c.out) died (1 files still open)" \
+	    devhost.err || dh_fail "parent's exit not run with its file held"
+	stop_devhost
+}
+fork__orphan_child_keeps_instance_cleanup() { cleanup_all; }
+
 atf_init_test_cases()
 {
 	atf_add_test_case clients__concurrent_isolated
 	atf_add_test_case fork__child_close_not_last
+	atf_add_test_case fork__orphan_child_keeps_instance
 	atf_add_test_case kill__sigkill_reclaims_own_clone
 	atf_add_test_case init__bad_pointer_efault
 	atf_add_test_case exec__sigalrm_intr

@@ -55,6 +55,7 @@ static struct {
 	long alarm_us;
 	bool bad_init;
 	bool fork_child;
+	bool orphan_child;
 	const char *expect;
 	bool quiet;
 	bool wait_sigusr1;
@@ -83,6 +84,8 @@ on_usr1(int sig)
 }
 
 static int g_fd = -1;
+static bool g_is_orphan;		/* --orphan-child: we are the child */
+static int g_hostpid = -1;		/* devhost: host pid owning our file */
 static struct kqs_vm g_vm;	/* lives until exit, as QEMU's RAM does */
 
 /* qemu_seq's ioctl callback: BSD command words, sent the Linux way. */
@@ -105,17 +108,20 @@ page_alloc(size_t len)
 	return (p == MAP_FAILED ? NULL : p);
 }
 
-/* The devfs node devhost says our open created. */
-static void
-find_clone(char *out, size_t outlen)
+/*
+ * devhost's line for the file opened by process `pid` (its /.files: pid
+ * hostpid fd node clone ioctls): the clone node and the host-kernel pid
+ * that owns the file now.  0, or -1 when not served by devhost.
+ */
+static int
+devhost_file(pid_t pid, char *clone, size_t clonelen, int *hostpid)
 {
-	char path[PATH_MAX], dir[PATH_MAX], line[512], node[128], clone[128];
-	int pid, hpid, hfd, i;
+	char path[PATH_MAX], dir[PATH_MAX], line[512], node[128], cl[128];
+	int p, hpid, hfd, i, found = -1;
 	unsigned long ioc;
 	char *d;
 	FILE *f = NULL;
 
-	snprintf(out, outlen, "?");
 	snprintf(dir, sizeof(dir), "%s", opt.dev);
 	d = dirname(dir);
 	for (i = 0; i < 3 && f == NULL; i++) {
@@ -127,15 +133,20 @@ find_clone(char *out, size_t outlen)
 		f = fopen(path, "re");
 	}
 	if (f == NULL)
-		return;
+		return (-1);
 	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%d %d %d %127s %127s %lu", &pid, &hpid, &hfd,
-		    node, clone, &ioc) == 6 && pid == (int)getpid()) {
-			snprintf(out, outlen, "%s", clone);
+		if (sscanf(line, "%d %d %d %127s %127s %lu", &p, &hpid, &hfd,
+		    node, cl, &ioc) == 6 && p == (int)pid) {
+			if (clone != NULL)
+				snprintf(clone, clonelen, "%s", cl);
+			if (hostpid != NULL)
+				*hostpid = hpid;
+			found = 0;
 			break;
 		}
 	}
 	fclose(f);
+	return (found);
 }
 
 #define FAIL(stepname, err) do {					\
@@ -154,7 +165,8 @@ run_sequence(char *clone, size_t clonelen)
 	g_fd = open(opt.dev, O_RDWR);
 	if (g_fd < 0)
 		FAIL("open", errno);
-	find_clone(clone, clonelen);
+	if (devhost_file(getpid(), clone, clonelen, &g_hostpid) != 0)
+		snprintf(clone, clonelen, "?");
 	if (opt.raw_cmd != 0) {
 		/* Room for the largest restricted FUSE ioctl (16383 bytes). */
 		static unsigned char raw[16384];
@@ -213,6 +225,34 @@ run_sequence(char *clone, size_t clonelen)
 	/* QEMU only prints SET_PHYS_MEM refusals; we insist. */
 	if (kqs_map_pc(real_ioctl, NULL, vmp) != 0)
 		FAIL("SET_PHYS_MEM", EINVAL);
+
+	if (opt.orphan_child) {
+		/*
+		 * A child that outlives us with the inherited file: the parent
+		 * reports and exits at once; the child waits for that, then
+		 * runs the EXEC loop on the same instance (its memory is a
+		 * copy of ours at the same addresses) and reports as "child".
+		 */
+		pid_t parent = getpid(), c = fork();
+
+		if (c < 0)
+			FAIL("fork", errno);
+		if (c > 0)
+			return (0);	/* the parent: done, exit */
+		g_is_orphan = true;
+		while (getppid() == parent)
+			usleep(1000);
+		/* Through devhost, also until it has run the parent's exit
+		 * (the file then belongs to another host process). */
+		for (int n = 0; n < 5000 && g_hostpid >= 0; n++) {
+			int hp = -1;
+
+			if (devhost_file(parent, NULL, 0, &hp) != 0 ||
+			    hp != g_hostpid)
+				break;
+			usleep(1000);
+		}
+	}
 
 	if (opt.alarm_us > 0) {
 		struct itimerval it;
@@ -278,6 +318,7 @@ usage(void)
 "  --alarm-us N      SIGALRM every N us during EXECs; needs an INTR\n"
 "  --bad-init        INIT with an unmapped page array (expect EFAULT)\n"
 "  --fork-child      after INIT, children close their inherited copy\n"
+"  --orphan-child    after the map, exit; a forked child runs the EXECs\n"
 "  --ioctl CMD       only open and send the raw ioctl CMD (Linux encoding)\n"
 "  --expect RESULT   ok (default) or an errno name (EBUSY, EFAULT ...)\n"
 "  -q                no status line\n");
@@ -299,6 +340,7 @@ main(int argc, char **argv)
 		{ "alarm-us", required_argument, NULL, 'a' },
 		{ "bad-init", no_argument, NULL, 'b' },
 		{ "fork-child", no_argument, NULL, 'f' },
+		{ "orphan-child", no_argument, NULL, 'o' },
 		{ "expect", required_argument, NULL, 'x' },
 		{ "ioctl", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
@@ -322,6 +364,7 @@ main(int argc, char **argv)
 		case 'a': opt.alarm_us = strtol(optarg, NULL, 0); break;
 		case 'b': opt.bad_init = true; break;
 		case 'f': opt.fork_child = true; break;
+		case 'o': opt.orphan_child = true; break;
 		case 'x': opt.expect = optarg; break;
 		case 'q': opt.quiet = true; break;
 		case 'i': opt.raw_cmd = strtoul(optarg, NULL, 0); break;
@@ -367,8 +410,9 @@ main(int argc, char **argv)
 	snprintf(ram, sizeof(ram), "%luM", opt.ram_mb);
 	if (!opt.quiet) {
 		int len = snprintf(line, sizeof(line),
-		    "pid %-7d fd %-3d clone %-9s ram %-6s ioctls %-6ld result %s\n",
-		    (int)getpid(), fd, clone, ram, g_ioctls, res);
+		    "pid %-7d fd %-3d clone %-9s ram %-6s ioctls %-6ld result %s%s\n",
+		    (int)getpid(), fd, clone, ram, g_ioctls, res,
+		    g_is_orphan ? " (orphan child)" : "");
 
 		/* One write, so concurrent clients' lines never interleave. */
 		if (write(STDOUT_FILENO, line, (size_t)len) != len)
