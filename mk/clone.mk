@@ -4,9 +4,9 @@
 #
 # This fragment sorts before mk/hostkern.mk, so it cannot test
 # HOSTKERN_LIB or call host_test_prog while it is read: its link rules
-# name the host kernel through second expansion ($$(HOSTKERN_LIB)), which
-# make evaluates after every fragment is read, and everything is wired in
-# only when mk/hostkern.mk exists.
+# name the library by its documented path ($(B)/lib/libhostkern.a) and
+# expand $(HOSTKERN_LDLIBS) only in recipes (after every fragment is read);
+# everything is wired in only when mk/hostkern.mk exists.
 
 CLONE_SHIM_SRCS := kmod/clone/clone_glue.c kmod/clone/clone_core.cc
 CLONE_MODES     := autoclone fp native proc
@@ -20,12 +20,10 @@ $(B)/obj/kmod-kmod/clone/clone_glue.o: KMOD_CPPFLAGS += -DCLONE_HOST_BUILD
 $(B)/obj/host-tests/clone/%.o: HOST_CPPFLAGS += -Itests/kqemu -Itests/clone
 $(B)/obj/host-tests/bench/%.o: HOST_CPPFLAGS += -Itests/kqemu
 
-.SECONDEXPANSION:
-
 # $(call clone_prog,OUTPUT,SOURCES): a host program linked with the host
 # kernel (and atf-c).
 define clone_prog
-$(1): $(patsubst %,$(B)/obj/host-%.o,$(basename $(2))) $$$$(HOSTKERN_LIB)
+$(1): $(patsubst %,$(B)/obj/host-%.o,$(basename $(2))) $(B)/lib/libhostkern.a | deps-test
 	@mkdir -p $$(@D)
 	$$(CXX) $$(HOST_LDFLAGS) -o $$@ $(patsubst %,$(B)/obj/host-%.o,$(basename $(2))) -latf-c $$(HOSTKERN_LDLIBS)
 endef
@@ -42,11 +40,12 @@ $(eval $(call kyua_area,tests/clone))
 
 # The tests load these modules at run time.
 $(foreach m,$(CLONE_MODES),$(B)/tests/clone/clone_$(m)_test) $(B)/tests/clone/kqemu_clone_test: \
-    | $(B)/modules/h_single.so $(B)/modules/h_single_clone.so $(B)/modules/kqemu_clone.so
+    | $(B)/modules/h_single.so $(B)/modules/h_single_clone.so $(B)/modules/kqemu_clone.so \
+      $(B)/modules/kqemu.so
 
 # make bench: prints ratios, never asserts.
 $(eval $(call clone_prog,$(B)/bench/clone_bench,tests/bench/clone_bench.c))
 .PHONY: bench
-bench: deps-build $(B)/bench/clone_bench $$(MODULES)
+bench: deps-build $(B)/bench/clone_bench $(B)/modules/kqemu.so $(B)/modules/kqemu_clone.so
 	@HK_MODULE_PATH=$(abspath $(B))/modules $(B)/bench/clone_bench
 endif

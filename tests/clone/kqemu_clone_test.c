@@ -21,10 +21,12 @@
 
 static const struct ct_target *T = &ct_kqemu;
 
+static enum hk_profile kprof = (enum hk_profile)-1;	/* -1: the mode's */
+
 static void
 kboot(const char *mode)
 {
-	ct_boot(T, mode, ct_profile_for(mode));
+	ct_boot(T, mode, (int)kprof >= 0 ? kprof : ct_profile_for(mode));
 	/* 64 VMs of 2 MiB lock 64 x 1024+ pages. */
 	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.max_locked_pages", "1000000"), 0);
 	ct_set_limits(T, 0, 0, 0);
@@ -184,6 +186,19 @@ MODE_CASES(fp)
 MODE_CASES(native)
 MODE_CASES(proc)
 
+ATF_TC(qemu__64_concurrent_isolated__autoclone_devfs24);
+ATF_TC_HEAD(qemu__64_concurrent_isolated__autoclone_devfs24, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "autoclone on a DragonFly 2.4-3.6 "
+	    "kernel (DEVFS24 profile: clone handlers, no a_fp, no cdevpriv): "
+	    "64 processes run the QEMU 0.10 sequence at once");
+}
+ATF_TC_BODY(qemu__64_concurrent_isolated__autoclone_devfs24, tc)
+{
+	kprof = HK_PROFILE_DEVFS24;
+	run_64("autoclone");
+}
+
 ATF_TC(open__second_open_ebusy_without_shim);
 ATF_TC_HEAD(open__second_open_ebusy_without_shim, tc)
 {
@@ -267,6 +282,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, qemu__64_concurrent_isolated__fp);
 	ATF_TP_ADD_TC(tp, qemu__64_concurrent_isolated__native);
 	ATF_TP_ADD_TC(tp, qemu__64_concurrent_isolated__proc);
+	ATF_TP_ADD_TC(tp, qemu__64_concurrent_isolated__autoclone_devfs24);
 	ATF_TP_ADD_TC(tp, unload__kqemu_held_by_shim__autoclone);
 	ATF_TP_ADD_TC(tp, unload__kqemu_held_by_shim__fp);
 	ATF_TP_ADD_TC(tp, unload__kqemu_held_by_shim__native);
