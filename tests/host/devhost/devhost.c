@@ -109,7 +109,7 @@ struct hproc {
 enum { DF_DEV, DF_TEXT };
 
 struct dfile {
-	struct dfile *next, *prev;	/* g_files, DF_DEV only (g_lock) */
+	struct dfile *next, *prev;	/* g_files or g_texts (g_lock) */
 	int kind;
 	struct hproc *owner;		/* (g_lock) */
 	int fd;				/* host-kernel fd in owner */
@@ -137,7 +137,8 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;	/* inflight drops */
 static pthread_mutex_t g_devfs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hproc *g_procs;
-static struct dfile g_files = { .next = &g_files, .prev = &g_files };	/* list head */
+static struct dfile g_files = { .next = &g_files, .prev = &g_files };	/* DF_DEV */
+static struct dfile g_texts = { .next = &g_texts, .prev = &g_texts };	/* DF_TEXT */
 static int g_stopping;		/* (atomic) */
 
 /* Names handed out as inode numbers (never shrink; g_lock). */
@@ -311,7 +312,7 @@ hproc_new(pid_t tgid, struct hk_proc *hp)
 
 static void proc_died(struct hproc *p);
 static void holder_retire(struct hproc *p, int held);
-void dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+static void dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /*
  * The live hproc of a real process.  An entry whose pidfd already fired
@@ -915,10 +916,15 @@ open_text(fuse_req_t req, struct fuse_file_info *fi, char *text, size_t len)
 	f->len = len;
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = 1;
-	if (fuse_reply_open(req, fi) != 0) {
-		free(text);
-		free(f);
-	}
+	/* Listed so a shutdown before its (asynchronous) release frees it. */
+	pthread_mutex_lock(&g_lock);
+	f->prev = g_texts.prev;
+	f->next = &g_texts;
+	g_texts.prev->next = f;
+	g_texts.prev = f;
+	pthread_mutex_unlock(&g_lock);
+	if (fuse_reply_open(req, fi) != 0)
+		dh_release(NULL, 0, fi);
 }
 
 static void
@@ -1020,7 +1026,7 @@ dh_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
-void
+static void
 dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dfile *f = (struct dfile *)(uintptr_t)fi->fh;
@@ -1029,6 +1035,10 @@ dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	if (f->kind == DF_TEXT) {
+		pthread_mutex_lock(&g_lock);
+		f->prev->next = f->next;
+		f->next->prev = f->prev;
+		pthread_mutex_unlock(&g_lock);
 		free(f->text);
 		free(f);
 		if (req != NULL)
@@ -1874,10 +1884,18 @@ stop:
 			close(p->pidfd);
 		free(p);
 	}
+	/* Files whose release never came (the loop stopped first). */
 	while (g_files.next != &g_files) {
 		struct dfile *f = g_files.next;
 
 		g_files.next = f->next;
+		free(f);
+	}
+	while (g_texts.next != &g_texts) {
+		struct dfile *f = g_texts.next;
+
+		g_texts.next = f->next;
+		free(f->text);
 		free(f);
 	}
 	for (i = 0; (size_t)i < g_nnames; i++)
