@@ -181,7 +181,7 @@ node_create(cdev_t dev, int *existsp)
 static void
 devfs_link_dev(cdev_t dev)
 {
-	dev->si_flags |= SI_DEVFS_LINKED;
+	__atomic_fetch_or(&dev->si_flags, SI_DEVFS_LINKED, __ATOMIC_SEQ_CST);
 }
 
 /* devfs_destroy_dev_worker: unlink the node, drop the creation ref. */
@@ -196,7 +196,7 @@ destroy_dev_worker(cdev_t dev)
 			break;
 		}
 	}
-	dev->si_flags &= ~SI_DEVFS_LINKED;
+	__atomic_fetch_and(&dev->si_flags, ~SI_DEVFS_LINKED, __ATOMIC_SEQ_CST);
 	dev->si_hk->node = NULL;
 	if (n != NULL) {
 		n->vp->v_hk = NULL;
@@ -233,7 +233,8 @@ msg_run(struct devfs_msg *m)
 	case MSG_DESTROY_BY_OPS:
 		for (n = nodes; n != NULL; n = nn) {
 			nn = n->next;
-			if (n->dev->si_ops == m->ops && (m->minor < 0 ||
+			if (__atomic_load_n(&n->dev->si_ops, __ATOMIC_ACQUIRE) ==
+			    m->ops && (m->minor < 0 ||
 			    n->dev->si_uminor == m->minor)) {
 				n->dev->si_hk->destroyed = 1;
 				destroy_dev_worker(n->dev);

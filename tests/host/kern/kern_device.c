@@ -104,14 +104,34 @@ nopsize(struct dev_psize_args *ap)
 	return (0);
 }
 
+/*
+ * si_ops and the head fields are swapped by dev_ops_intercept/restore while
+ * other threads call through them (as on DragonFly, where aligned pointer
+ * and int accesses are atomic): the host reads and writes them atomically
+ * so the kernel model itself stays race-free under TSan.
+ */
+static __inline struct dev_ops *
+ops_of(cdev_t dev)
+{
+	return (__atomic_load_n(&dev->si_ops, __ATOMIC_ACQUIRE));
+}
+
 int nullopen(struct dev_open_args *ap) { return (0); }
 int nullclose(struct dev_close_args *ap) { return (0); }
+
+/*
+ * Several threads may make cdevs with the same ops at once (a clone
+ * handler's make_only_dev): DragonFly's unlocked fill writes the same
+ * values; the host serialises it so only the first call writes.
+ */
+static pthread_mutex_t compile_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 void
 compile_dev_ops(struct dev_ops *ops)
 {
 	int offset;
 
+	pthread_mutex_lock(&compile_mtx);
 	for (offset = offsetof(struct dev_ops, dev_ops_first_field);
 	     offset <= (int)offsetof(struct dev_ops, dev_ops_last_field);
 	     offset += sizeof(void *)) {
@@ -124,6 +144,7 @@ compile_dev_ops(struct dev_ops *ops)
 				*func_p = *def_p;
 		}
 	}
+	pthread_mutex_unlock(&compile_mtx);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -143,7 +164,7 @@ dev_dopen(cdev_t dev, int oflags, int devtype, struct ucred *cred,
 	ap.a_fp = fp;
 	if (ap.a_fp)
 		ap.a_fp->f_data = vp;
-	return (dev->si_ops->d_open(&ap));
+	return (ops_of(dev)->d_open(&ap));
 }
 
 int
@@ -156,7 +177,7 @@ dev_dclose(cdev_t dev, int fflag, int devtype, struct file *fp)
 	ap.a_fflag = fflag;
 	ap.a_devtype = devtype;
 	ap.a_fp = fp;
-	return (dev->si_ops->d_close(&ap));
+	return (ops_of(dev)->d_close(&ap));
 }
 
 int
@@ -170,7 +191,7 @@ dev_dread(cdev_t dev, struct uio *uio, int ioflag, struct file *fp)
 	ap.a_uio = uio;
 	ap.a_ioflag = ioflag;
 	ap.a_fp = fp;
-	error = dev->si_ops->d_read(&ap);
+	error = ops_of(dev)->d_read(&ap);
 	if (error == 0)
 		dev->si_lastread = time_uptime;
 	return (error);
@@ -187,7 +208,7 @@ dev_dwrite(cdev_t dev, struct uio *uio, int ioflag, struct file *fp)
 	ap.a_uio = uio;
 	ap.a_ioflag = ioflag;
 	ap.a_fp = fp;
-	return (dev->si_ops->d_write(&ap));
+	return (ops_of(dev)->d_write(&ap));
 }
 
 int
@@ -204,7 +225,7 @@ dev_dioctl(cdev_t dev, u_long cmd, caddr_t data, int fflag, struct ucred *cred,
 	ap.a_cred = cred;
 	ap.a_sysmsg = msg;
 	ap.a_fp = fp;
-	return (dev->si_ops->d_ioctl(&ap));
+	return (ops_of(dev)->d_ioctl(&ap));
 }
 
 int64_t
@@ -218,7 +239,7 @@ dev_dmmap(cdev_t dev, vm_offset_t offset, int nprot, struct file *fp)
 	ap.a_offset = offset;
 	ap.a_nprot = nprot;
 	ap.a_fp = fp;
-	error = dev->si_ops->d_mmap(&ap);
+	error = ops_of(dev)->d_mmap(&ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (-1);
@@ -237,7 +258,7 @@ dev_dmmap_single(cdev_t dev, vm_ooffset_t *offset, vm_size_t size,
 	ap.a_object = object;
 	ap.a_nprot = nprot;
 	ap.a_fp = fp;
-	return (dev->si_ops->d_mmap_single(&ap));
+	return (ops_of(dev)->d_mmap_single(&ap));
 }
 
 int
@@ -247,7 +268,7 @@ dev_dclone(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_clone_desc;
 	ap.a_head.a_dev = dev;
-	return (dev->si_ops->d_clone(&ap));
+	return (ops_of(dev)->d_clone(&ap));
 }
 
 int
@@ -257,7 +278,7 @@ dev_drevoke(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_revoke_desc;
 	ap.a_head.a_dev = dev;
-	return (dev->si_ops->d_revoke(&ap));
+	return (ops_of(dev)->d_revoke(&ap));
 }
 
 int64_t
@@ -268,7 +289,7 @@ dev_dpsize(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_psize_desc;
 	ap.a_head.a_dev = dev;
-	error = dev->si_ops->d_psize(&ap);
+	error = ops_of(dev)->d_psize(&ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (-1);
@@ -285,7 +306,7 @@ dev_dkqfilter(cdev_t dev, struct knote *kn, struct file *fp)
 	ap.a_kn = kn;
 	ap.a_result = 0;
 	ap.a_fp = fp;
-	error = dev->si_ops->d_kqfilter(&ap);
+	error = ops_of(dev)->d_kqfilter(&ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (ENODEV);
@@ -303,19 +324,19 @@ dev_drefs(cdev_t dev)
 const char *
 dev_dname(cdev_t dev)
 {
-	return (dev->si_ops->head.name);
+	return (ops_of(dev)->head.name);
 }
 
 int
 dev_dflags(cdev_t dev)
 {
-	return (dev->si_ops->head.flags);
+	return (__atomic_load_n(&ops_of(dev)->head.flags, __ATOMIC_RELAXED));
 }
 
 int
 dev_dmaj(cdev_t dev)
 {
-	return (dev->si_ops->head.maj);
+	return (__atomic_load_n(&ops_of(dev)->head.maj, __ATOMIC_RELAXED));
 }
 
 int
@@ -323,7 +344,7 @@ dev_doperate(struct dev_generic_args *ap)
 {
 	int (*func)(struct dev_generic_args *);
 
-	func = *(void **)((char *)ap->a_dev->si_ops + ap->a_desc->sd_offset);
+	func = *(void **)((char *)ops_of(ap->a_dev) + ap->a_desc->sd_offset);
 	return (func(ap));
 }
 
@@ -339,27 +360,32 @@ dev_doperate_ops(struct dev_ops *ops, struct dev_generic_args *ap)
 struct dev_ops *
 dev_ops_intercept(cdev_t dev, struct dev_ops *iops)
 {
-	struct dev_ops *oops = dev->si_ops;
+	struct dev_ops *oops = ops_of(dev);
 
 	compile_dev_ops(iops);
-	iops->head.maj = oops->head.maj;
-	iops->head.data = oops->head.data;
-	iops->head.flags = oops->head.flags;
-	dev->si_ops = iops;
-	dev->si_flags |= SI_INTERCEPTED;
+	__atomic_store_n(&iops->head.maj,
+	    __atomic_load_n(&oops->head.maj, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	__atomic_store_n(&iops->head.data,
+	    __atomic_load_n(&oops->head.data, __ATOMIC_RELAXED),
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&iops->head.flags,
+	    __atomic_load_n(&oops->head.flags, __ATOMIC_RELAXED),
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&dev->si_ops, iops, __ATOMIC_RELEASE);
+	__atomic_fetch_or(&dev->si_flags, SI_INTERCEPTED, __ATOMIC_SEQ_CST);
 	return (oops);
 }
 
 void
 dev_ops_restore(cdev_t dev, struct dev_ops *oops)
 {
-	struct dev_ops *iops = dev->si_ops;
+	struct dev_ops *iops = ops_of(dev);
 
-	dev->si_ops = oops;
-	dev->si_flags &= ~SI_INTERCEPTED;
-	iops->head.maj = 0;
-	iops->head.data = NULL;
-	iops->head.flags = 0;
+	__atomic_store_n(&dev->si_ops, oops, __ATOMIC_RELEASE);
+	__atomic_fetch_and(&dev->si_flags, ~SI_INTERCEPTED, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&iops->head.maj, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&iops->head.data, NULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&iops->head.flags, 0, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -438,13 +464,13 @@ cdev_terminate_locked(cdev_t dev)
 {
 	struct hk_cdev_priv *cp = dev->si_hk, **pp;
 
-	if (dev->si_flags & SI_DEVFS_LINKED) {
+	if (__atomic_load_n(&dev->si_flags, __ATOMIC_SEQ_CST) & SI_DEVFS_LINKED) {
 		pthread_mutex_unlock(&hk_cdev_mtx);
 		panic("assertion \"(dev->si_flags & SI_DEVFS_LINKED) == 0\" "
 		    "failed in devfs_cdev_terminate (cdev %s: a linked device "
 		    "destroyed with destroy_only_dev)", dev->si_name);
 	}
-	devfs_release_ops_locked(dev->si_bops ? dev->si_bops : dev->si_ops);
+	devfs_release_ops_locked(dev->si_bops ? dev->si_bops : ops_of(dev));
 	for (pp = &cdevs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == cp) {
 			*pp = cp->next;
@@ -687,11 +713,11 @@ hk_device_check_module(void *base, const char *name)
 	pthread_mutex_lock(&hk_cdev_mtx);
 	for (cp = cdevs; cp != NULL; cp = cp->next) {
 		cdev_t dev = cp->dev;
-		if (hk_addr_module_base(dev->si_ops) == base ||
+		if (hk_addr_module_base(ops_of(dev)) == base ||
 		    (dev->si_bops && hk_addr_module_base(dev->si_bops) == base)) {
 			hk_report("kldunload %s: live cdev \"%s\" still uses "
 			    "dev_ops %p of the unloaded module%s", name,
-			    dev->si_name, dev->si_ops, cp->destroyed ?
+			    dev->si_name, ops_of(dev), cp->destroyed ?
 			    " (destroy_dev queued but not completed: call "
 			    "devfs_config() before unloading)" : "");
 			n++;
