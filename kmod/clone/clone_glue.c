@@ -509,13 +509,25 @@ clone_if_close(struct dev_close_args *ap)
 		return (0);
 	}
 	if (shim->mode == CLONE_MODE_PROC) {
-		while ((n = clone_core_all_keys(shim->core, keys, 32)) > 0) {
-			for (i = 0; i < n; i++)
-				clone_unpublish_and_rele(shim, keys[i],
-				    FREAD | FWRITE, ap->a_devtype, NULL);
+		/*
+		 * No fp: the device's last close reaps every record (nobody
+		 * has the device open).  We see only that close, unless the
+		 * driver itself asked for D_TRACKCLOSE (its flags are the
+		 * interposer's); then count the opens as devfs does.
+		 */
+		if ((shim->orig->head.flags & D_TRACKCLOSE) == 0 ||
+		    count_dev(ap->a_head.a_dev) <= 1) {
+			while ((n = clone_core_all_keys(shim->core, keys,
+			    32)) > 0) {
+				for (i = 0; i < n; i++)
+					clone_unpublish_and_rele(shim, keys[i],
+					    FREAD | FWRITE, ap->a_devtype,
+					    NULL);
+			}
 		}
-		/* The device's last close is the driver's too: a file opened
-		 * on the device itself before the shim attached is closed. */
+		/* And the driver's: a file opened on the device itself
+		 * before the shim attached (unusable here: ENXIO) has its
+		 * instance closed. */
 		error = shim->orig->d_close(ap);
 	} else if (ap->a_fp != NULL &&
 	    (rec = clone_core_unpublish(shim->core, ap->a_fp)) != NULL) {
@@ -1224,8 +1236,6 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	/* dev_ops_intercept copied the driver's flags: add ours after it. */
 	if (mode != CLONE_MODE_PROC)
 		atomic_set_int(&shim->iops->head.flags, D_TRACKCLOSE);
-	else	/* proc mode's d_close is the device's last close */
-		atomic_clear_int(&shim->iops->head.flags, D_TRACKCLOSE);
 	atomic_set_int(&shim->ready, 1);
 	*shimp = shim;
 	return (0);
