@@ -587,6 +587,31 @@ fork__orphan_child_keeps_instance_body()
 }
 fork__orphan_child_keeps_instance_cleanup() { cleanup_all; }
 
+atf_test_case threads__tid_maps_to_process cleanup
+threads__tid_maps_to_process_head()
+{
+	atf_set "descr" "A client whose second thread opens and uses the" \
+	    "device: FUSE reports the thread id, devhost keys the host process" \
+	    "by the real process (Tgid)"
+	common_head
+}
+threads__tid_maps_to_process_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	client c1 --thread --wait-file go --execs 20
+	wait_for '[ "$(nfiles)" -eq 1 ]' || dh_fail "no open seen"
+	pid=$(cat c1.pid)
+	grep -q "^$pid " mnt/.files || dh_fail "file not keyed by pid $pid: $(cat mnt/.files)"
+	grep -q "open kqemu by $pid (tid [0-9]*)" devhost.err || dh_fail "no open by $pid"
+	grep "open kqemu by $pid (tid $pid)" devhost.err &&
+	    dh_fail "the opening thread was the main thread"
+	touch go
+	wait "$pid" || dh_fail "client failed"
+	grep -q 'result ok' c1.out || dh_fail "$(cat c1.out)"
+	stop_devhost
+}
+threads__tid_maps_to_process_cleanup() { cleanup_all; }
+
 atf_init_test_cases()
 {
 	atf_add_test_case clients__concurrent_isolated
@@ -606,4 +631,5 @@ atf_init_test_cases()
 	atf_add_test_case ioctl__untranslatable_enotty
 	atf_add_test_case perms__node_mode_and_owner
 	atf_add_test_case rw__read_write_reach_driver
+	atf_add_test_case threads__tid_maps_to_process
 }

@@ -32,6 +32,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +57,7 @@ static struct {
 	bool bad_init;
 	bool fork_child;
 	bool orphan_child;
+	bool in_thread;			/* --thread: run in a second thread */
 	const char *expect;
 	bool quiet;
 	bool wait_sigusr1;
@@ -302,6 +304,21 @@ run_sequence(char *clone, size_t clonelen)
 	return (0);
 }
 
+struct seq_job {
+	char *clone;
+	size_t clonelen;
+	int error;
+};
+
+static void *
+seq_thread(void *arg)
+{
+	struct seq_job *j = arg;
+
+	j->error = run_sequence(j->clone, j->clonelen);
+	return (NULL);
+}
+
 static void
 usage(void)
 {
@@ -319,6 +336,7 @@ usage(void)
 "  --bad-init        INIT with an unmapped page array (expect EFAULT)\n"
 "  --fork-child      after INIT, children close their inherited copy\n"
 "  --orphan-child    after the map, exit; a forked child runs the EXECs\n"
+"  --thread          run the sequence in a second thread\n"
 "  --ioctl CMD       only open and send the raw ioctl CMD (Linux encoding)\n"
 "  --expect RESULT   ok (default) or an errno name (EBUSY, EFAULT ...)\n"
 "  -q                no status line\n");
@@ -341,6 +359,7 @@ main(int argc, char **argv)
 		{ "bad-init", no_argument, NULL, 'b' },
 		{ "fork-child", no_argument, NULL, 'f' },
 		{ "orphan-child", no_argument, NULL, 'o' },
+		{ "thread", no_argument, NULL, 't' },
 		{ "expect", required_argument, NULL, 'x' },
 		{ "ioctl", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
@@ -365,6 +384,7 @@ main(int argc, char **argv)
 		case 'b': opt.bad_init = true; break;
 		case 'f': opt.fork_child = true; break;
 		case 'o': opt.orphan_child = true; break;
+		case 't': opt.in_thread = true; break;
 		case 'x': opt.expect = optarg; break;
 		case 'q': opt.quiet = true; break;
 		case 'i': opt.raw_cmd = strtoul(optarg, NULL, 0); break;
@@ -382,7 +402,20 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, &old);
 
-	error = run_sequence(clone, sizeof(clone));
+	if (opt.in_thread) {
+		/* Not the main thread: FUSE then reports a thread id that is
+		 * not the process id. */
+		struct seq_job j = { clone, sizeof(clone), 0 };
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, seq_thread, &j) != 0 ||
+		    pthread_join(t, NULL) != 0) {
+			snprintf(g_step, sizeof(g_step), "thread");
+			j.error = EAGAIN;
+		}
+		error = j.error;
+	} else
+		error = run_sequence(clone, sizeof(clone));
 	fd = g_fd;
 	name = error == 0 ? "ok" : strerrorname_np(error);
 	if (name == NULL)
