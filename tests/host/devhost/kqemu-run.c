@@ -18,7 +18,14 @@
  * "result" is ok or the errno name of the first failing step.  Exit status:
  * 0 when the result is the expected one (--expect, default ok), else 1.
  *
- * Single-threaded; signal handlers only count.
+ * Options for the tests make it hold the instance (--wait-file, --sleep),
+ * take SIGALRMs during EXEC (--alarm-us), pass a bad INIT pointer
+ * (--bad-init), fork children that close or keep the file (--fork-child,
+ * --orphan-child), run in a second thread (--thread) or send one raw
+ * ioctl (--ioctl).
+ *
+ * Threads: one runs the sequence (the main one, or a second with
+ * --thread); signal handlers only set flags.
  */
 #include <sys/ioctl.h>
 #include <sys/mman.h>
