@@ -108,6 +108,21 @@ all_ok()
 	return 0
 }
 
+# instances_match N...: client cN's clone (from /.files) shows, in
+# hw.kqemu.list, execs = 100 + 10 N and the ioctl count devhost saw.
+instances_match()
+{
+	for _i in "$@"; do
+		_p=$(cat "c$_i.pid")
+		_clone=$(awk -v p="$_p" '$1 == p {print $5}' mnt/.files)
+		_ioc=$(awk -v p="$_p" '$1 == p {print $6}' mnt/.files)
+		[ -n "$_clone" ] || return 1
+		grep -q "^$_clone .* ioctls=$_ioc execs=$((100 + 10 * _i)) " \
+		    mnt/.sysctl/hw.kqemu.list 2>/dev/null || return 1
+	done
+	return 0
+}
+
 nfiles()
 {
 	_n=$(grep -vc '^#' mnt/.files 2>/dev/null)
@@ -163,10 +178,14 @@ clients__concurrent_isolated_body()
 {
 	start_devhost $DH_ARGS_CLONE
 	for i in 1 2 3 4 5 6 7 8; do
-		client c$i --ram $((i + 1)) --execs 300 --wait-file go
+		client c$i --ram $((i + 1)) --execs $((100 + 10 * i)) --wait-file go
 	done
 	wait_for '[ "$(nfiles)" -eq 8 ]' || dh_fail "8 opens not seen: $(cat mnt/.files)"
-	cat mnt/.files
+	# kqemu's own per-instance view: each client's clone ran exactly that
+	# client's EXECs, and every ioctl devhost passed on that file.
+	wait_for 'instances_match 1 2 3 4 5 6 7 8' ||
+	    dh_fail "instances: $(cat mnt/.sysctl/hw.kqemu.list) files: $(cat mnt/.files)"
+	cat mnt/.files mnt/.sysctl/hw.kqemu.list
 	[ "$(grep -v '^#' mnt/.files | awk '{print $5}' | sort -u | wc -l)" -eq 8 ] ||
 	    dh_fail "clones not distinct"
 	[ "$(live)" -eq 8 ] || dh_fail "live clones $(live), expected 8"

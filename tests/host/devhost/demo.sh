@@ -153,10 +153,20 @@ while [ "$(grep -vc '^#' "$mnt/.files")" -lt "$N" ]; do
 	done
 	sleep 0.1
 done
+# Until every client has run its whole sequence (and waits for "go").
+n=0
+while [ "$(grep -c 'state=READY .* execs=400 ' "$mnt/.sysctl/hw.kqemu.list" 2>/dev/null)" != "$N" ]; do
+	n=$((n + 1))
+	[ $n -gt 600 ] && fail "the clients did not all run their sequence"
+	sleep 0.1
+done
 say ""
 say "-- all $N hold an instance now; ls of the devhost mount (kqemuN = clones):"
 say "   $(ls "$mnt" | tr '\n' ' ')"
 sysctl_show mode live listing
+say "  hw.kqemu.list (kqemu's own view: one instance per clone, each its own state):"
+awk '{ printf "      %-8s %-9s %-12s %-11s %-13s %s\n", $1, $2, $3, $5, $6, $14 }' \
+    "$mnt/.sysctl/hw.kqemu.list"
 live=$(cat "$mnt/.sysctl/debug.kqemu_clone.live" 2>/dev/null || echo "?")
 [ "$live" = "$N" ] || fail "debug.kqemu_clone.live is $live, expected $N"
 
