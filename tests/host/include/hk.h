@@ -149,7 +149,8 @@ int hk_write(int fd, const void *buf, size_t len, size_t *done);
  * A MOD_LOAD error is returned and the file unloaded (5.8 returns 0 and
  * keeps it).  hk_kldload returns after devfs has created the module's
  * nodes.  These and hk_sysctl may be called from an unbound OS thread:
- * they then run as proc0 (root). */
+ * they then run as proc0 (root); from a non-root process kldload,
+ * kldunload and sysctl writes get EPERM. */
 int hk_kldload(const char *name, int *fileidp);
 int hk_kldunload(const char *name);
 int hk_kld_isloaded(const char *name);

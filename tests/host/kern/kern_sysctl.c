@@ -490,6 +490,9 @@ kernel_sysctlbyname(char *name, void *old, size_t *oldlenp, void *new,
 		error = EISDIR;
 	} else if (new != NULL && (oidp->oid_kind & CTLFLAG_WR) == 0) {
 		error = EPERM;
+	} else if (new != NULL && (oidp->oid_kind & CTLFLAG_ANYBODY) == 0 &&
+	    priv_check(curthread, PRIV_ROOT) != 0) {
+		error = EPERM;		/* sysctl_root: writes need root */
 	} else if (oidp->oid_handler == NULL) {
 		error = EINVAL;
 	} else {
