@@ -241,9 +241,36 @@ ATF_TC_BODY(sysctl_proc__growing_output_and_dynamic_oids, tc)
 	h_shutdown_clean();
 }
 
+ATF_TC(hk_boot__reboot_in_one_process);
+ATF_TC_HEAD(hk_boot__reboot_in_one_process, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "hk_shutdown unloads (dlcloses) every "
+	    "module, so a second hk_boot in the same process starts from a "
+	    "fresh kernel: the module's static counters start at zero again");
+}
+ATF_TC_BODY(hk_boot__reboot_in_one_process, tc)
+{
+	int fd;
+
+	h_boot(HK_PROFILE_MODERN);
+	h_load("semcount");
+	hk_thread_enter(h_proc(0, 0));
+	fd = h_open("/dev/semcount", O_RDWR);
+	(void)fd;
+	ATF_CHECK_EQ(h_sysctl("debug.semcount.opens"), 1);
+	h_shutdown_clean();
+	h_boot(HK_PROFILE_LEGACY);
+	ATF_CHECK_EQ(h_sysctl("kern.osreldate"), 100800);
+	h_load("semcount");
+	ATF_CHECK_EQ(h_sysctl("debug.semcount.opens"), 0);
+	ATF_CHECK_EQ(h_sysctl("debug.semcount.version"), 100800);
+	h_shutdown_clean();
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, sys_kldload__errors);
+	ATF_TP_ADD_TC(tp, hk_boot__reboot_in_one_process);
 	ATF_TP_ADD_TC(tp, linker_file_unload__veto_keeps_file);
 	ATF_TP_ADD_TC(tp, linker_file_sysinit__tunables_and_sysctls);
 	ATF_TP_ADD_TC(tp, linker_load_dependencies__holds_reference);
