@@ -631,11 +631,40 @@ threads__tid_maps_to_process_body()
 }
 threads__tid_maps_to_process_cleanup() { cleanup_all; }
 
+atf_test_case fork__child_uses_inherited_file cleanup
+fork__child_uses_inherited_file_head()
+{
+	atf_set "descr" "A forked child that uses the inherited file gets a" \
+	    "host process of its own (forked from the opener's at first use):" \
+	    "it shares the instance in autoclone mode and gets ENXIO in proc" \
+	    "mode, as on DragonFly; the parent carries on either way"
+	common_head
+}
+fork__child_uses_inherited_file_body()
+{
+	start_devhost $DH_ARGS_CLONE
+	"$BIN/kqemu-run" --dev mnt/kqemu --child-exec --execs 20 >a.out 2>&1 ||
+	    dh_fail "autoclone client failed"
+	grep -q 'result ok child-exec ok' a.out || dh_fail "autoclone: $(cat a.out)"
+	grep -q 'uses files of' devhost.err || dh_fail "no host process for the child"
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' || dh_fail "not reclaimed"
+	stop_devhost
+	start_devhost $DH_ARGS_CLONE --profile legacy
+	[ "$(cat mnt/.sysctl/debug.kqemu_clone.mode)" = proc ] || dh_fail "not proc mode"
+	"$BIN/kqemu-run" --dev mnt/kqemu --child-exec --execs 20 >p.out 2>&1 ||
+	    dh_fail "proc client failed"
+	grep -q 'result ok child-exec ENXIO' p.out || dh_fail "proc: $(cat p.out)"
+	wait_for '[ "$(nfiles)" -eq 0 ] && [ "$(live)" -eq 0 ]' || dh_fail "not reclaimed"
+	stop_devhost
+}
+fork__child_uses_inherited_file_cleanup() { cleanup_all; }
+
 atf_init_test_cases()
 {
 	atf_add_test_case clients__concurrent_isolated
 	atf_add_test_case fork__child_close_not_last
 	atf_add_test_case fork__orphan_child_keeps_instance
+	atf_add_test_case fork__child_uses_inherited_file
 	atf_add_test_case kill__sigkill_reclaims_own_clone
 	atf_add_test_case init__bad_pointer_efault
 	atf_add_test_case exec__sigalrm_intr

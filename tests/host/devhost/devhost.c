@@ -108,6 +108,17 @@ struct hproc {
 
 enum { DF_DEV, DF_TEXT };
 
+/*
+ * A device file in the fd table of a real process other than its owner: a
+ * forked child that used the inherited file got a host process of its own,
+ * forked from the owner's, whose fd table holds this copy.
+ */
+struct fcopy {
+	struct fcopy *next;		/* dfile's copies (g_lock) */
+	struct hproc *p;
+	int fd;
+};
+
 struct dfile {
 	struct dfile *next, *prev;	/* g_files or g_texts (g_lock) */
 	int kind;
@@ -117,6 +128,8 @@ struct dfile {
 	char node[64];
 	char clone[64];			/* devfs node the open created, or "-" */
 	unsigned long ioctls;		/* (atomic) */
+	struct fcopy *copies;		/* (g_devfs_lock and g_lock to change) */
+	pid_t last_tid, last_tgid;	/* the last caller's thread (g_lock) */
 	char *text;			/* DF_TEXT: snapshot */
 	size_t len;
 };
@@ -140,6 +153,7 @@ static struct hproc *g_procs;
 static struct dfile g_files = { .next = &g_files, .prev = &g_files };	/* DF_DEV */
 static struct dfile g_texts = { .next = &g_texts, .prev = &g_texts };	/* DF_TEXT */
 static int g_stopping;		/* (atomic) */
+static size_t g_devbuf_base;	/* devbuf allocations before the kldloads */
 
 /* Names handed out as inode numbers (never shrink; g_lock). */
 static char **g_names;
@@ -402,7 +416,7 @@ again:
 	return (0);
 }
 
-/* Drop a reference taken by hproc_get/dfile_owner; frees a retired hproc. */
+/* Drop a reference taken by hproc_get/dfile_proc; frees a retired hproc. */
 static void
 hproc_rele(struct hproc *p)
 {
@@ -430,22 +444,148 @@ hproc_rele(struct hproc *p)
 }
 
 /*
- * The owner of a device file with inflight raised, or NULL if it exited.
- * While the owner's death is being processed (dead, not yet exited) the
- * caller waits: its file is about to move to a holder.
+ * A host process of a forked real process (tgid) that uses files of p's:
+ * hk_fork of p, so its fd table has copies of all of p's files at the same
+ * numbers, as the real fork gave it; the at_fork hooks run now, at its first
+ * use (proc mode then refuses its calls with ENXIO, as DragonFly does).
+ * Under g_devfs_lock, so no release runs between the copy and the records.
+ */
+static int
+proc_fork_for(struct hproc *p, pid_t tgid)
+{
+	struct hk_proc *child = NULL;
+	struct hproc *q;
+	struct dfile *f;
+	struct fcopy *c, *cc;
+	struct epoll_event ev;
+	int error, pidfd;
+
+	pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	if (pidfd < 0)
+		return (errno);
+	pthread_mutex_lock(&g_devfs_lock);
+	error = hk_thread_enter(p->hp);
+	if (error == 0) {
+		error = hk_fork(&child);
+		hk_thread_leave();
+	}
+	q = error == 0 ? hproc_new(tgid, child) : NULL;
+	if (q == NULL) {
+		if (child != NULL)
+			hk_proc_exit(child, 0);
+		pthread_mutex_unlock(&g_devfs_lock);
+		close(pidfd);
+		return (error != 0 ? error : ENOMEM);
+	}
+	q->pidfd = pidfd;
+	pthread_mutex_lock(&g_lock);
+	if (hproc_find_locked(tgid) != NULL) {
+		/* Another thread of it got there first. */
+		pthread_mutex_unlock(&g_lock);
+		hk_proc_exit(child, 0);
+		pthread_mutex_unlock(&g_devfs_lock);
+		close(pidfd);
+		free(q);
+		return (0);
+	}
+	for (f = g_files.next; f != &g_files; f = f->next) {
+		int fd = -1;
+
+		if (f->owner == p)
+			fd = f->fd;
+		for (cc = f->copies; cc != NULL && fd < 0; cc = cc->next)
+			if (cc->p == p)
+				fd = cc->fd;
+		if (fd < 0 || (c = calloc(1, sizeof(*c))) == NULL)
+			continue;	/* (no memory: its copy closes at exit) */
+		c->p = q;
+		c->fd = fd;
+		c->next = f->copies;
+		f->copies = c;
+		q->nfiles++;
+	}
+	q->next = g_procs;
+	g_procs = q;
+	pthread_mutex_unlock(&g_lock);
+	pthread_mutex_unlock(&g_devfs_lock);
+	ev.events = EPOLLIN;
+	ev.data.ptr = q;
+	if (epoll_ctl(g_epfd, EPOLL_CTL_ADD, pidfd, &ev) != 0)
+		logmsg("epoll_ctl(pidfd %d): %s", tgid, strerror(errno));
+	dbg("process %d uses files of %d: forked host pid %d", tgid, p->tgid,
+	    hk_proc_pid(child));
+	return (0);
+}
+
+/*
+ * The host process (inflight raised) and fd through which the real thread
+ * tid acts on a device file: its own process's copy if it has one, else the
+ * owner's; a forked process using an inherited file for the first time gets
+ * its copy here.  NULL if the file's processes exited.  While a process's
+ * death is being processed (dead, not yet exited) the caller waits: its
+ * files are about to move.
  */
 static struct hproc *
-dfile_owner(struct dfile *f)
+dfile_proc(struct dfile *f, pid_t tid, int *fdp)
 {
-	struct hproc *p;
+	struct hproc *p, *q;
+	struct fcopy *c;
+	pid_t tgid;
+	bool tried_fork = false, waited;
 
 	pthread_mutex_lock(&g_lock);
-	while ((p = f->owner) != NULL && p->dead && p->hp != NULL)
-		pthread_cond_wait(&g_cv, &g_lock);
-	if (p != NULL && p->hp != NULL)
+	for (;;) {
+		while ((p = f->owner) != NULL && p->dead && p->hp != NULL)
+			pthread_cond_wait(&g_cv, &g_lock);
+		if (p == NULL || p->hp == NULL) {
+			pthread_mutex_unlock(&g_lock);
+			return (NULL);
+		}
+		if (tid <= 0 || tid == p->tgid)
+			break;				/* the owner's main thread */
+		if (tid != f->last_tid) {
+			pthread_mutex_unlock(&g_lock);
+			tgid = tid_to_tgid(tid);
+			pthread_mutex_lock(&g_lock);
+			f->last_tid = tid;
+			f->last_tgid = tgid;
+			continue;
+		}
+		tgid = f->last_tgid;
+		if (tgid == p->tgid)
+			break;
+		waited = false;
+		for (c = f->copies; c != NULL; c = c->next) {
+			if (c->p->tgid != tgid)
+				continue;
+			if (c->p->dead && c->p->hp != NULL) {
+				pthread_cond_wait(&g_cv, &g_lock);
+				waited = true;
+				break;
+			}
+			if (c->p->hp != NULL) {
+				c->p->inflight++;
+				*fdp = c->fd;
+				pthread_mutex_unlock(&g_lock);
+				return (c->p);
+			}
+		}
+		if (waited)
+			continue;
+		/* A process with a table of its own cannot take a copy. */
+		q = hproc_find_locked(tgid);
+		if (q != NULL || tried_fork)
+			break;
+		tried_fork = true;
 		p->inflight++;
-	else
-		p = NULL;
+		pthread_mutex_unlock(&g_lock);
+		if (proc_fork_for(p, tgid) != 0)
+			dbg("process %d: no host process of its own", tgid);
+		hproc_rele(p);
+		pthread_mutex_lock(&g_lock);
+	}
+	p->inflight++;
+	*fdp = f->fd;
 	pthread_mutex_unlock(&g_lock);
 	return (p);
 }
@@ -460,8 +600,11 @@ dfile_owner(struct dfile *f)
  * closes the holder's copy later.  Either order of release and death is
  * therefore handled like DragonFly would for exit and fdfree.
  *
+ * A file some other host process also holds (a copy made by proc_fork_for)
+ * needs no holder: that process becomes its owner.
+ *
  * Order: mark dead (new opens make a new hproc, calls on its files wait in
- * dfile_owner), wait for the calls already in (without g_devfs_lock: an
+ * dfile_proc), wait for the calls already in (without g_devfs_lock: an
  * open in flight holds inflight and wants that lock), then under
  * g_devfs_lock (no release runs) fork the holder, move the files, exit.
  */
@@ -488,6 +631,28 @@ proc_died(struct hproc *p)
 
 	pthread_mutex_lock(&g_devfs_lock);
 	pthread_mutex_lock(&g_lock);
+	for (f = g_files.next; f != &g_files; f = f->next) {
+		struct fcopy **cp, *c;
+
+		/* Its copies of others' files close with it (not the last). */
+		for (cp = &f->copies; (c = *cp) != NULL; ) {
+			if (c->p == p) {
+				*cp = c->next;
+				free(c);
+				p->nfiles--;
+			} else
+				cp = &c->next;
+		}
+		/* Its own files held by other host processes: one of them
+		 * owns it now. */
+		if (f->owner == p && (c = f->copies) != NULL) {
+			f->owner = c->p;
+			f->fd = c->fd;
+			f->copies = c->next;
+			free(c);
+			p->nfiles--;
+		}
+	}
 	nfiles = p->nfiles;
 	pthread_mutex_unlock(&g_lock);
 	dbg("process %d died (%d files still open)", p->tgid, nfiles);
@@ -1031,6 +1196,7 @@ dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dfile *f = (struct dfile *)(uintptr_t)fi->fh;
 	struct hproc *p;
+	struct fcopy *copies, *c;
 	int error = 0, fd;
 
 	(void)ino;
@@ -1055,9 +1221,22 @@ dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		p->nfiles--;
 		p->inflight++;
 	}
+	copies = f->copies;
+	f->copies = NULL;
+	for (c = copies; c != NULL; c = c->next) {
+		c->p->nfiles--;
+		c->p->inflight++;
+	}
 	pthread_mutex_unlock(&g_lock);
+	/* Every host fd of this open file description; the last is its last
+	 * close. */
+	for (c = copies; c != NULL; c = c->next) {
+		if (c->p->hp != NULL && hk_thread_enter(c->p->hp) == 0) {
+			(void)hk_close(c->fd);
+			hk_thread_leave();
+		}
+	}
 	if (p != NULL && p->hp != NULL && fd >= 0) {
-		/* The last close of this open file description. */
 		error = hk_thread_enter(p->hp);
 		if (error == 0) {
 			error = hk_close(fd);
@@ -1065,6 +1244,11 @@ dh_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 	}
 	pthread_mutex_unlock(&g_devfs_lock);
+	while ((c = copies) != NULL) {
+		copies = c->next;
+		hproc_rele(c->p);
+		free(c);
+	}
 	dbg("release %s (opened by %d): %s", f->node, f->opener,
 	    error ? strerror(error) : "ok");
 	if (p != NULL) {
@@ -1217,7 +1401,7 @@ dh_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	struct hproc *p;
 	struct call c;
 	size_t len;
-	int error;
+	int error, fd;
 
 	(void)ino;
 	if (f->kind != DF_DEV || (flags & FUSE_IOCTL_UNRESTRICTED) ||
@@ -1232,7 +1416,7 @@ dh_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	p = dfile_owner(f);
+	p = dfile_proc(f, fuse_req_ctx(req)->pid, &fd);
 	if (p == NULL) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -1243,7 +1427,7 @@ dh_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		c.scratch_len = len;
 		if (opt.hold_ms > 0 && cmd == opt.hold_cmd)
 			call_hold(&c, opt.hold_ms);
-		error = hk_ioctl(f->fd, bsd, (bsd & BSD_IOC_VOID) ? arg :
+		error = hk_ioctl(fd, bsd, (bsd & BSD_IOC_VOID) ? arg :
 		    (void *)SCRATCH_UADDR);
 		call_end(&c, req);
 	}
@@ -1265,7 +1449,7 @@ dh_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct call c;
 	unsigned char *buf;
 	size_t done = 0;
-	int error;
+	int error, fd;
 
 	(void)ino;
 	if (f->kind == DF_TEXT) {
@@ -1295,7 +1479,7 @@ dh_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (size > SCRATCH_MAX)
 		size = SCRATCH_MAX;
 	buf = malloc(size ? size : 1);
-	p = dfile_owner(f);
+	p = dfile_proc(f, fuse_req_ctx(req)->pid, &fd);
 	if (buf == NULL || p == NULL) {
 		free(buf);
 		if (p != NULL)
@@ -1307,7 +1491,7 @@ dh_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (error == 0) {
 		c.scratch = buf;
 		c.scratch_len = size;
-		error = hk_read(f->fd, (void *)SCRATCH_UADDR, size, &done);
+		error = hk_read(fd, (void *)SCRATCH_UADDR, size, &done);
 		call_end(&c, req);
 	}
 	hproc_rele(p);
@@ -1326,7 +1510,7 @@ dh_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	struct hproc *p;
 	struct call c;
 	size_t done = 0;
-	int error;
+	int error, fd;
 
 	(void)ino;
 	(void)off;
@@ -1336,7 +1520,7 @@ dh_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	}
 	if (size > SCRATCH_MAX)
 		size = SCRATCH_MAX;
-	p = dfile_owner(f);
+	p = dfile_proc(f, fuse_req_ctx(req)->pid, &fd);
 	if (p == NULL) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -1345,7 +1529,7 @@ dh_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	if (error == 0) {
 		c.scratch = (unsigned char *)(uintptr_t)data;
 		c.scratch_len = size;
-		error = hk_write(f->fd, (void *)SCRATCH_UADDR, size, &done);
+		error = hk_write(fd, (void *)SCRATCH_UADDR, size, &done);
 		call_end(&c, req);
 	}
 	hproc_rele(p);
@@ -1530,18 +1714,20 @@ run_bind(const char *mnt)
 
 /*
  * Exit every host process devhost made, unload the modules it loaded (in
- * reverse), then hk_shutdown and report.  A shim unloaded in autoclone
- * mode leaves one struct dev_ops copy in devbuf on purpose (docs/
- * kqemu_clone.4.md, UNLOADING): exactly one such allocation per autoclone
- * unload is expected; anything else is a leak.
+ * reverse), then hk_shutdown and report.  A cloning shim's detach leaves
+ * one struct dev_ops in the kernel's devbuf on purpose (the interposer or
+ * autoclone's quiesce copy, which a thread may still be reading: see
+ * docs/kqemu_clone.4.md, UNLOADING).  So the one leak accepted is at most
+ * one devbuf allocation per unloaded shim (a module with a debug.NAME.mode
+ * sysctl) beyond those present before the loads; anything else is a leak.
  */
 static int
 shutdown_kernel(const char **loads, int nloads, int exitcode)
 {
 	struct hk_leaks lk;
 	struct hproc *p;
-	size_t base_bytes = 0, base_count = 0, bytes = 0, count = 0;
-	int nproc = 0, quiesce = 0, error, i;
+	size_t bytes = 0, count = 0, kept;
+	int nproc = 0, shims = 0, error, i;
 	bool clean;
 
 	for (p = g_procs; p != NULL; p = p->next) {
@@ -1551,33 +1737,32 @@ shutdown_kernel(const char **loads, int nloads, int exitcode)
 			p->hp = NULL;
 		}
 	}
-	hk_kmalloc_stats("devbuf", &base_bytes, &base_count);
 	for (i = nloads - 1; i >= 0; i--) {
 		char name[128], mode[32];
 		size_t len = sizeof(mode);
+		bool shim;
 
 		if (!hk_kld_isloaded(loads[i]))
 			continue;
 		snprintf(name, sizeof(name), "debug.%s.mode", loads[i]);
-		memset(mode, 0, sizeof(mode));
-		if (hk_sysctl(name, mode, &len, NULL, 0) != 0)
-			mode[0] = '\0';
+		shim = hk_sysctl(name, mode, &len, NULL, 0) == 0;
 		error = hk_kldunload(loads[i]);
 		if (error != 0)
 			logmsg("kldunload %s: %s", loads[i], strerror(error));
-		else if (strcmp(mode, "autoclone") == 0 &&
-		    !hk_kld_isloaded(loads[i]))
-			quiesce++;
+		else if (shim && !hk_kld_isloaded(loads[i]))
+			shims++;
 	}
 	hk_kmalloc_stats("devbuf", &bytes, &count);
+	kept = count > g_devbuf_base ? count - g_devbuf_base : 0;
 	error = hk_shutdown(&lk);
-	clean = error == 0 && lk.kmalloc_count == (size_t)quiesce &&
-	    count - base_count == (size_t)quiesce && lk.cdevs == 0 &&
-	    lk.files == 0 && lk.procs == 0 && lk.modules == 0;
+	clean = error == 0 && lk.kmalloc_count == kept &&
+	    kept <= (size_t)shims && lk.cdevs == 0 && lk.files == 0 &&
+	    lk.procs == 0 && lk.modules == 0;
 	logmsg("shutdown: %d process%s exited; leaks: %zu kmalloc bytes "
 	    "(%zu allocations%s), %d cdevs, %d files, %d procs, %d modules%s",
 	    nproc, nproc == 1 ? "" : "es", lk.kmalloc_bytes, lk.kmalloc_count,
-	    quiesce ? ": the autoclone quiesce copy, documented" : "",
+	    kept > 0 && lk.kmalloc_count == kept ?
+	    ": the shim's dev_ops kept on unload, documented" : "",
 	    lk.cdevs, lk.files, lk.procs, lk.modules, clean ? " -- clean" : "");
 	if (!clean && exitcode == 0)
 		exitcode = 3;
@@ -1739,6 +1924,11 @@ again:
 			return (1);
 		}
 	}
+	{
+		size_t b;
+
+		hk_kmalloc_stats("devbuf", &b, &g_devbuf_base);
+	}
 	for (i = 0; i < nloads; i++) {
 		error = hk_kldload(loads[i], NULL);
 		if (error != 0) {
@@ -1887,8 +2077,13 @@ stop:
 	/* Files whose release never came (the loop stopped first). */
 	while (g_files.next != &g_files) {
 		struct dfile *f = g_files.next;
+		struct fcopy *c;
 
 		g_files.next = f->next;
+		while ((c = f->copies) != NULL) {
+			f->copies = c->next;
+			free(c);
+		}
 		free(f);
 	}
 	while (g_texts.next != &g_texts) {

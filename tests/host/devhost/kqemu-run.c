@@ -65,6 +65,7 @@ static struct {
 	bool fork_child;
 	bool orphan_child;
 	bool in_thread;			/* --thread: run in a second thread */
+	bool child_exec;		/* --child-exec */
 	const char *expect;
 	bool quiet;
 	bool wait_sigusr1;
@@ -95,6 +96,7 @@ on_usr1(int sig)
 static int g_fd = -1;
 static bool g_is_orphan;		/* --orphan-child: we are the child */
 static int g_hostpid = -1;		/* devhost: host pid owning our file */
+static char g_child_res[32];		/* --child-exec: what the child got */
 static struct kqs_vm g_vm;	/* lives until exit, as QEMU's RAM does */
 
 /* qemu_seq's ioctl callback: BSD command words, sent the Linux way. */
@@ -235,6 +237,27 @@ run_sequence(char *clone, size_t clonelen)
 	if (kqs_map_pc(real_ioctl, NULL, vmp) != 0)
 		FAIL("SET_PHYS_MEM", EINVAL);
 
+	if (opt.child_exec) {
+		/*
+		 * A forked child runs one EXEC on the inherited file (shared
+		 * instance; DragonFly's proc mode refuses it with ENXIO), and
+		 * reports through its exit status.
+		 */
+		pid_t c = fork();
+		int status, rv, mc = 0;
+
+		if (c == 0) {
+			error = kqs_exec_once(real_ioctl, NULL, vmp, seed, &rv, &mc);
+			_exit(error > 0 && error < 256 ? error : error ? 255 : 0);
+		}
+		if (c < 0 || waitpid(c, &status, 0) != c || !WIFEXITED(status))
+			FAIL("fork child", ECHILD);
+		snprintf(g_child_res, sizeof(g_child_res), "%s",
+		    WEXITSTATUS(status) == 0 ? "ok" :
+		    WEXITSTATUS(status) == 255 ? "EPROTO" :
+		    strerrorname_np(WEXITSTATUS(status)));
+	}
+
 	if (opt.orphan_child) {
 		/*
 		 * A child that outlives us with the inherited file: the parent
@@ -344,6 +367,7 @@ usage(void)
 "  --fork-child      after INIT, children close their inherited copy\n"
 "  --orphan-child    after the map, exit; a forked child runs the EXECs\n"
 "  --thread          run the sequence in a second thread\n"
+"  --child-exec      after the map, a forked child runs one EXEC\n"
 "  --ioctl CMD       only open and send the raw ioctl CMD (Linux encoding)\n"
 "  --expect RESULT   ok (default) or an errno name (EBUSY, EFAULT ...)\n"
 "  -q                no status line\n");
@@ -367,6 +391,7 @@ main(int argc, char **argv)
 		{ "fork-child", no_argument, NULL, 'f' },
 		{ "orphan-child", no_argument, NULL, 'o' },
 		{ "thread", no_argument, NULL, 't' },
+		{ "child-exec", no_argument, NULL, 'X' },
 		{ "expect", required_argument, NULL, 'x' },
 		{ "ioctl", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
@@ -392,6 +417,7 @@ main(int argc, char **argv)
 		case 'f': opt.fork_child = true; break;
 		case 'o': opt.orphan_child = true; break;
 		case 't': opt.in_thread = true; break;
+		case 'X': opt.child_exec = true; break;
 		case 'x': opt.expect = optarg; break;
 		case 'q': opt.quiet = true; break;
 		case 'i': opt.raw_cmd = strtoul(optarg, NULL, 0); break;
@@ -434,6 +460,9 @@ main(int argc, char **argv)
 	if (opt.alarm_us > 0 && error == 0)
 		snprintf(res + strlen(res), sizeof(res) - strlen(res),
 		    " intr %ld eintr %ld", g_intr, g_eintr);
+	if (g_child_res[0] != '\0')
+		snprintf(res + strlen(res), sizeof(res) - strlen(res),
+		    " child-exec %s", g_child_res);
 
 	/* Hold the instance until told (the demo's snapshot, tests). */
 	if (opt.wait_file != NULL) {
