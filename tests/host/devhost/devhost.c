@@ -9,7 +9,9 @@
  *      /.files      what devhost knows about every open device file
  *      /.sysctl/N   reading it reads host-kernel sysctl N ("debug.x.y")
  *  - the map real process (Tgid) -> host-kernel process (struct hproc),
- *    and FUSE file handle -> (owning hproc, host-kernel fd) (struct dfile);
+ *    and FUSE file handle -> (owning hproc, host-kernel fd) (struct dfile),
+ *    plus the copies forked real processes hold once they use an inherited
+ *    file (struct fcopy: their hproc is hk_fork'ed from the opener's);
  *  - user memory: every hproc's copyin/copyout reach the real calling
  *    process through process_vm_readv/writev, except the ioctl argument,
  *    which FUSE already copied into the server: it sits in a per-call scratch
@@ -28,12 +30,14 @@
  *
  * Locking:
  *  - g_lock (mutex) guards the hproc table and each hproc's counters
- *    (inflight, nfiles, dead), each dfile's owner and the dfile list.  It is
- *    never held across a host-kernel call.
- *  - g_devfs_lock (mutex) serialises opens and last closes of device files,
- *    so that the devfs node a clone open creates can be named by comparing
- *    the node list before and after (autoclone mode shows "kqemu3" etc.).
- *    Taken before g_lock, never inside it.
+ *    (inflight, nfiles, dead), each dfile's owner, fd, copies and caller
+ *    cache, and the dfile lists.  Never held across a host-kernel call.
+ *  - g_devfs_lock (mutex) serialises opens, releases, forks of host
+ *    processes and exits: the devfs node a clone open creates can be named
+ *    by comparing the node list before and after (autoclone mode shows
+ *    "kqemu3" etc.), and an fd table copied by hk_fork matches the records.
+ *    Taken before g_lock, never inside it; never taken while waiting for an
+ *    hproc's inflight count (an open holds inflight and wants this lock).
  *  - each struct call has a mutex for its interrupt state; the libfuse
  *    interrupt callback runs under libfuse's request lock and takes it.
  *  - an hproc is used by a call only while its inflight count is raised;
