@@ -36,8 +36,10 @@
  *    processes and exits: the devfs node a clone open creates can be named
  *    by comparing the node list before and after (autoclone mode shows
  *    "kqemu3" etc.), and an fd table copied by hk_fork matches the records.
- *    Taken before g_lock, never inside it; never taken while waiting for an
- *    hproc's inflight count (an open holds inflight and wants this lock).
+ *    Taken before g_lock, never inside it.  An open or a fork takes it
+ *    with an hproc's inflight raised, so proc_died first marks the hproc
+ *    dead and waits for inflight without it; after that only a release
+ *    (which holds this lock while it raises inflight) can use the hproc.
  *  - each struct call has a mutex for its interrupt state; the libfuse
  *    interrupt callback runs under libfuse's request lock and takes it.
  *  - an hproc is used by a call only while its inflight count is raised;
