@@ -493,13 +493,14 @@ clone_core_keys_of_pid(clone_core *c, int pid, const void **keys, int max)
 }
 
 int
-clone_core_all_keys(clone_core *c, const void **keys, int max)
+clone_core_idle_keys(clone_core *c, int pid, const void **keys, int max)
 {
 	int n = 0;
 	Spin t = c->table();
 	LockGuard<Spin> g(t);
 	for (clone_rec *r = c->all_.front(); r && n < max; r = c->all_.next(r))
-		if (load_acq(&r->state) == LIVE)
+		if (load_acq(&r->state) == LIVE &&
+		    (r->pid == pid || __atomic_load_n(&r->ops, __ATOMIC_RELAXED) != 0))
 			keys[n++] = r->key;
 	return n;
 }

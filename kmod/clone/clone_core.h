@@ -100,8 +100,13 @@ void clone_core_free(struct clone_core *core, struct clone_rec *rec);
  * (at_exit in proc mode); returns how many. */
 int clone_core_keys_of_pid(struct clone_core *core, int pid,
     const void **keys, int max);
-/* Up to max published keys of every record (proc mode's device last close). */
-int clone_core_all_keys(struct clone_core *core, const void **keys, int max);
+/* Up to max published keys for proc mode's device last close: every
+ * record that has served a call, and every record of pid.  A record that
+ * never served a call may belong to an open still in flight in another
+ * process (devfs counts that open only after d_open returns), so it is
+ * left to its process's exit or its own first call. */
+int clone_core_idle_keys(struct clone_core *core, int pid, const void **keys,
+    int max);
 
 /* Detach: EBUSY if any record exists, else marks the core detaching
  * (every later reserve gets ENXIO) and returns 0. */

@@ -510,25 +510,27 @@ clone_if_close(struct dev_close_args *ap)
 	}
 	if (shim->mode == CLONE_MODE_PROC) {
 		/*
-		 * No fp: the device's last close reaps every record (nobody
-		 * has the device open).  We see only that close, unless the
-		 * driver itself asked for D_TRACKCLOSE (its flags are the
-		 * interposer's); then count the opens as devfs does.
+		 * No fp: the device's last close reaps the records (nobody
+		 * has the device open) -- but not one that never served a
+		 * call and is not the closer's: devfs counts an open only
+		 * after its d_open returned, so that may be an open in
+		 * flight in another process (clone_core_idle_keys).  We see
+		 * only the last close, unless the driver itself asked for
+		 * D_TRACKCLOSE (its flags are the interposer's); then count
+		 * the opens as devfs does.
 		 */
 		if ((shim->orig->head.flags & D_TRACKCLOSE) == 0 ||
 		    count_dev(ap->a_head.a_dev) <= 1) {
-			while ((n = clone_core_all_keys(shim->core, keys,
-			    32)) > 0) {
+			while ((n = clone_core_idle_keys(shim->core,
+			    clone_curpid(), keys, 32)) > 0) {
 				for (i = 0; i < n; i++)
 					clone_unpublish_and_rele(shim, keys[i],
 					    FREAD | FWRITE, ap->a_devtype,
 					    NULL);
 			}
+			/* Not the driver's: the only instance on the device
+			 * itself is the one the shim holds. */
 		}
-		/* And the driver's: a file opened on the device itself
-		 * before the shim attached (unusable here: ENXIO) has its
-		 * instance closed. */
-		error = shim->orig->d_close(ap);
 	} else if (ap->a_fp != NULL &&
 	    (rec = clone_core_unpublish(shim->core, ap->a_fp)) != NULL) {
 		clone_rec_set_close_args(rec, ap->a_fflag, ap->a_devtype,
@@ -852,9 +854,15 @@ clone_unlock_nodes(struct clone_vlock *vl)
 		vput(vl->vps[--vl->n]);
 }
 
-/* The base instance the shim holds in autoclone mode (see the handler). */
+/*
+ * The instance on the device itself, which the shim holds in autoclone and
+ * proc modes: every open that reaches the device itself (autoclone: devfs
+ * did not clone; proc: a call that loaded the driver's ops before the
+ * intercept) gets the driver's own EBUSY, and no file but the shim's has
+ * an instance there.  Attach fails (EBUSY) while the device is open.
+ */
 static int
-clone_ac_hold_base(struct clone_shim *shim)
+clone_hold_base(struct clone_shim *shim)
 {
 	struct dev_open_args oa;
 
@@ -867,7 +875,7 @@ clone_ac_hold_base(struct clone_shim *shim)
 }
 
 static void
-clone_ac_rele_base(struct clone_shim *shim)
+clone_rele_base(struct clone_shim *shim)
 {
 	struct dev_close_args ca;
 
@@ -947,7 +955,7 @@ clone_ac_detach(struct clone_shim *shim)
 	/* (8) Every destroy_dev() of a clone has been processed: no cdev
 	 * points at clone_ops any more. */
 	devfs_config();
-	clone_ac_rele_base(shim);
+	clone_rele_base(shim);
 	devfs_clone_bitmap_uninit(&shim->bitmap);
 	return (0);
 }
@@ -1122,8 +1130,8 @@ clone_shim_free(struct clone_shim *shim)
 		sysctl_ctx_free(&shim->sysctl_ctx);
 	if (shim->core != NULL)
 		clone_core_destroy(shim->core);
-	if (shim->iops != NULL)
-		kfree(shim->iops, M_CLONESHIM);
+	if (shim->iops != NULL)		/* never installed */
+		kfree(shim->iops, shim->leak_type);
 	kfree(shim, M_CLONESHIM);
 }
 
@@ -1187,13 +1195,14 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		return (error);
 	}
 
+	/* The kernel type for the dev_ops that outlive us (see detach). */
+	shim->leak_type = clone_find_devbuf();
+	if (shim->leak_type == NULL) {
+		kprintf("clone_shim: no devbuf malloc type\n");
+		clone_shim_free(shim);
+		return (ENXIO);
+	}
 	if (mode == CLONE_MODE_AUTOCLONE) {
-		shim->leak_type = clone_find_devbuf();
-		if (shim->leak_type == NULL) {
-			kprintf("clone_shim: no devbuf malloc type\n");
-			clone_shim_free(shim);
-			return (ENXIO);
-		}
 		shim->clone_ops = *shim->orig;
 		shim->clone_ops.head.refs = 0;
 		shim->clone_ops.head.id = 0;
@@ -1202,7 +1211,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		shim->clone_ops.d_close = clone_ac_close;
 		/* Hold the base instance: an open devfs does not clone (limit
 		 * refused, no fp) then gets the driver's own EBUSY. */
-		error = clone_ac_hold_base(shim);
+		error = clone_hold_base(shim);
 		if (error) {
 			clone_shim_free(shim);
 			return (error);
@@ -1214,7 +1223,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		return (0);
 	}
 
-	shim->iops = kmalloc(sizeof(*shim->iops), M_CLONESHIM,
+	shim->iops = kmalloc(sizeof(*shim->iops), shim->leak_type,
 	    M_WAITOK | M_NULLOK | M_ZERO);
 	if (shim->iops == NULL) {
 		clone_shim_free(shim);
@@ -1229,8 +1238,17 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	shim->iops->d_mmap = clone_if_mmap;
 	shim->iops->d_mmap_single = clone_if_mmap_single;
 	shim->iops->d_kqfilter = clone_if_kqfilter;
-	if (mode == CLONE_MODE_PROC && clone_proc_hooks++ == 0)
-		at_exit(clone_at_exit);
+	if (mode == CLONE_MODE_PROC) {
+		/* No fp: a file on the device itself could not be told from
+		 * a clone's, so none may exist (see clone_hold_base). */
+		error = clone_hold_base(shim);
+		if (error) {
+			clone_shim_free(shim);
+			return (error);
+		}
+		if (clone_proc_hooks++ == 0)
+			at_exit(clone_at_exit);
+	}
 	clone_shim_set_slot(slot, shim);
 	dev_ops_intercept(dev, shim->iops);
 	/* dev_ops_intercept copied the driver's flags: add ours after it. */
@@ -1258,8 +1276,17 @@ clone_shim_detach(struct clone_shim *shim)
 	} else {
 		/* Restore first: nothing may destroy an intercepted cdev. */
 		dev_ops_restore(shim->base, shim->orig);
-		if (shim->mode == CLONE_MODE_PROC && --clone_proc_hooks == 0)
-			rm_at_exit(clone_at_exit);
+		/* A thread that loaded si_ops before the restore may still
+		 * read the interposer's flags (devfs_spec_open tests D_QUICK
+		 * through it, then calls dev_dopen, which reloads si_ops):
+		 * the interposer stays, in the kernel's devbuf, one struct
+		 * dev_ops per unload, like autoclone's quiesce copy. */
+		shim->iops = NULL;
+		if (shim->mode == CLONE_MODE_PROC) {
+			if (--clone_proc_hooks == 0)
+				rm_at_exit(clone_at_exit);
+			clone_rele_base(shim);
+		}
 	}
 	/* Threads already inside an entry point finish first.  (A thread
 	 * that read si_ops before the restore but has not yet entered is the

@@ -5,7 +5,7 @@
  * loading a target (h_single or kqemu, with its shim), host-kernel
  * processes with a page of user memory each, sysctl readers for the
  * shim's debug.<shim>.* tree, and the leak check that knows the one
- * documented leak (autoclone's quiesce dev_ops copy, one per unload).
+ * documented leak (one struct dev_ops per shim unload).
  * Locking: none; a struct ct_proc is used by the threads of its process.
  */
 #ifndef CLONE_UTIL_H
@@ -36,10 +36,11 @@ void ct_boot(const struct ct_target *t, const char *mode, enum hk_profile prof);
 void ct_set_limits(const struct ct_target *t, int per_proc, int per_uid, int total);
 /* kldload driver then shim; returns the shim's kldload error. */
 int ct_load(const struct ct_target *t);
-/* kldunload the shim, counting successful autoclone unloads. */
+/* kldunload the shim, counting successful unloads. */
 int ct_unload_shim(const struct ct_target *t);
-/* Shut down; the only allowed leftover is one dev_ops copy per
- * successful autoclone unload (docs/devfs-clone-bug.md).  ATF-fails on
+/* Shut down; the only allowed leftover is one dev_ops per successful
+ * shim unload (the interposer, or autoclone's quiesce copy: readers that
+ * loaded si_ops before the restore may still read it).  ATF-fails on
  * anything else. */
 void ct_shutdown_clean(void);
 
