@@ -22,7 +22,11 @@
  *                         per pid; a second open in the same process gets
  *                         EBUSY, a forked child touching the file gets
  *                         ENXIO; reaped by an at_exit hook and by the
- *                         device's last close.
+ *                         device's last close (clones that served a call,
+ *                         and the closer's).
+ * autoclone and proc hold the driver's instance on the device itself (so
+ * an open devfs does not clone, or that reaches the driver directly, gets
+ * the driver's EBUSY): attach fails with EBUSY while the device is open.
  *   CLONE_MODE_DEFAULT    autoclone if the kernel has clone handlers, else
  *                         fp if dev args carry a_fp, else proc.
  *
@@ -30,6 +34,9 @@
  *   EMFILE   the calling process already holds max_per_proc clones
  *   EAGAIN   the caller's uid holds max_per_uid clones, or max_total clones
  *            are live in all
+ *            (autoclone: every limit refusal is EBUSY -- devfs ignores a
+ *            clone handler's errno and opens the node itself, whose
+ *            instance the shim holds; the reason is still counted)
  *   EBUSY    proc mode: the process already has the device open
  *   ENXIO    proc mode: the file was opened by another process (a forked
  *            child using its inherited descriptor); any mode: the shim is
@@ -37,7 +44,9 @@
  *   ENOMEM   a record or clone could not be allocated (M_NULLOK)
  * clone_shim_attach: EOPNOTSUPP when the forced mode needs something this
  * kernel lacks, EINVAL for bad parameters, ENOMEM.
- * clone_shim_detach: EBUSY while any clone is live (nothing changed).
+ * clone_shim_detach: EBUSY while any clone is live (nothing changed).  A
+ * successful detach leaves one struct dev_ops in the kernel's devbuf type
+ * (readers that loaded si_ops before the restore; docs/devfs-clone-bug.md).
  *
  * Locking: the shim takes its own locks only; none is held across a call
  * into the wrapped driver.  attach/detach must be called from a module
