@@ -471,12 +471,6 @@ devfs_find_device_by_name(const char *fmt, ...)
 	return (m.dev);
 }
 
-cdev_t
-devfs_find_device_by_udev(udev_t udev)
-{
-	return (NULL);
-}
-
 void
 hk_devfs_boot(void)
 {

@@ -164,7 +164,6 @@ int	hk_devfs_open(const char *name, int fmode, struct ucred *cred,
 	    struct file *fp);
 int	hk_devfs_close(struct file *fp);
 int	hk_devfs_check_module(void *base, const char *name);
-int	hk_devfs_node_of_vnode_linked(struct vnode *vp);
 
 /* --- malloc (kern_malloc.c) --------------------------------------------- */
 MALLOC_DECLARE(M_DEVFS);
@@ -175,7 +174,6 @@ MALLOC_DECLARE(M_MODULE);
 MALLOC_DECLARE(M_ATEXIT);
 void	hk_malloc_boot(void);
 void	hk_malloc_shutdown(size_t *bytes, size_t *count);
-void	hk_malloc_check_module(void *base, const char *name);
 
 /* --- linker and modules (kern_linker.c) ------------------------------------ */
 void	hk_linker_boot(void);
@@ -187,9 +185,6 @@ void	*hk_addr_module_base(const void *addr);
 /* --- sysctl (kern_sysctl.c) ------------------------------------------------ */
 void	hk_sysctl_boot(void);
 void	hk_sysctl_shutdown(void);
-
-/* --- kenv (kern_core.c) --------------------------------------------------- */
-void	hk_kenv_boot(void);
 
 #define HK_ABORT(...) do { fprintf(stderr, "hostkern: " __VA_ARGS__);	\
 	fputc('\n', stderr); abort(); } while (0)

@@ -456,13 +456,6 @@ hk_unsetenv(const char *name)
 	return (error);
 }
 
-void
-hk_kenv_boot(void)
-{
-	/* The environment survives hk_shutdown only until the next boot
-	 * when set before it, like loader.conf; nothing to do here. */
-}
-
 static void
 kenv_clear(void)
 {

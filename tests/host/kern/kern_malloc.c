@@ -411,11 +411,3 @@ kstrndup(const char *str, size_t maxlen, struct malloc_type *type)
 	s[len] = '\0';
 	return (s);
 }
-
-/* Live allocations whose type lives in a module being unloaded. */
-void
-hk_malloc_check_module(void *base, const char *name)
-{
-	(void)base;
-	(void)name;
-}

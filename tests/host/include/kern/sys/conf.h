@@ -65,7 +65,6 @@ int	count_dev(cdev_t dev);
 void	destroy_dev(cdev_t dev);
 void	release_dev(cdev_t dev);
 cdev_t	reference_dev(cdev_t dev);
-int	dev2unit_hk(cdev_t dev);
 #define minor(dev)	((dev)->si_uminor)
 #define major(dev)	((dev)->si_umajor)
 #define dev2unit(x)	((minor(x) & 0xff) | (minor(x) >> 8))

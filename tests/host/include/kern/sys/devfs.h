@@ -29,7 +29,6 @@ void devfs_clone_bitmap_put(struct devfs_bitmap *, int);
 int devfs_clone_handler_add(const char *name, d_clone_t *nhandler);
 int devfs_clone_handler_del(const char *name);
 cdev_t devfs_find_device_by_name(const char *fmt, ...) __printflike(1, 2);
-cdev_t devfs_find_device_by_udev(udev_t udev);
 int devfs_destroy_dev_by_ops(struct dev_ops *ops, int minor);
 void devfs_config(void);
 
