@@ -6,8 +6,9 @@
  * statistics, and the key -> record hash of the hot path.
  *
  * Locking:
- *  - table_ (one OS spinlock, index 0 of table_lock_) guards procs_, uids_,
- *    all_, every ProcEntry/UidEntry, nrecs_, the counters and detaching_.
+ *  - table_ (one OS spinlock, table_lock_) guards procs_, uids_, all_,
+ *    every ProcEntry/UidEntry, nrecs_, the counters and detaching_ (checked
+ *    by clang's -Wthread-safety: GUARDED_BY/REQUIRES below).
  *    Taken by reserve/abort/free/listing/keys: open, close, exit, sysctl.
  *    Never taken by lookup, so never per ioctl.
  *  - stripes_ (nstripes OS spinlocks) guard the hash chains: bucket b is
@@ -117,41 +118,40 @@ struct clone_core {
 	clone_os_spin *stripes_;
 	clone_rec **buckets_;
 	uint32_t mask_;
-	/* Under the table lock: */
-	ProcEntry *procs_[kProcBuckets];
-	UidEntry *uids_[kUidBuckets];
-	List<clone_rec, &clone_rec::all_node> all_;
-	long nrecs_;
-	long opens_;
-	long closes_;
-	long refused_[CLONE_REF_COUNT];
-	bool detaching_;
+	Spin table_{nullptr, 0};	/* wraps table_lock_ once it exists */
+	ProcEntry *procs_[kProcBuckets] GUARDED_BY(table_);
+	UidEntry *uids_[kUidBuckets] GUARDED_BY(table_);
+	List<clone_rec, &clone_rec::all_node> all_ GUARDED_BY(table_);
+	long nrecs_ GUARDED_BY(table_);
+	long opens_ GUARDED_BY(table_);
+	long closes_ GUARDED_BY(table_);
+	long refused_[CLONE_REF_COUNT] GUARDED_BY(table_);
+	bool detaching_ GUARDED_BY(table_);
 
-	Spin table() { return Spin(table_lock_, 0); }
 	Spin stripe(uint32_t b) { return Spin(stripes_, static_cast<int>(b & (kStripes - 1))); }
 
-	ProcEntry *find_proc_locked(int pid)
+	ProcEntry *find_proc_locked(int pid) REQUIRES(table_)
 	{
 		for (ProcEntry *pe = procs_[static_cast<unsigned>(pid) % kProcBuckets]; pe; pe = pe->hnext)
 			if (pe->pid == pid)
 				return pe;
 		return nullptr;
 	}
-	UidEntry *find_uid_locked(unsigned uid)
+	UidEntry *find_uid_locked(unsigned uid) REQUIRES(table_)
 	{
 		for (UidEntry *ue = uids_[uid % kUidBuckets]; ue; ue = ue->hnext)
 			if (ue->uid == uid)
 				return ue;
 		return nullptr;
 	}
-	void unhash_proc_locked(ProcEntry *pe)
+	void unhash_proc_locked(ProcEntry *pe) REQUIRES(table_)
 	{
 		ProcEntry **pp = &procs_[static_cast<unsigned>(pe->pid) % kProcBuckets];
 		while (*pp != pe)
 			pp = &(*pp)->hnext;
 		*pp = pe->hnext;
 	}
-	void unhash_uid_locked(UidEntry *ue)
+	void unhash_uid_locked(UidEntry *ue) REQUIRES(table_)
 	{
 		UidEntry **pp = &uids_[ue->uid % kUidBuckets];
 		while (*pp != ue)
@@ -160,6 +160,7 @@ struct clone_core {
 	}
 	/* Unlink rec from the table; returns entries to free after unlocking. */
 	void unlink_locked(clone_rec *rec, ProcEntry **freepe, UidEntry **freeue)
+	    REQUIRES(table_)
 	{
 		ProcEntry *pe = rec->proc;
 		UidEntry *ue = rec->uidp;
@@ -262,6 +263,7 @@ clone_core_create(const clone_core_params *p, clone_core **corep)
 		free_obj(c);
 		return clone_os_errno(kENOMEM);
 	}
+	c->table_ = Spin(c->table_lock_, 0);
 	*corep = c;
 	return 0;
 }
@@ -269,8 +271,11 @@ clone_core_create(const clone_core_params *p, clone_core **corep)
 void
 clone_core_destroy(clone_core *c)
 {
-	if (c->nrecs_ != 0 || !c->all_.empty())
-		clone_os_panic("clone_core_destroy: records live");
+	{
+		LockGuard<Spin> g(c->table_);
+		if (c->nrecs_ != 0 || !c->all_.empty())
+			clone_os_panic("clone_core_destroy: records live");
+	}
 	clone_os_spin_destroy(c->table_lock_, 1);
 	clone_os_spin_destroy(c->stripes_, kStripes);
 	clone_os_free(c->buckets_);
@@ -299,8 +304,7 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 	for (;;) {
 		bool need_pe = false, need_ue = false;
 		{
-			Spin t = c->table();
-			LockGuard<Spin> g(t);
+			LockGuard<Spin> g(c->table_);
 			const clone_core_params &p = c->params;
 			ProcEntry *pe = c->find_proc_locked(pid);
 			UidEntry *ue = c->find_uid_locked(uid);
@@ -379,8 +383,7 @@ clone_core_abort(clone_core *c, clone_rec *rec)
 	ProcEntry *fpe = nullptr;
 	UidEntry *fue = nullptr;
 	{
-		Spin t = c->table();
-		LockGuard<Spin> g(t);
+		LockGuard<Spin> g(c->table_);
 		c->unlink_locked(rec, &fpe, &fue);
 		c->opens_--;
 	}
@@ -467,8 +470,7 @@ clone_core_free(clone_core *c, clone_rec *rec)
 	ProcEntry *fpe = nullptr;
 	UidEntry *fue = nullptr;
 	{
-		Spin t = c->table();
-		LockGuard<Spin> g(t);
+		LockGuard<Spin> g(c->table_);
 		c->unlink_locked(rec, &fpe, &fue);
 		c->closes_++;
 	}
@@ -481,8 +483,7 @@ int
 clone_core_keys_of_pid(clone_core *c, int pid, const void **keys, int max)
 {
 	int n = 0;
-	Spin t = c->table();
-	LockGuard<Spin> g(t);
+	LockGuard<Spin> g(c->table_);
 	ProcEntry *pe = c->find_proc_locked(pid);
 	if (!pe)
 		return 0;
@@ -496,8 +497,7 @@ int
 clone_core_idle_keys(clone_core *c, int pid, const void **keys, int max)
 {
 	int n = 0;
-	Spin t = c->table();
-	LockGuard<Spin> g(t);
+	LockGuard<Spin> g(c->table_);
 	for (clone_rec *r = c->all_.front(); r && n < max; r = c->all_.next(r))
 		if (load_acq(&r->state) == LIVE &&
 		    (r->pid == pid || __atomic_load_n(&r->ops, __ATOMIC_RELAXED) != 0))
@@ -508,8 +508,7 @@ clone_core_idle_keys(clone_core *c, int pid, const void **keys, int max)
 int
 clone_core_begin_detach(clone_core *c)
 {
-	Spin t = c->table();
-	LockGuard<Spin> g(t);
+	LockGuard<Spin> g(c->table_);
 	if (c->nrecs_ != 0)
 		return clone_os_errno(kEBUSY);
 	c->detaching_ = true;
@@ -519,16 +518,14 @@ clone_core_begin_detach(clone_core *c)
 void
 clone_core_cancel_detach(clone_core *c)
 {
-	Spin t = c->table();
-	LockGuard<Spin> g(t);
+	LockGuard<Spin> g(c->table_);
 	c->detaching_ = false;
 }
 
 long
 clone_core_live(clone_core *c)
 {
-	Spin t = c->table();
-	LockGuard<Spin> g(t);
+	LockGuard<Spin> g(c->table_);
 	return c->nrecs_;
 }
 
@@ -598,8 +595,7 @@ clone_rec_close_args(const clone_rec *rec, int *fflag, int *devtype, void **fp)
 void
 clone_core_count_refusal(clone_core *c, enum clone_refusal why)
 {
-	Spin t = c->table();
-	LockGuard<Spin> g(t);
+	LockGuard<Spin> g(c->table_);
 	c->refused_[why]++;
 }
 
@@ -607,8 +603,7 @@ void
 clone_core_stats(clone_core *c, long *live, long *opens, long *closes,
     long refused[CLONE_REF_COUNT])
 {
-	Spin t = c->table();
-	LockGuard<Spin> g(t);
+	LockGuard<Spin> g(c->table_);
 	*live = c->nrecs_;
 	*opens = c->opens_;
 	*closes = c->closes_;
@@ -621,8 +616,7 @@ clone_core_listing(clone_core *c, char *buf, int len)
 {
 	Out o{buf, len, 0};
 	{
-		Spin t = c->table();
-		LockGuard<Spin> g(t);
+		LockGuard<Spin> g(c->table_);
 		for (clone_rec *r = c->all_.front(); r; r = c->all_.next(r)) {
 			o.num(r->unit);
 			o.put(' ');
