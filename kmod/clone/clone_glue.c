@@ -1246,8 +1246,14 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 			clone_shim_free(shim);
 			return (error);
 		}
-		if (clone_proc_hooks++ == 0)
-			at_exit(clone_at_exit);
+		/* at_exit allocates M_NOWAIT: it can fail. */
+		if (clone_proc_hooks == 0 &&
+		    (error = at_exit(clone_at_exit)) != 0) {
+			clone_rele_base(shim);
+			clone_shim_free(shim);
+			return (error);
+		}
+		clone_proc_hooks++;
 	}
 	clone_shim_set_slot(slot, shim);
 	dev_ops_intercept(dev, shim->iops);
