@@ -100,6 +100,10 @@ void clone_core_free(struct clone_core *core, struct clone_rec *rec);
  * (at_exit in proc mode); returns how many. */
 int clone_core_keys_of_pid(struct clone_core *core, int pid,
     const void **keys, int max);
+/* The same, only records whose first open never happened (autoclone: a
+ * clone devfs made a record for but never opened). */
+int clone_core_unopened_keys_of_pid(struct clone_core *core, int pid,
+    const void **keys, int max);
 /* Up to max published keys for proc mode's device last close: every
  * record that has served a call, and every record of pid.  A record that
  * never served a call may belong to an open still in flight in another

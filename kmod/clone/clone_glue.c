@@ -81,7 +81,7 @@ struct clone_inflight {
 
 static struct clone_shim *clone_shims[CLONE_MAX_SHIMS];
 static struct clone_inflight clone_inflight[CLONE_INFLIGHT_SLOTS];
-static int clone_proc_hooks;	/* attached proc-mode shims (at_exit registered) */
+static int clone_exit_hooks;	/* attached shims using the at_exit hook */
 
 static d_open_t		clone_if_open;
 static d_close_t	clone_if_close;
@@ -595,8 +595,11 @@ CLONE_FORWARD(mmap_single, dev_mmap_single_args)
 CLONE_FORWARD(kqfilter, dev_kqfilter_args)
 
 /*
- * proc mode: a process exits.  Runs before its files are closed
- * (kern_exit.c exit1), with every other thread of it out of the kernel.
+ * A process exits.  Runs before its files are closed (kern_exit.c exit1),
+ * with every other thread of it out of the kernel.  proc mode: its clone
+ * goes.  autoclone: a clone made for one of its opens that devfs never
+ * opened (devfs_spec_open could not create the node and opened the base
+ * instead) goes; the opened ones go with their files.
  */
 static void
 clone_at_exit(struct thread *td)
@@ -610,10 +613,19 @@ clone_at_exit(struct thread *td)
 		for (i = 0; i < CLONE_MAX_SHIMS; i++) {
 			struct clone_shim *shim = clone_shim_slot(i);
 
-			if (shim == NULL || shim->mode != CLONE_MODE_PROC)
+			if (shim == NULL)
 				continue;
-			while ((n = clone_core_keys_of_pid(shim->core,
-			    (int)p->p_pid, keys, 4)) > 0) {
+			for (;;) {
+				if (shim->mode == CLONE_MODE_PROC)
+					n = clone_core_keys_of_pid(shim->core,
+					    (int)p->p_pid, keys, 4);
+				else if (shim->mode == CLONE_MODE_AUTOCLONE)
+					n = clone_core_unopened_keys_of_pid(
+					    shim->core, (int)p->p_pid, keys, 4);
+				else
+					n = 0;
+				if (n <= 0)
+					break;
 				for (j = 0; j < n; j++)
 					clone_unpublish_and_rele(shim, keys[j],
 					    FREAD | FWRITE, S_IFCHR, NULL);
@@ -621,6 +633,26 @@ clone_at_exit(struct thread *td)
 		}
 	}
 	clone_leave(slot);
+}
+
+/* The at_exit hook is shared by the proc and autoclone shims. */
+static int
+clone_hook_exit(void)
+{
+	int error = 0;
+
+	if (clone_exit_hooks == 0)
+		error = at_exit(clone_at_exit);	/* M_NOWAIT: can fail */
+	if (error == 0)
+		clone_exit_hooks++;
+	return (error);
+}
+
+static void
+clone_unhook_exit(void)
+{
+	if (--clone_exit_hooks == 0)
+		rm_at_exit(clone_at_exit);
 }
 
 /* ---------------------------------------------------------------------
@@ -955,6 +987,7 @@ clone_ac_detach(struct clone_shim *shim)
 	/* (8) Every destroy_dev() of a clone has been processed: no cdev
 	 * points at clone_ops any more. */
 	devfs_config();
+	clone_unhook_exit();
 	clone_rele_base(shim);
 	devfs_clone_bitmap_uninit(&shim->bitmap);
 	return (0);
@@ -1216,6 +1249,11 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 			clone_shim_free(shim);
 			return (error);
 		}
+		if ((error = clone_hook_exit()) != 0) {
+			clone_rele_base(shim);
+			clone_shim_free(shim);
+			return (error);
+		}
 		devfs_clone_bitmap_init(&shim->bitmap);
 		clone_shim_set_slot(slot, shim);
 		devfs_clone_handler_add(shim->name, clone_ac_handler);
@@ -1246,14 +1284,11 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 			clone_shim_free(shim);
 			return (error);
 		}
-		/* at_exit allocates M_NOWAIT: it can fail. */
-		if (clone_proc_hooks == 0 &&
-		    (error = at_exit(clone_at_exit)) != 0) {
+		if ((error = clone_hook_exit()) != 0) {
 			clone_rele_base(shim);
 			clone_shim_free(shim);
 			return (error);
 		}
-		clone_proc_hooks++;
 	}
 	clone_shim_set_slot(slot, shim);
 	dev_ops_intercept(dev, shim->iops);
@@ -1289,8 +1324,7 @@ clone_shim_detach(struct clone_shim *shim)
 		 * dev_ops per unload, like autoclone's quiesce copy. */
 		shim->iops = NULL;
 		if (shim->mode == CLONE_MODE_PROC) {
-			if (--clone_proc_hooks == 0)
-				rm_at_exit(clone_at_exit);
+			clone_unhook_exit();
 			clone_rele_base(shim);
 		}
 	}
