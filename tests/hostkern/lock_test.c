@@ -8,11 +8,13 @@
 #include <sys/malloc.h>
 #include <sys/lock.h>
 #include <sys/spinlock2.h>
+#include <sys/thread.h>
 
 #include "h_common.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 MALLOC_DEFINE(M_LOCKTEST, "locktest", "lock_test allocations");
 
@@ -255,6 +257,53 @@ ATF_TC_BODY(lockmgr__nowait_and_shared, tc)
 	h_shutdown_clean();
 }
 
+static struct lwkt_token tok = LWKT_TOKEN_INITIALIZER(test_token);
+static volatile int tok_taken;
+
+static void *
+t_tok_take(void *arg)
+{
+	lwkt_gettoken(&tok);
+	__atomic_store_n(&tok_taken, 1, __ATOMIC_SEQ_CST);
+	lwkt_reltoken(&tok);
+	return (NULL);
+}
+
+ATF_TC(lwkt_token__recursive_and_released_while_asleep);
+ATF_TC_HEAD(lwkt_token__recursive_and_released_while_asleep, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kern/lwkt_token.c: a token nests in "
+	    "its holder, excludes other threads, is given up while its holder "
+	    "sleeps (tsleep) and held again after; release by a non-holder is "
+	    "a violation");
+}
+ATF_TC_BODY(lwkt_token__recursive_and_released_while_asleep, tc)
+{
+	pthread_t t;
+	int chan, i;
+
+	h_boot(HK_PROFILE_MODERN);
+	lwkt_gettoken(&tok);
+	lwkt_gettoken(&tok);
+	ATF_CHECK_EQ(lwkt_cnttoken(&tok, NULL), 2);
+	ATF_REQUIRE_EQ(pthread_create(&t, NULL, t_tok_take, NULL), 0);
+	usleep(50000);
+	ATF_CHECK_EQ(tok_taken, 0);		/* excluded while we hold it */
+	for (i = 0; i < 100 && !__atomic_load_n(&tok_taken, __ATOMIC_SEQ_CST);
+	    i++)
+		tsleep(&chan, 0, "toktest", 1);	/* released while asleep */
+	ATF_CHECK_EQ(tok_taken, 1);
+	ATF_REQUIRE_EQ(pthread_join(t, NULL), 0);
+	ATF_CHECK_EQ(lwkt_cnttoken(&tok, NULL), 2);	/* held again */
+	lwkt_reltoken(&tok);
+	lwkt_reltoken(&tok);
+	ATF_CHECK_EQ(lwkt_cnttoken(&tok, NULL), 0);
+	hk_set_lock_violation_fatal(0);
+	lwkt_reltoken(&tok);
+	ATF_CHECK_EQ(hk_lock_violations(), 1);
+	h_shutdown_clean();
+}
+
 ATF_TC(lock_violation__fatal_by_default);
 ATF_TC_HEAD(lock_violation__fatal_by_default, tc)
 {
@@ -281,6 +330,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, lockmgr__recursion);
 	ATF_TP_ADD_TC(tp, lockmgr__release_not_owner);
 	ATF_TP_ADD_TC(tp, lockmgr__nowait_and_shared);
+	ATF_TP_ADD_TC(tp, lwkt_token__recursive_and_released_while_asleep);
 	ATF_TP_ADD_TC(tp, lock_violation__fatal_by_default);
 	return (atf_no_error());
 }

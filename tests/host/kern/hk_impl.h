@@ -62,6 +62,8 @@ struct hk_spinheld {
 	const char	*ident;
 };
 #define HK_MAXSPIN	16
+#define HK_MAXTOK	16
+struct lwkt_token;
 struct hk_tls {
 	struct globaldata gd;
 	struct thread	*bound;		/* hk_thread_enter */
@@ -71,12 +73,18 @@ struct hk_tls {
 	int		is_devfs;	/* the devfs thread */
 	int		nspin;
 	struct hk_spinheld spin[HK_MAXSPIN];
+	int		ntok;		/* tokens held (distinct) */
+	struct lwkt_token *tok[HK_MAXTOK];
+	long		tokcount[HK_MAXTOK];	/* saved across a sleep */
 };
 struct hk_tls *hk_tls(void);
 /* Lock owner identity of the calling OS thread. */
 #define HK_ME()	((void *)hk_tls()->serial)
 /* Assert that no spinlock is held before a sleep of kind `what`. */
 void	hk_assert_sleepable(const char *what);
+/* A thread about to block releases its tokens; it retakes them after. */
+void	hk_tokens_release_all(void);
+void	hk_tokens_reacquire_all(void);
 
 /* --- processes (kern_proc.c) ------------------------------------------- */
 struct hk_urange {

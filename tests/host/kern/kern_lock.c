@@ -7,11 +7,15 @@
  *              sleeping (tsleep, blocking lockmgr, kmalloc M_WAITOK)
  *              while any spinlock is held;
  *   lockmgr:   exclusive recursion without LK_CANRECURSE, release by a
- *              thread that does not hold it, lockuninit while held.
+ *              thread that does not hold it, lockuninit while held;
+ *   tokens:    (kern/lwkt_token.c) recursive per thread, released while
+ *              their holder blocks and retaken after; release by a
+ *              non-holder is a violation.
  * The "owner" is the OS thread's globaldata (a host "cpu").
  *
  * Locking: each lock's own state is guarded by its pthread primitive
- * (lockmgr: hk_mtx); sleep_mtx guards the sleep queue.
+ * (lockmgr: hk_mtx); sleep_mtx guards the sleep queue; tok_mtx every
+ * token's holder and count (tokens are never taken with hk_mtx held).
  */
 #include "hk_impl.h"
 
@@ -212,11 +216,24 @@ lockuninit(struct lock *lkp)
 	pthread_mutex_destroy(&lkp->hk_mtx);
 }
 
-/* Wait on the lock's condvar; caller holds hk_mtx. */
+/*
+ * Wait on the lock's condvar; caller holds hk_mtx.  A thread that blocks
+ * gives up its tokens meanwhile (taken back without hk_mtx held).
+ */
 static void
 lk_wait(struct lock *lkp)
 {
+	if (hk_tls()->ntok == 0) {
+		pthread_cond_wait(&lkp->hk_cv, &lkp->hk_mtx);
+		return;
+	}
+	pthread_mutex_unlock(&lkp->hk_mtx);
+	hk_tokens_release_all();
+	pthread_mutex_lock(&lkp->hk_mtx);
 	pthread_cond_wait(&lkp->hk_cv, &lkp->hk_mtx);
+	pthread_mutex_unlock(&lkp->hk_mtx);
+	hk_tokens_reacquire_all();
+	pthread_mutex_lock(&lkp->hk_mtx);
 }
 
 int
@@ -384,6 +401,171 @@ lockinuse(struct lock *lkp)
 }
 
 /* ------------------------------------------------------------------------ */
+/* LWKT tokens                                                              */
+
+static pthread_mutex_t tok_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tok_cv = PTHREAD_COND_INITIALIZER;
+
+void
+lwkt_token_init(lwkt_token_t tok, const char *desc)
+{
+	pthread_mutex_lock(&tok_mtx);
+	tok->t_count = 0;
+	tok->t_ref = NULL;
+	tok->t_collisions = 0;
+	tok->t_desc = desc;
+	pthread_mutex_unlock(&tok_mtx);
+}
+
+void
+lwkt_token_uninit(lwkt_token_t tok)
+{
+	pthread_mutex_lock(&tok_mtx);
+	if (tok->t_ref != NULL) {
+		pthread_mutex_unlock(&tok_mtx);
+		hk_violation("lwkt_token_uninit of token \"%s\" while held",
+		    tok->t_desc ? tok->t_desc : "?");
+		return;
+	}
+	pthread_mutex_unlock(&tok_mtx);
+}
+
+static int
+tok_index(struct hk_tls *t, lwkt_token_t tok)
+{
+	int i;
+
+	for (i = 0; i < t->ntok; i++)
+		if (t->tok[i] == tok)
+			return (i);
+	return (-1);
+}
+
+/* Take tok `count` times (count > 0); tok_mtx held. */
+static int
+tok_take_locked(lwkt_token_t tok, long count, int wait)
+{
+	void *me = HK_ME();
+
+	if (tok->t_ref == (struct lwkt_tokref *)me) {
+		tok->t_count += count;
+		return (1);
+	}
+	while (tok->t_ref != NULL) {
+		if (!wait)
+			return (0);
+		tok->t_collisions++;
+		pthread_cond_wait(&tok_cv, &tok_mtx);
+	}
+	tok->t_ref = (struct lwkt_tokref *)me;
+	tok->t_count = count;
+	return (1);
+}
+
+static int
+gettoken(lwkt_token_t tok, int wait)
+{
+	struct hk_tls *t = hk_tls();
+	int got;
+
+	if (wait)
+		hk_assert_sleepable("lwkt_gettoken");
+	pthread_mutex_lock(&tok_mtx);
+	got = tok_take_locked(tok, 1, wait);
+	pthread_mutex_unlock(&tok_mtx);
+	if (got && tok_index(t, tok) < 0) {
+		if (t->ntok == HK_MAXTOK)
+			HK_ABORT("more than %d tokens held at once", HK_MAXTOK);
+		t->tok[t->ntok++] = tok;
+	}
+	return (got);
+}
+
+void
+lwkt_gettoken(lwkt_token_t tok)
+{
+	gettoken(tok, 1);
+}
+
+void
+lwkt_gettoken_shared(lwkt_token_t tok)
+{
+	gettoken(tok, 1);
+}
+
+int
+lwkt_trytoken(lwkt_token_t tok)
+{
+	return (gettoken(tok, 0));
+}
+
+void
+lwkt_reltoken(lwkt_token_t tok)
+{
+	struct hk_tls *t = hk_tls();
+	int i, released;
+
+	pthread_mutex_lock(&tok_mtx);
+	if (tok->t_ref != (struct lwkt_tokref *)HK_ME()) {
+		pthread_mutex_unlock(&tok_mtx);
+		hk_violation("lwkt_reltoken of token \"%s\" not held by this "
+		    "thread", tok->t_desc ? tok->t_desc : "?");
+		return;
+	}
+	released = --tok->t_count == 0;
+	if (released) {
+		tok->t_ref = NULL;
+		pthread_cond_broadcast(&tok_cv);
+	}
+	pthread_mutex_unlock(&tok_mtx);
+	if (released && (i = tok_index(t, tok)) >= 0)
+		t->tok[i] = t->tok[--t->ntok];
+}
+
+int
+lwkt_cnttoken(lwkt_token_t tok, struct thread *td)
+{
+	long n;
+
+	pthread_mutex_lock(&tok_mtx);
+	n = tok->t_ref == (struct lwkt_tokref *)HK_ME() ? tok->t_count : 0;
+	pthread_mutex_unlock(&tok_mtx);
+	return ((int)n);
+}
+
+void
+hk_tokens_release_all(void)
+{
+	struct hk_tls *t = hk_tls();
+	int i;
+
+	if (t->ntok == 0)
+		return;
+	pthread_mutex_lock(&tok_mtx);
+	for (i = 0; i < t->ntok; i++) {
+		t->tokcount[i] = t->tok[i]->t_count;
+		t->tok[i]->t_count = 0;
+		t->tok[i]->t_ref = NULL;
+	}
+	pthread_cond_broadcast(&tok_cv);
+	pthread_mutex_unlock(&tok_mtx);
+}
+
+void
+hk_tokens_reacquire_all(void)
+{
+	struct hk_tls *t = hk_tls();
+	int i;
+
+	if (t->ntok == 0)
+		return;
+	pthread_mutex_lock(&tok_mtx);
+	for (i = 0; i < t->ntok; i++)
+		tok_take_locked(t->tok[i], t->tokcount[i], 1);
+	pthread_mutex_unlock(&tok_mtx);
+}
+
+/* ------------------------------------------------------------------------ */
 /* tsleep / wakeup                                                          */
 
 struct sleeper {
@@ -473,8 +655,12 @@ tsleep(const volatile void *ident, int flags, const char *wmesg, int timo)
 	pthread_mutex_lock(&sleep_mtx);
 	s.next = sleepers;
 	sleepers = &s;
+	pthread_mutex_unlock(&sleep_mtx);
+	hk_tokens_release_all();
+	pthread_mutex_lock(&sleep_mtx);
 	error = sleep_wait_locked(&s, flags, timo);
 	pthread_mutex_unlock(&sleep_mtx);
+	hk_tokens_reacquire_all();
 	return (error);
 }
 
@@ -492,9 +678,11 @@ ssleep(const volatile void *ident, struct spinlock *spin, int flags,
 	spin_unlock(spin);
 	pthread_mutex_unlock(&sleep_mtx);
 	hk_assert_sleepable("ssleep");
+	hk_tokens_release_all();
 	pthread_mutex_lock(&sleep_mtx);
 	error = sleep_wait_locked(&s, flags, timo);
 	pthread_mutex_unlock(&sleep_mtx);
+	hk_tokens_reacquire_all();
 	spin_lock(spin);
 	return (error);
 }
@@ -513,9 +701,11 @@ lksleep(const volatile void *ident, struct lock *lock, int flags,
 	sleepers = &s;
 	pthread_mutex_unlock(&sleep_mtx);
 	lockmgr(lock, LK_RELEASE);
+	hk_tokens_release_all();
 	pthread_mutex_lock(&sleep_mtx);
 	error = sleep_wait_locked(&s, flags, timo);
 	pthread_mutex_unlock(&sleep_mtx);
+	hk_tokens_reacquire_all();
 	lockmgr(lock, excl ? LK_EXCLUSIVE : LK_SHARED);
 	return (error);
 }

@@ -21,4 +21,35 @@ struct thread {
 	char		td_comm[16 + 1];
 	void		*td_hk;		/* host kernel private */
 };
+
+/*
+ * LWKT tokens (kern/lwkt_token.c): a thread may hold a token recursively
+ * and across a sleep -- DragonFly releases every token a thread holds when
+ * it blocks and takes them back before it runs again; the host does the
+ * same in tsleep/ssleep/lksleep and blocking lockmgr.  Shared requests are
+ * modelled as exclusive (stricter).  Taking a token with a spinlock held is
+ * a lock violation; releasing one not held too.
+ */
+struct lwkt_tokref;
+struct lwkt_token {
+	long		t_count;	/* host: recursion count of the holder */
+	struct lwkt_tokref *t_ref;	/* host: holder's identity */
+	long		t_collisions;
+	const char	*t_desc;
+};
+typedef struct lwkt_token *lwkt_token_t;
+#define LWKT_TOKEN_INITIALIZER(name)	\
+{					\
+	.t_count = 0,			\
+	.t_ref = NULL,			\
+	.t_collisions = 0,		\
+	.t_desc = #name			\
+}
+void	lwkt_gettoken(lwkt_token_t);
+void	lwkt_gettoken_shared(lwkt_token_t);
+int	lwkt_trytoken(lwkt_token_t);
+void	lwkt_reltoken(lwkt_token_t);
+int	lwkt_cnttoken(lwkt_token_t, struct thread *);
+void	lwkt_token_init(lwkt_token_t, const char *);
+void	lwkt_token_uninit(lwkt_token_t);
 #endif
