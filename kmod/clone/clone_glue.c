@@ -514,13 +514,11 @@ clone_if_close(struct dev_close_args *ap)
 		 * has the device open) -- but not one that never served a
 		 * call and is not the closer's: devfs counts an open only
 		 * after its d_open returned, so that may be an open in
-		 * flight in another process (clone_core_idle_keys).  We see
-		 * only the last close, unless the driver itself asked for
-		 * D_TRACKCLOSE (its flags are the interposer's); then count
-		 * the opens as devfs does.
+		 * flight in another process (clone_core_idle_keys).  The
+		 * interposer has no D_TRACKCLOSE (cleared if the driver had
+		 * it), so this is the device's last close.
 		 */
-		if ((shim->orig->head.flags & D_TRACKCLOSE) == 0 ||
-		    count_dev(ap->a_head.a_dev) <= 1) {
+		{
 			while ((n = clone_core_idle_keys(shim->core,
 			    clone_curpid(), keys, 32)) > 0) {
 				for (i = 0; i < n; i++)
@@ -1295,6 +1293,8 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	/* dev_ops_intercept copied the driver's flags: add ours after it. */
 	if (mode != CLONE_MODE_PROC)
 		atomic_set_int(&shim->iops->head.flags, D_TRACKCLOSE);
+	else	/* proc mode's d_close is the device's last close */
+		atomic_clear_int(&shim->iops->head.flags, D_TRACKCLOSE);
 	atomic_set_int(&shim->ready, 1);
 	*shimp = shim;
 	return (0);
