@@ -269,7 +269,16 @@ ATF_TC_BODY(modes__default_and_forced, tc)
 			    &len, NULL, 0), 0);
 			ATF_CHECK_STREQ_MSG(buf, c[i].mode, "case %u", i);
 		} else {
+			long long holders = -1;
+
+			/* Nothing left behind: not loaded, kqemu not held,
+			 * the device single-instance and unintercepted. */
 			ATF_CHECK(!hk_kld_isloaded("kqemu_clone"));
+			ATF_CHECK_EQ(hk_sysctl_int("hw.kqemu.holders",
+			    &holders), 0);
+			ATF_CHECK_EQ_MSG(holders, 0, "case %u", i);
+			ATF_CHECK_EQ(hk_kldunload("kqemu"), 0);
+			ATF_CHECK(!hk_kld_isloaded("kqemu"));
 		}
 		ct_shutdown_clean();
 	}
