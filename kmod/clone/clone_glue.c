@@ -2,16 +2,24 @@
  * clone_glue.c - the cloning shim's C side: dev_ops, devfs, modes.
  *
  * Owns: the interposer dev_ops (fp, native and proc modes), the autoclone
- * clone handler and clone dev_ops, the clone cdevs, the in-flight counters,
- * the proc-mode at_exit hook, the autoclone unload protocol, and the OS
+ * clone handler and clone dev_ops, the clone cdevs, the driver instance the
+ * shim holds on the device itself (autoclone, proc), the in-flight
+ * counters, the at_exit hook (proc; autoclone's never-opened clones), the
+ * autoclone unload protocol, the sysctl tree debug.<name>.*, and the OS
  * interface (clone_os_*) of the hermetic core in clone_core.cc.
  * DESIGN.md sections 2 and 5; docs/devfs-clone-bug.md; docs/kqemu_clone.4.md.
+ *
+ * What outlives a detach, on purpose: one struct dev_ops in the kernel's
+ * devbuf type (the interposer, or autoclone's quiesce copy), because a
+ * thread that loaded si_ops before the restore may still read it.
  *
  * Locking:
  *  - clone_shims[] (the attached shims) is written by attach/detach only,
  *    which run from module events (serialised by the kernel linker), and
- *    read without a lock by the entry points: a slot is published after the
- *    shim is complete and cleared only after nothing can reach it.
+ *    read without a lock by the entry points (release/acquire): a slot is
+ *    published after the shim is complete and cleared only after nothing
+ *    can reach it.
+ *  - clone_exit_hooks is touched by attach/detach only.
  *  - clone_inflight[] (per-CPU-slot atomic counters, one cache line each)
  *    count threads inside any shim entry point; detach waits for zero after
  *    the kernel can no longer route new calls to us.  Per-slot, so no cache
