@@ -320,6 +320,102 @@ race(void)
 	return (NULL);
 }
 
+/*
+ * Opens racing the unload itself: openers open and close as fast as they
+ * can (clones live only a moment, so kldunload(kqemu_clone) often finds
+ * none and proceeds) while the unloader unloads and reloads back to back.
+ * An open that read /dev/kqemu's ops before the detach restored them enters
+ * the shim while it is being torn down: this is where a detach that frees
+ * the shim before unpublishing it is caught (an INVARIANTS kernel panics in
+ * kmalloc on the corrupted slab, or on the freed record).
+ */
+static void
+opener(int w)
+{
+	rnd_seed((unsigned long)w * 31 + 7);
+	while (!sh->stop) {
+		int fd = open(DEV, O_RDWR);
+
+		if (fd < 0) {
+			ADD(open_err[ERRIDX(errno)], 1);
+			continue;
+		}
+		ADD(opens, 1);
+		if (rnd() & 1) {
+			int v;
+
+			if (ioctl(fd, KQEMU_IOC_GET_VERSION, &v) == 0)
+				ADD(ioctls, 1);
+			else
+				ADD(ioctl_err[ERRIDX(errno)], 1);
+		}
+		close(fd);
+	}
+	_exit(0);
+}
+
+static void
+tight_unloader(void)
+{
+	while (!sh->stop) {
+		ADD(unload_try, 1);
+		if (kqt_unload("kqemu_clone") == 0) {
+			ADD(unload_ok, 1);
+			while (reload() < 0 && !sh->stop)
+				sleep_ms(1);
+		} else if (errno == EBUSY) {
+			ADD(unload_busy, 1);
+		} else {
+			ADD(unload_other, 1);
+		}
+	}
+	while (!kqt_loaded("kqemu_clone") && reload() < 0)
+		sleep_ms(10);
+	_exit(0);
+}
+
+static const char *
+open_vs_unload(void)
+{
+	pid_t pids[5];
+	int i, st;
+	long run = 6000;
+	char ms[16];
+
+	sh = mmap(NULL, 4096 * 4, PROT_READ | PROT_WRITE, MAP_ANON | MAP_SHARED, -1, 0);
+	CHECK(sh != MAP_FAILED, "mmap shared: %s", strerror(errno));
+	memset(sh, 0, sizeof(*sh));
+	if (!kqt_loaded("kqemu"))
+		CHECK(kqt_load("kqemu") > 0, "kldload kqemu: %s", strerror(errno));
+	if (!kqt_loaded("kqemu_clone"))
+		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	if (kenv_get("kqtest.stress_ms", ms, sizeof(ms)) > 0 && atol(ms) > 0)
+		run = atol(ms);
+	for (i = 0; i < 5; i++) {
+		pids[i] = fork();
+		CHECK(pids[i] >= 0, "fork: %s", strerror(errno));
+		if (pids[i] == 0) {
+			if (i < 4)
+				opener(i);
+			tight_unloader();
+		}
+	}
+	sleep_ms(run);
+	sh->stop = 1;
+	for (i = 0; i < 5; i++)
+		waitpid(pids[i], &st, 0);
+	printf("stress: open vs unload, %s mode: opens %ld ioctls %ld; kldunload attempts %ld "
+	    "succeeded %ld busy %ld other %ld; reloads %ld\n", mode, sh->opens, sh->ioctls,
+	    sh->unload_try, sh->unload_ok, sh->unload_busy, sh->unload_other, sh->reload_ok);
+	print_errs("open", sh->open_err);
+	print_errs("ioctl", sh->ioctl_err);
+	CHECK(sh->unload_ok > 0, "kldunload(kqemu_clone) never succeeded while opens ran");
+	CHECK(sh->opens > 0, "no open succeeded");
+	CHECK(sh->unload_other == 0, "kldunload failed with another errno %ld times",
+	    sh->unload_other);
+	return (NULL);
+}
+
 static const char *
 clean_after(void)
 {
@@ -392,6 +488,7 @@ clean_after(void)
 
 static const struct kqt_case stress_cases[] = {
 	{ "race__open_ioctl_fork_kill_unload", race, 900 },
+	{ "race__open_close_vs_unload_reload", open_vs_unload, 900 },
 	{ "after__unload_reload_nothing_left", clean_after, 0 },
 	{ NULL, NULL, 0 },
 };
