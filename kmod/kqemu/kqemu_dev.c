@@ -21,8 +21,14 @@
  * The core is entered under it only to create an instance or count the
  * live ones (order: kqemu_lk, then the core's driver lock).  d_ioctl takes
  * no glue lock: the cdev's instance cannot be deleted while an ioctl runs
- * on it, because d_close only comes on the device's last close and an
- * ioctl holds a reference on its file.  The device is D_MPSAFE.
+ * on it, because d_close only comes on the last close of the one file
+ * whose open created it, and an ioctl holds a reference on that file.
+ * The device is D_MPSAFE and D_TRACKCLOSE: d_close comes once per open
+ * file description (its last fdrop) rather than when devfs's open count
+ * says the device's last close -- a count a close racing a close-then-
+ * reopen can get wrong, leaking the instance (DESIGN.md section 5).
+ * Only the open that created the instance succeeds, so exactly one close
+ * deletes it.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -65,7 +71,7 @@ static d_close_t	kqemu_close;
 static d_ioctl_t	kqemu_ioctl;
 
 static struct dev_ops kqemu_ops = {
-	{ "kqemu", 0, D_MPSAFE },
+	{ "kqemu", 0, D_MPSAFE | D_TRACKCLOSE },
 	.d_open =	kqemu_open,
 	.d_close =	kqemu_close,
 	.d_ioctl =	kqemu_ioctl,
