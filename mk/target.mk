@@ -65,8 +65,10 @@ $(TGT_T)/target.conf: FORCE | $(TGT_T)
 FORCE:
 
 $(eval $(call kyua_area,tests/target))
-# With a kernel and no ready-made modules, `make` cross-builds them too.
+# With a kernel, `make` (and so `make test`) also installs the tier's
+# packages and, without ready-made modules, cross-builds them.
 ifneq ($(DFLY_KERNEL),)
+ALL_TARGETS += deps-target
 ifeq ($(DFLY_KO),)
 ALL_TARGETS += kbuild-dfly
 endif
