@@ -189,6 +189,9 @@ int	hk_linker_shutdown(void);	/* modules still loaded (vetoed) */
 extern struct lock kld_lock;
 /* Is addr inside a module file currently loaded (its base), else NULL. */
 void	*hk_addr_module_base(const void *addr);
+/* Count a call into the module file holding fn (NULL: not a module). */
+volatile long *hk_mod_enter(const void *fn);
+void	hk_mod_leave(volatile long *ctr);
 
 /* --- sysctl (kern_sysctl.c) ------------------------------------------------ */
 void	hk_sysctl_boot(void);

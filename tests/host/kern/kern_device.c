@@ -116,6 +116,19 @@ ops_of(cdev_t dev)
 	return (__atomic_load_n(&dev->si_ops, __ATOMIC_ACQUIRE));
 }
 
+/*
+ * Calls into a module's d_* function are counted per module file
+ * (hk_mod_enter/leave), so the linker can let them drain before it unmaps
+ * a file whose MOD_LOAD failed (5.8 keeps such a file mapped).
+ */
+#define HK_MODCALL(fn, arg) ({						\
+	__typeof__(fn) _f = (fn);					\
+	volatile long *_c = hk_mod_enter((const void *)_f);		\
+	int _e = _f(arg);						\
+	hk_mod_leave(_c);						\
+	_e;								\
+})
+
 int nullopen(struct dev_open_args *ap) { return (0); }
 int nullclose(struct dev_close_args *ap) { return (0); }
 
@@ -164,7 +177,7 @@ dev_dopen(cdev_t dev, int oflags, int devtype, struct ucred *cred,
 	ap.a_fp = fp;
 	if (ap.a_fp)
 		ap.a_fp->f_data = vp;
-	return (ops_of(dev)->d_open(&ap));
+	return (HK_MODCALL(ops_of(dev)->d_open, &ap));
 }
 
 int
@@ -177,7 +190,7 @@ dev_dclose(cdev_t dev, int fflag, int devtype, struct file *fp)
 	ap.a_fflag = fflag;
 	ap.a_devtype = devtype;
 	ap.a_fp = fp;
-	return (ops_of(dev)->d_close(&ap));
+	return (HK_MODCALL(ops_of(dev)->d_close, &ap));
 }
 
 int
@@ -191,7 +204,7 @@ dev_dread(cdev_t dev, struct uio *uio, int ioflag, struct file *fp)
 	ap.a_uio = uio;
 	ap.a_ioflag = ioflag;
 	ap.a_fp = fp;
-	error = ops_of(dev)->d_read(&ap);
+	error = HK_MODCALL(ops_of(dev)->d_read, &ap);
 	if (error == 0)
 		dev->si_lastread = time_uptime;
 	return (error);
@@ -208,7 +221,7 @@ dev_dwrite(cdev_t dev, struct uio *uio, int ioflag, struct file *fp)
 	ap.a_uio = uio;
 	ap.a_ioflag = ioflag;
 	ap.a_fp = fp;
-	return (ops_of(dev)->d_write(&ap));
+	return (HK_MODCALL(ops_of(dev)->d_write, &ap));
 }
 
 int
@@ -225,7 +238,7 @@ dev_dioctl(cdev_t dev, u_long cmd, caddr_t data, int fflag, struct ucred *cred,
 	ap.a_cred = cred;
 	ap.a_sysmsg = msg;
 	ap.a_fp = fp;
-	return (ops_of(dev)->d_ioctl(&ap));
+	return (HK_MODCALL(ops_of(dev)->d_ioctl, &ap));
 }
 
 int64_t
@@ -239,7 +252,7 @@ dev_dmmap(cdev_t dev, vm_offset_t offset, int nprot, struct file *fp)
 	ap.a_offset = offset;
 	ap.a_nprot = nprot;
 	ap.a_fp = fp;
-	error = ops_of(dev)->d_mmap(&ap);
+	error = HK_MODCALL(ops_of(dev)->d_mmap, &ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (-1);
@@ -258,7 +271,7 @@ dev_dmmap_single(cdev_t dev, vm_ooffset_t *offset, vm_size_t size,
 	ap.a_object = object;
 	ap.a_nprot = nprot;
 	ap.a_fp = fp;
-	return (ops_of(dev)->d_mmap_single(&ap));
+	return (HK_MODCALL(ops_of(dev)->d_mmap_single, &ap));
 }
 
 int
@@ -268,7 +281,7 @@ dev_dclone(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_clone_desc;
 	ap.a_head.a_dev = dev;
-	return (ops_of(dev)->d_clone(&ap));
+	return (HK_MODCALL(ops_of(dev)->d_clone, &ap));
 }
 
 int
@@ -278,7 +291,7 @@ dev_drevoke(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_revoke_desc;
 	ap.a_head.a_dev = dev;
-	return (ops_of(dev)->d_revoke(&ap));
+	return (HK_MODCALL(ops_of(dev)->d_revoke, &ap));
 }
 
 int64_t
@@ -289,7 +302,7 @@ dev_dpsize(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_psize_desc;
 	ap.a_head.a_dev = dev;
-	error = ops_of(dev)->d_psize(&ap);
+	error = HK_MODCALL(ops_of(dev)->d_psize, &ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (-1);
@@ -306,7 +319,7 @@ dev_dkqfilter(cdev_t dev, struct knote *kn, struct file *fp)
 	ap.a_kn = kn;
 	ap.a_result = 0;
 	ap.a_fp = fp;
-	error = ops_of(dev)->d_kqfilter(&ap);
+	error = HK_MODCALL(ops_of(dev)->d_kqfilter, &ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (ENODEV);
@@ -345,7 +358,7 @@ dev_doperate(struct dev_generic_args *ap)
 	int (*func)(struct dev_generic_args *);
 
 	func = *(void **)((char *)ops_of(ap->a_dev) + ap->a_desc->sd_offset);
-	return (func(ap));
+	return (HK_MODCALL(func, ap));
 }
 
 int
@@ -354,7 +367,7 @@ dev_doperate_ops(struct dev_ops *ops, struct dev_generic_args *ap)
 	int (*func)(struct dev_generic_args *);
 
 	func = *(void **)((char *)ops + ap->a_desc->sd_offset);
-	return (func(ap));
+	return (HK_MODCALL(func, ap));
 }
 
 struct dev_ops *

@@ -69,8 +69,83 @@ struct linker_file {
 	int		nsets;
 	struct linker_file **deps;
 	int		ndeps;
+	volatile long	*inflight;	/* calls into the file (hk_mod_enter) */
+	int		drain;		/* wait for them before dlclose */
 	struct linker_file *next;
 };
+
+/*
+ * Live module ranges for hk_mod_enter, read without a lock: an entry is
+ * published by storing its counter last and retired by clearing it first.
+ * Counters are never freed while the kernel runs (a leave may come late).
+ */
+#define HK_MAXLIVE	32
+struct live_range {
+	uintptr_t	lo, hi;
+	volatile long	*ctr;
+};
+static struct live_range live[HK_MAXLIVE];
+struct ctr_block {
+	volatile long	n;
+	struct ctr_block *next;
+};
+static struct ctr_block *ctr_blocks;	/* mod_mtx */
+
+volatile long *
+hk_mod_enter(const void *fn)
+{
+	uintptr_t a = (uintptr_t)fn;
+	volatile long *c;
+	int i;
+
+	for (i = 0; i < HK_MAXLIVE; i++) {
+		c = __atomic_load_n(&live[i].ctr, __ATOMIC_ACQUIRE);
+		if (c != NULL &&
+		    a >= __atomic_load_n(&live[i].lo, __ATOMIC_RELAXED) &&
+		    a < __atomic_load_n(&live[i].hi, __ATOMIC_RELAXED)) {
+			__atomic_fetch_add(c, 1, __ATOMIC_SEQ_CST);
+			return (c);
+		}
+	}
+	return (NULL);
+}
+
+void
+hk_mod_leave(volatile long *c)
+{
+	if (c != NULL)
+		__atomic_fetch_sub(c, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Publish lf's range (mod_mtx held). */
+static volatile long *
+live_add_locked(struct linker_file *lf)
+{
+	struct ctr_block *cb = calloc(1, sizeof(*cb));
+	int i;
+
+	cb->next = ctr_blocks;
+	ctr_blocks = cb;
+	for (i = 0; i < HK_MAXLIVE; i++) {
+		if (__atomic_load_n(&live[i].ctr, __ATOMIC_ACQUIRE) == NULL) {
+			__atomic_store_n(&live[i].lo, lf->lo, __ATOMIC_RELAXED);
+			__atomic_store_n(&live[i].hi, lf->hi, __ATOMIC_RELAXED);
+			__atomic_store_n(&live[i].ctr, &cb->n, __ATOMIC_RELEASE);
+			break;
+		}
+	}
+	return (&cb->n);
+}
+
+static void
+live_remove_locked(volatile long *ctr)
+{
+	int i;
+
+	for (i = 0; i < HK_MAXLIVE; i++)
+		if (__atomic_load_n(&live[i].ctr, __ATOMIC_ACQUIRE) == ctr)
+			__atomic_store_n(&live[i].ctr, NULL, __ATOMIC_RELEASE);
+}
 
 struct lock kld_lock;
 static pthread_mutex_t mod_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -483,7 +558,22 @@ file_free(struct linker_file *lf)
 			break;
 		}
 	}
+	if (lf->inflight != NULL)
+		live_remove_locked(lf->inflight);
 	pthread_mutex_unlock(&mod_mtx);
+	/*
+	 * A file whose MOD_LOAD failed stays mapped on 5.8 (kldload returns
+	 * 0 and keeps it): calls that entered it through an interposer it
+	 * installed and removed while failing may still be running.  Let
+	 * them return before the code goes.  A normal unload does not wait:
+	 * unmapping code a thread still runs panics DragonFly too.
+	 */
+	if (lf->drain && lf->inflight != NULL) {
+		int i;
+		for (i = 0; i < 10000 &&
+		    __atomic_load_n(lf->inflight, __ATOMIC_SEQ_CST) > 0; i++)
+			usleep(1000);
+	}
 	if (lf->handle != NULL && dlclose(lf->handle) != 0)
 		kprintf("dlclose %s: %s\n", lf->filename, dlerror());
 	free(lf->sets);
@@ -570,6 +660,8 @@ load_file(const char *name, struct linker_file **lfp)
 	lf->id = next_file_id++;
 	lf->next = files;
 	files = lf;
+	if (lf->hi > lf->lo)
+		lf->inflight = live_add_locked(lf);
 	pthread_mutex_unlock(&mod_mtx);
 
 	if ((error = load_dependencies(lf)) != 0) {
@@ -596,6 +688,7 @@ load_file(const char *name, struct linker_file **lfp)
 		}
 		free(mods);
 		lf->refs = 1;
+		lf->drain = 1;
 		linker_file_unload(lf);
 		return (failed);
 	}
@@ -778,6 +871,13 @@ hk_linker_shutdown(void)
 	}
 	/* Forget files left behind (their code stays mapped). */
 	pthread_mutex_lock(&mod_mtx);
+	for (i = 0; i < HK_MAXLIVE; i++)
+		__atomic_store_n(&live[i].ctr, NULL, __ATOMIC_RELEASE);
+	while (ctr_blocks != NULL) {
+		struct ctr_block *cb = ctr_blocks;
+		ctr_blocks = cb->next;
+		free(cb);
+	}
 	files = NULL;
 	modules = NULL;
 	modlists = NULL;
