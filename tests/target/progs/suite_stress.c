@@ -486,10 +486,94 @@ clean_after(void)
 	return (NULL);
 }
 
+/*
+ * Process exits racing load/unload cycles of the shim.  5.8's exit1()
+ * walks the at_exit list with no lock (kern_exit.c: TAILQ_FOREACH over
+ * exit_list) while at_exit()/rm_at_exit() insert and kfree entries, also
+ * with no lock: a module that registers or removes an exit hook while
+ * processes exit on another CPU can make exit1() follow a freed entry.
+ * Forkers fork children that exit at once; the cycler loads and unloads
+ * kqemu_clone back to back (nothing is open, so every unload succeeds).
+ */
+static void
+forker(void)
+{
+	while (!sh->stop) {
+		pid_t c = fork();
+
+		if (c == 0)
+			_exit(0);
+		if (c > 0) {
+			ADD(forks, 1);
+			waitpid(c, NULL, 0);
+		}
+	}
+	_exit(0);
+}
+
+static void
+cycler(void)
+{
+	while (!sh->stop) {
+		if (kqt_loaded("kqemu_clone")) {
+			ADD(unload_try, 1);
+			if (kqt_unload("kqemu_clone") == 0)
+				ADD(unload_ok, 1);
+			else if (errno == EBUSY)
+				ADD(unload_busy, 1);
+			else
+				ADD(unload_other, 1);
+		} else {
+			reload();
+		}
+	}
+	while (!kqt_loaded("kqemu_clone") && reload() < 0)
+		sleep_ms(10);
+	_exit(0);
+}
+
+static const char *
+exit_vs_load_unload(void)
+{
+	pid_t pids[4];
+	int i, st;
+
+	sh = mmap(NULL, 4096 * 4, PROT_READ | PROT_WRITE, MAP_ANON | MAP_SHARED, -1, 0);
+	CHECK(sh != MAP_FAILED, "mmap shared: %s", strerror(errno));
+	memset(sh, 0, sizeof(*sh));
+	if (!kqt_loaded("kqemu"))
+		CHECK(kqt_load("kqemu") > 0, "kldload kqemu: %s", strerror(errno));
+	for (i = 0; i < 4; i++) {
+		pids[i] = fork();
+		CHECK(pids[i] >= 0, "fork: %s", strerror(errno));
+		if (pids[i] == 0) {
+			if (i < 3)
+				forker();
+			cycler();
+		}
+	}
+	sleep_ms(4000);
+	sh->stop = 1;
+	for (i = 0; i < 4; i++)
+		waitpid(pids[i], &st, 0);
+	printf("stress: exits vs load/unload, %s mode: exits %ld; kldunload %ld (ok %ld busy %ld "
+	    "other %ld); kldload ok %ld\n", mode, sh->forks, sh->unload_try, sh->unload_ok,
+	    sh->unload_busy, sh->unload_other, sh->reload_ok);
+	print_errs("reload", sh->reload_err);
+	CHECK(sh->forks > 100 && sh->reload_ok > 10, "too little work: %ld exits, %ld loads",
+	    sh->forks, sh->reload_ok);
+	CHECK(sh->unload_other == 0, "kldunload failed with another errno %ld times",
+	    sh->unload_other);
+	CHECK(kqt_unload("kqemu_clone") == 0 || errno == EBUSY, "final kldunload: %s",
+	    strerror(errno));
+	return (NULL);
+}
+
 static const struct kqt_case stress_cases[] = {
 	{ "race__open_ioctl_fork_kill_unload", race, 900 },
 	{ "race__open_close_vs_unload_reload", open_vs_unload, 900 },
 	{ "after__unload_reload_nothing_left", clean_after, 0 },
+	{ "race__exit_vs_load_unload", exit_vs_load_unload, 120 },
 	{ NULL, NULL, 0 },
 };
 const struct kqt_suite suite_stress = { "stress", setup, NULL, stress_cases };
