@@ -15,6 +15,9 @@
  * with kqemu's dev_ops (kqemu_clone's private clones) simply gets its own
  * instance, found through the cdev the call names (ap->a_head.a_dev).
  *
+ * Per cdev: si_drv1 is the instance, si_drv2 the file whose open made it
+ * (the only one whose close deletes it; NULL when the kernel passes no fp).
+ *
  * Locking: kqemu_lk (lockmgr, sleepable) serializes the si_drv1 check and
  * set in d_open against d_open and d_close of any cdev, guards
  * kqemu_holds and kqemu_unloading, and is held while MOD_UNLOAD decides.
@@ -258,8 +261,10 @@ kqemu_open(struct dev_open_args *ap)
 		error = ENXIO;
 	else if (dev->si_drv1 != NULL)
 		error = EBUSY;		/* one instance per cdev */
-	else if ((error = kqemu_core_create(dev->si_name, &inst)) == 0)
+	else if ((error = kqemu_core_create(dev->si_name, &inst)) == 0) {
 		dev->si_drv1 = inst;
+		dev->si_drv2 = ap->a_fp;	/* its file; NULL before 3.8 */
+	}
 	lockmgr(&kqemu_lk, LK_RELEASE);
 	return (error);
 }
@@ -271,8 +276,23 @@ kqemu_close(struct dev_close_args *ap)
 	struct kqemu_instance *inst;
 
 	lockmgr(&kqemu_lk, LK_EXCLUSIVE);
+	/*
+	 * Only the file whose open created the instance deletes it.  Another
+	 * file can reach here on the same cdev: one a wrapper opened through
+	 * its interposer and that closes after the wrapper restored our ops,
+	 * or one that 5.8.1's D_QUICK open path handed out although d_open
+	 * said EBUSY.  Deleting on its close would free the instance under
+	 * the file that owns it.  Without an fp (before 3.8, or an in-kernel
+	 * open) there is nothing to tell them apart: the close deletes.
+	 */
+	if (dev->si_drv2 != NULL && ap->a_fp != NULL &&
+	    ap->a_fp != dev->si_drv2) {
+		lockmgr(&kqemu_lk, LK_RELEASE);
+		return (0);
+	}
 	inst = dev->si_drv1;
 	dev->si_drv1 = NULL;
+	dev->si_drv2 = NULL;
 	lockmgr(&kqemu_lk, LK_RELEASE);
 	/* Still counted by the core until destroyed: unload stays refused. */
 	if (inst != NULL)
