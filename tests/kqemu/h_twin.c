@@ -59,10 +59,11 @@ static struct dev_ops twin_iops = {
 static int
 twin_load(void)
 {
-	int hold = 1, intercept = 0, error;
+	int hold = 1, intercept = 0, quick = 0, error;
 
 	TUNABLE_INT_FETCH("h_twin.hold", &hold);
 	TUNABLE_INT_FETCH("h_twin.intercept", &intercept);
+	TUNABLE_INT_FETCH("h_twin.quick", &quick);
 	twin_base = devfs_find_device_by_name("kqemu");
 	if (twin_base == NULL)
 		return (ENXIO);
@@ -73,8 +74,15 @@ twin_load(void)
 	}
 	twin_dev = make_dev(twin_base->si_ops, 1, UID_ROOT, GID_WHEEL, 0600,
 	    "kqemu_twin");
-	if (intercept)
+	if (intercept) {
 		twin_orig = dev_ops_intercept(twin_base, &twin_iops);
+		/* h_twin.quick: the interposer is D_QUICK (set after the
+		 * intercept, which copies kqemu's flags), as an autoclone
+		 * unload's quiesce copy is: 5.8.1's quick open path hands out
+		 * a file even when d_open says EBUSY. */
+		if (quick)
+			twin_iops.head.flags |= D_QUICK;
+	}
 	return (0);
 }
 

@@ -1027,6 +1027,38 @@ ATF_TC_BODY(alloc__fail_every_point, tc)
 
 /* --- two cdevs (h_twin) -------------------------------------------------------- */
 
+ATF_TC(close__stray_file_keeps_instance);
+ATF_TC_HEAD(close__stray_file_keeps_instance, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "A file that did not create the "
+	    "instance (5.8.1's D_QUICK open path hands one out although "
+	    "d_open said EBUSY) closes without deleting the instance of the "
+	    "file that did: only that file's close deletes it");
+}
+ATF_TC_BODY(close__stray_file_keeps_instance, tc)
+{
+	struct kqs_vm vm;
+	struct kqs_result res;
+	int fd1, fd2 = -1;
+
+	h_boot("conform", NULL);
+	ATF_REQUIRE_EQ(hk_setenv("h_twin.quick", "1"), 0);
+	h_load_twin("1", "1");
+	h_vm(&vm);
+	fd1 = h_open("/dev/kqemu");
+	/* The quick path drops d_open's EBUSY: a second file, no instance. */
+	ATF_REQUIRE_EQ(hk_open("/dev/kqemu", O_RDWR, &fd2), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 1);
+	ATF_REQUIRE_EQ(hk_close(fd2), 0);
+	ATF_REQUIRE_EQ_MSG(h_stat("hw.kqemu.instances"), 1,
+	    "the stray file's close deleted the instance");
+	h_require_seq(fd1, &vm, 10, &res);
+	ATF_REQUIRE_EQ(hk_close(fd1), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 0);
+	h_unload_twin_and_kqemu();
+	h_end();
+}
+
 ATF_TC(twin__isolation);
 ATF_TC_HEAD(twin__isolation, tc)
 {
@@ -1379,6 +1411,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, decline__init_enxio);
 	ATF_TP_ADD_TC(tp, alloc__fail_every_point);
 	ATF_TP_ADD_TC(tp, twin__isolation);
+	ATF_TP_ADD_TC(tp, close__stray_file_keeps_instance);
 	ATF_TP_ADD_TC(tp, twin__budget_shared);
 	ATF_TP_ADD_TC(tp, unload__refused_while_held);
 	ATF_TP_ADD_TC(tp, unload__refused_while_intercepted);
