@@ -85,8 +85,9 @@ kbuild-dfly:
 	@DFLY_SRC='$(DFLY_SRC)' OUT='$(abspath $(B))/target/ko' \
 	    sh tests/target/tools/kbuild $(KBUILD_DIRS)
 
-# What the tier needs at run time (qemu, makefs; bmake and gcc for kbuild).
-PKGS_TARGET := qemu-system-x86 makefs bmake
+# What the tier needs at run time (qemu, makefs; bmake, gcc, g++ and python3
+# for the module cross-build and the PLT32 rewrite).
+PKGS_TARGET := qemu-system-x86 makefs bmake gcc g++ python3
 deps-target: ; $(call need_pkgs,$(PKGS_TARGET))
 
 # Only this tier: fresh results, every phase booted.
