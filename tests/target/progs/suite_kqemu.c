@@ -202,6 +202,56 @@ unload_and_reload(void)
 	return (NULL);
 }
 
+/* As an unprivileged user (uid and gid 1000, no other group; wheel is
+ * gid 0): the open's errno. */
+static int
+h_open_as_user(void *arg)
+{
+	int fd, g = 1000;
+
+	(void)arg;
+	if (setgroups(1, &g) < 0 || setgid(1000) < 0 || setuid(1000) < 0 ||
+	    getuid() != 1000)
+		return (100);
+	fd = open(DEV, O_RDWR);
+	if (fd >= 0) {
+		close(fd);
+		return (0);
+	}
+	return (errno);
+}
+
+static const char *
+permissions(void)
+{
+	int st = 0, fd;
+
+	/* Default node: 0660 root:wheel. */
+	if (!kqt_loaded("kqemu"))
+		CHECK(kqt_load("kqemu") > 0, "kldload kqemu: %s", strerror(errno));
+	fd = kqt_wait_node(DEV, O_RDWR, 3000);
+	CHECK(fd >= 0, "open as root: %s", strerror(errno));
+	close(fd);
+	CHECK(kqt_run_child(h_open_as_user, NULL, 10, &st) == 0, "child hung");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EACCES,
+	    "open as uid 1000 of the default 0660 root:wheel node: %s (want EACCES)",
+	    WEXITSTATUS(st) == 0 ? "succeeded" : strerror(WEXITSTATUS(st)));
+	/* Loader tunable hw.kqemu.mode=0666, read at MOD_LOAD. */
+	CHECK(kqt_unload("kqemu") == 0, "kldunload kqemu: %s", strerror(errno));
+	CHECK_OK(kenv_set("hw.kqemu.mode", "0666"), "kenv hw.kqemu.mode");
+	fd = kqt_load("kqemu");
+	kenv_unset("hw.kqemu.mode");
+	CHECK(fd > 0, "kldload kqemu with hw.kqemu.mode=0666: %s", strerror(errno));
+	fd = kqt_wait_node(DEV, O_RDWR, 3000);
+	CHECK(fd >= 0, "open as root: %s", strerror(errno));
+	close(fd);
+	CHECK(kqt_run_child(h_open_as_user, NULL, 10, &st) == 0, "child hung");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "open as uid 1000 with hw.kqemu.mode=0666: %s", strerror(WEXITSTATUS(st)));
+	CHECK(kqt_unload("kqemu") == 0, "kldunload kqemu: %s", strerror(errno));
+	return (NULL);
+}
+
 static const struct kqt_case kqemu_cases[] = {
 	{ "load__creates_node", load, 0 },
 	{ "version__get_version", version, 0 },
@@ -213,6 +263,7 @@ static const struct kqt_case kqemu_cases[] = {
 	{ "sysctl__version_and_counters", sysctl_stats, 0 },
 	{ "unload__refused_while_open", unload_refused_while_open, 0 },
 	{ "unload__three_cycles", unload_and_reload, 0 },
+	{ "node__mode_0660_root_wheel_and_tunable", permissions, 0 },
 	{ NULL, NULL, 0 },
 };
 const struct kqt_suite suite_kqemu = { "kqemu", need_module, NULL, kqemu_cases };

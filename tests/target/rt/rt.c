@@ -119,6 +119,10 @@ int kldload(const char *f) { return (int)SC1(SYS_kldload, f); }
 int kldunload(int id) { return (int)SC1(SYS_kldunload, id); }
 int kldfind(const char *f) { return (int)SC1(SYS_kldfind, f); }
 int sched_yield(void) { return (int)SC0(SYS_sched_yield); }
+int setuid(int u) { return (int)SC1(SYS_setuid, u); }
+int setgid(int g) { return (int)SC1(SYS_setgid, g); }
+int setgroups(unsigned int n, const int *g) { return (int)SC2(SYS_setgroups, n, g); }
+int getuid(void) { return (int)SC0(SYS_getuid); }
 int poll(struct pollfd *f, unsigned int n, int t) { return (int)SC3(SYS_poll, f, n, t); }
 int
 sysctl(const int *mib, unsigned int n, void *old, size_t *oldlen,

@@ -37,6 +37,9 @@ typedef __builtin_va_list va_list;
 #define SYS_unlink	10
 #define SYS_access	33
 #define SYS_getpid	20
+#define SYS_setuid	23
+#define SYS_setgroups	80
+#define SYS_setgid	181
 #define SYS_getuid	24
 #define SYS_kill	37
 #define SYS_getppid	39
@@ -163,6 +166,10 @@ int kldload(const char *file);
 int kldunload(int fileid);
 int kldfind(const char *file);
 int sched_yield(void);
+int setuid(int uid);
+int setgid(int gid);
+int setgroups(unsigned int n, const int *gids);
+int getuid(void);
 int poll(struct pollfd *fds, unsigned int n, int timeout_ms);
 int sysctl(const int *mib, unsigned int n, void *old, size_t *oldlen,
     const void *new_, size_t newlen);
