@@ -16,14 +16,16 @@
  * Locking:
  *  - clone_shims[] (the attached shims) is written by attach/detach only,
  *    which run from module events (serialised by the kernel linker), and
- *    read without a lock by the entry points (release/acquire): a slot is
- *    published after the shim is complete and cleared only after nothing
- *    can reach it.
+ *    read without a lock by the entry points (sequentially consistent
+ *    atomics): a slot is published after the shim is complete and cleared
+ *    once the kernel no longer routes new calls to the shim.
  *  - clone_exit_hooks is touched by attach/detach only.
  *  - clone_inflight[] (per-CPU-slot atomic counters, one cache line each)
- *    count threads inside any shim entry point; detach waits for zero after
- *    the kernel can no longer route new calls to us.  Per-slot, so no cache
- *    line is written by every ioctl of every clone.
+ *    count threads inside any shim entry point.  Detach clears the shim's
+ *    slot first and then waits for zero, the store-buffer protocol of
+ *    clone_enter(): the shim is freed only once no thread can be inside
+ *    it or still find it.  Per-slot, so no cache line is written by every
+ *    ioctl of every clone.
  *  - the core's own locks (see clone_core.h).  No shim lock is ever held
  *    across a call into the wrapped driver: a call holds only a reference
  *    on its record.
@@ -247,22 +249,37 @@ clone_os_errno(int which)
 /* ---------------------------------------------------------------------
  * In-flight accounting.  clone_enter() is the first thing and
  * clone_leave() the last thing every entry point does.
+ *
+ * The protocol with detach is the store-buffer pattern, and both sides
+ * need a full barrier between their store and their load:
+ *   entry point: increment its counter; then load clone_shims[].
+ *   detach:      clear the shim's slot; then sum the counters.
+ * All four are sequentially consistent, so at least one side sees the
+ * other's store: either detach counts the entry point (and waits for it),
+ * or the entry point finds the slot empty (and never touches the shim).
+ * On x86 the increment is a locked add and the clear an xchg.
+ * (Until this was so, detach summed first and cleared after: an entry
+ * point that incremented just after the sum still found the shim, and a
+ * real 5.8.1 kernel panicked in kmalloc when that thread unlocked the
+ * core's table spinlock after clone_core_destroy had freed it.)
  */
 static __inline int
 clone_enter(void)
 {
 	int slot = mycpuid & (CLONE_INFLIGHT_SLOTS - 1);
 
-	atomic_add_int(&clone_inflight[slot].n, 1);
+	__atomic_fetch_add(&clone_inflight[slot].n, 1, __ATOMIC_SEQ_CST);
 	return (slot);
 }
 
 static __inline void
 clone_leave(int slot)
 {
-	atomic_subtract_int(&clone_inflight[slot].n, 1);
+	__atomic_fetch_sub(&clone_inflight[slot].n, 1, __ATOMIC_RELEASE);
 }
 
+/* After the shim's slot was cleared: wait until no thread that may have
+ * found it is still inside an entry point. */
 static void
 clone_wait_quiet(void)
 {
@@ -272,7 +289,8 @@ clone_wait_quiet(void)
 	for (;;) {
 		busy = 0;
 		for (i = 0; i < CLONE_INFLIGHT_SLOTS; i++)
-			busy += atomic_fetchadd_int(&clone_inflight[i].n, 0);
+			busy += __atomic_load_n(&clone_inflight[i].n,
+			    __ATOMIC_SEQ_CST);
 		if (busy == 0)
 			return;
 		tsleep(&clone_inflight, 0, "clnqt", 1);
@@ -280,20 +298,21 @@ clone_wait_quiet(void)
 }
 
 /*
- * A slot is published with a release store after the shim is complete and
- * read with an acquire load, so an entry point that finds it sees every
- * field attach wrote (the kernel's own si_ops swap is a plain store).
+ * A slot is published after the shim is complete, so an entry point that
+ * finds it sees every field attach wrote (the kernel's own si_ops swap is
+ * a plain store).  Loads and the clear are sequentially consistent for
+ * the protocol above; the publication only needs release.
  */
 static __inline struct clone_shim *
 clone_shim_slot(int i)
 {
-	return (__atomic_load_n(&clone_shims[i], __ATOMIC_ACQUIRE));
+	return (__atomic_load_n(&clone_shims[i], __ATOMIC_SEQ_CST));
 }
 
 static __inline void
 clone_shim_set_slot(int i, struct clone_shim *shim)
 {
-	__atomic_store_n(&clone_shims[i], shim, __ATOMIC_RELEASE);
+	__atomic_store_n(&clone_shims[i], shim, __ATOMIC_SEQ_CST);
 }
 
 static struct clone_shim *
@@ -1336,13 +1355,20 @@ clone_shim_detach(struct clone_shim *shim)
 			clone_rele_base(shim);
 		}
 	}
-	/* Threads already inside an entry point finish first.  (A thread
-	 * that read si_ops before the restore but has not yet entered is the
-	 * window every interposer has; kern/tty_cons.c has the same.) */
-	clone_wait_quiet();
+	/*
+	 * Unpublish the shim, then wait for the threads that may have found
+	 * it: in this order (see clone_enter).  An entry point that comes
+	 * later -- a thread that read si_ops before the restore, an exit hook
+	 * still running, the handler of an opener devfs let through before
+	 * the handler went -- finds no shim and touches nothing of it.  (The
+	 * window left is every interposer's, kern/tty_cons.c's too: a thread
+	 * that read si_ops before the restore and enters only after this
+	 * module's text is gone.)
+	 */
 	for (i = 0; i < CLONE_MAX_SHIMS; i++)
 		if (clone_shim_slot(i) == shim)
 			clone_shim_set_slot(i, NULL);
+	clone_wait_quiet();
 	clone_shim_free(shim);
 	return (0);
 }
