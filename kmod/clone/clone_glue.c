@@ -673,11 +673,29 @@ clone_hook_exit(void)
 	return (error);
 }
 
+/*
+ * Called by detach only after the shim's slot was cleared and the in-flight
+ * counters drained.  5.8's exit1() walks exit_list with no lock, and
+ * rm_at_exit() kfree()s our entry at once: a process still inside
+ * clone_at_exit, or just returned from it, would then load the next link
+ * from the freed entry (the general protection fault at exit1+0xa8 that
+ * race__exit_vs_load_unload reproduced when the hook was removed before the
+ * wait).  After the drain no walker is inside the hook, and one that calls
+ * it now finds no shim and returns at once; the grace period covers the few
+ * instructions between its return and the walker's load of the link.  What
+ * no module can close: a walker that loaded the pointer to our entry just
+ * before rm_at_exit() unlinked it (a window of one or two instructions in
+ * exit1(); procfs's own rm_at_exit() has the same).
+ */
 static void
 clone_unhook_exit(void)
 {
-	if (--clone_exit_hooks == 0)
-		rm_at_exit(clone_at_exit);
+	if (--clone_exit_hooks > 0)
+		return;
+	/* 5 ticks: 50 ms at 5.8's default hz of 100.  (Not hz itself:
+	 * dfly-kbuild cannot vouch for that symbol.) */
+	tsleep(&clone_exit_hooks, 0, "clnexit", 5);
+	rm_at_exit(clone_at_exit);
 }
 
 /* ---------------------------------------------------------------------
@@ -1012,10 +1030,9 @@ clone_ac_detach(struct clone_shim *shim)
 	/* (8) Every destroy_dev() of a clone has been processed: no cdev
 	 * points at clone_ops any more. */
 	devfs_config();
-	clone_unhook_exit();
 	clone_rele_base(shim);
 	devfs_clone_bitmap_uninit(&shim->bitmap);
-	return (0);
+	return (0);		/* the exit hook goes after the drain */
 }
 
 /*
@@ -1350,10 +1367,8 @@ clone_shim_detach(struct clone_shim *shim)
 		 * the interposer stays, in the kernel's devbuf, one struct
 		 * dev_ops per unload, like autoclone's quiesce copy. */
 		shim->iops = NULL;
-		if (shim->mode == CLONE_MODE_PROC) {
-			clone_unhook_exit();
+		if (shim->mode == CLONE_MODE_PROC)
 			clone_rele_base(shim);
-		}
 	}
 	/*
 	 * Unpublish the shim, then wait for the threads that may have found
@@ -1369,6 +1384,8 @@ clone_shim_detach(struct clone_shim *shim)
 		if (clone_shim_slot(i) == shim)
 			clone_shim_set_slot(i, NULL);
 	clone_wait_quiet();
+	if (shim->mode == CLONE_MODE_AUTOCLONE || shim->mode == CLONE_MODE_PROC)
+		clone_unhook_exit();
 	clone_shim_free(shim);
 	return (0);
 }
