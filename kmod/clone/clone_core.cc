@@ -494,16 +494,17 @@ clone_core_keys_of_pid(clone_core *c, int pid, const void **keys, int max)
 }
 
 int
-clone_core_unopened_keys_of_pid(clone_core *c, int pid, const void **keys, int max)
+clone_core_unopened_keys(clone_core *c, const void **keys, int *pids, int max)
 {
 	int n = 0;
 	LockGuard<Spin> g(c->table_);
-	ProcEntry *pe = c->find_proc_locked(pid);
-	if (!pe)
-		return 0;
-	for (clone_rec *r = pe->recs.front(); r && n < max; r = pe->recs.next(r))
-		if (load_acq(&r->state) == LIVE && load_acq(&r->opened) == 0)
-			keys[n++] = r->key;
+	for (clone_rec *r = c->all_.front(); r && n < max; r = c->all_.next(r)) {
+		if (load_acq(&r->state) == LIVE && load_acq(&r->opened) == 0) {
+			keys[n] = r->key;
+			pids[n] = r->pid;
+			n++;
+		}
+	}
 	return n;
 }
 

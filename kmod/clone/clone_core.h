@@ -100,10 +100,11 @@ void clone_core_free(struct clone_core *core, struct clone_rec *rec);
  * (at_exit in proc mode); returns how many. */
 int clone_core_keys_of_pid(struct clone_core *core, int pid,
     const void **keys, int max);
-/* The same, only records whose first open never happened (autoclone: a
- * clone devfs made a record for but never opened). */
-int clone_core_unopened_keys_of_pid(struct clone_core *core, int pid,
-    const void **keys, int max);
+/* Up to max published keys, with their owner pids, of records whose first
+ * open never happened (autoclone: devfs made the record but could not make
+ * the node, or the opener is between the handler and its d_open). */
+int clone_core_unopened_keys(struct clone_core *core, const void **keys,
+    int *pids, int max);
 /* Up to max published keys for proc mode's device last close: every
  * record that has served a call, and every record of pid.  A record that
  * never served a call may belong to an open still in flight in another

@@ -4,7 +4,7 @@
  * Owns: the interposer dev_ops (fp, native and proc modes), the autoclone
  * clone handler and clone dev_ops, the clone cdevs, the driver instance the
  * shim holds on the device itself (autoclone, proc), the in-flight
- * counters, the at_exit hook (proc; autoclone's never-opened clones), the
+ * counters, the at_exit hook (proc mode only), the
  * autoclone unload protocol, the sysctl tree debug.<name>.*, and the OS
  * interface (clone_os_*) of the hermetic core in clone_core.cc.
  * DESIGN.md sections 2 and 5; docs/devfs-clone-bug.md; docs/kqemu_clone.4.md.
@@ -329,6 +329,23 @@ clone_find(cdev_t dev)
 	return (NULL);
 }
 
+/*
+ * An interposer entry point that finds no shim for its cdev: a thread that
+ * loaded si_ops before detach restored the driver's ops, and entered after
+ * detach unpublished the shim.  It gets the ops the cdev has now, as if it
+ * had loaded si_ops a moment later: a close of a file opened before attach
+ * must still reach the driver, or the driver keeps that file's instance.
+ * NULL if those are still ours (cannot happen: the slot is cleared only
+ * after the restore; the caller then answers ENXIO).
+ */
+static __inline struct dev_ops *
+clone_if_now(cdev_t dev, d_open_t *ours)
+{
+	struct dev_ops *ops = __atomic_load_n(&dev->si_ops, __ATOMIC_ACQUIRE);
+
+	return (ops->d_open == ours ? NULL : ops);
+}
+
 static __inline int
 clone_curpid(void)
 {
@@ -423,13 +440,16 @@ clone_if_open(struct dev_open_args *ap)
 	struct clone_shim *shim = clone_find(dev);
 	struct clone_rec *rec;
 	struct file *fp = ap->a_fp;
+	struct dev_ops *now;
 	const void *key;
 	cdev_t clone;
 	int error;
 
 	if (shim == NULL) {
+		now = clone_if_now(dev, clone_if_open);
+		error = now != NULL ? now->d_open(ap) : ENXIO;
 		clone_leave(slot);
-		return (ENXIO);
+		return (error);
 	}
 	/*
 	 * Between dev_ops_intercept() and our D_TRACKCLOSE, devfs would
@@ -529,11 +549,15 @@ clone_if_close(struct dev_close_args *ap)
 	struct clone_shim *shim = clone_find(ap->a_head.a_dev);
 	const void *keys[32];
 	struct clone_rec *rec;
+	struct dev_ops *now;
 	int error = 0, i, n;
 
 	if (shim == NULL) {
+		now = clone_if_now(ap->a_head.a_dev, clone_if_open);
+		if (now != NULL)
+			error = now->d_close(ap);
 		clone_leave(slot);
-		return (0);
+		return (error);
 	}
 	if (shim->mode == CLONE_MODE_PROC) {
 		/*
@@ -584,11 +608,14 @@ clone_if_##fn(struct argtype *ap)					\
 	cdev_t dev = ap->a_head.a_dev;					\
 	struct clone_shim *shim = clone_find(dev);			\
 	struct clone_rec *rec;						\
+	struct dev_ops *now;						\
 	int error, refd;						\
 									\
 	if (shim == NULL) {						\
+		now = clone_if_now(dev, clone_if_open);			\
+		error = now != NULL ? now->d_##fn(ap) : ENXIO;		\
 		clone_leave(slot);					\
-		return (ENXIO);						\
+		return (error);						\
 	}								\
 	rec = clone_if_rec(shim, ap->a_fp, &refd);			\
 	if (rec == NULL) {						\
@@ -620,11 +647,9 @@ CLONE_FORWARD(mmap_single, dev_mmap_single_args)
 CLONE_FORWARD(kqfilter, dev_kqfilter_args)
 
 /*
- * A process exits.  Runs before its files are closed (kern_exit.c exit1),
- * with every other thread of it out of the kernel.  proc mode: its clone
- * goes.  autoclone: a clone made for one of its opens that devfs never
- * opened (devfs_spec_open could not create the node and opened the base
- * instead) goes; the opened ones go with their files.
+ * proc mode: a process exits.  Runs before its files are closed
+ * (kern_exit.c exit1), with every other thread of it out of the kernel:
+ * its clone goes.  (autoclone uses no exit hook: clone_ac_reap_orphans.)
  */
 static void
 clone_at_exit(struct thread *td)
@@ -644,9 +669,6 @@ clone_at_exit(struct thread *td)
 				if (shim->mode == CLONE_MODE_PROC)
 					n = clone_core_keys_of_pid(shim->core,
 					    (int)p->p_pid, keys, 4);
-				else if (shim->mode == CLONE_MODE_AUTOCLONE)
-					n = clone_core_unopened_keys_of_pid(
-					    shim->core, (int)p->p_pid, keys, 4);
 				else
 					n = 0;
 				if (n <= 0)
@@ -660,7 +682,7 @@ clone_at_exit(struct thread *td)
 	clone_leave(slot);
 }
 
-/* The at_exit hook is shared by the proc and autoclone shims. */
+/* The at_exit hook, shared by the proc shims. */
 static int
 clone_hook_exit(void)
 {
@@ -684,8 +706,11 @@ clone_hook_exit(void)
  * it now finds no shim and returns at once; the grace period covers the few
  * instructions between its return and the walker's load of the link.  What
  * no module can close: a walker that loaded the pointer to our entry just
- * before rm_at_exit() unlinked it (a window of one or two instructions in
- * exit1(); procfs's own rm_at_exit() has the same).
+ * before rm_at_exit() unlinked it, or was stalled past the grace (procfs's
+ * own rm_at_exit() has the same race).  That is narrower, not gone: under
+ * QEMU's TCG a 20 s race__exit_vs_load_unload still hit it once.  So only
+ * proc mode (kernels without fp, where nothing else tells a process's
+ * clone) uses the hook; autoclone reaps without one (clone_ac_reap_orphans).
  */
 static void
 clone_unhook_exit(void)
@@ -702,6 +727,36 @@ clone_unhook_exit(void)
  * autoclone: a devfs clone handler under the node's name; clones carry
  * clone_ops, a copy of the driver's ops whose d_open/d_close are ours.
  */
+
+/*
+ * A record the handler made whose clone devfs never opened (it could not
+ * create the node and opened the base instead) has no file and so no close.
+ * It goes once its process is gone: found here, at unload and when an open
+ * is refused by a limit, rather than by an exit hook -- 5.8's exit_list
+ * cannot be left safely by a module that unloads (clone_unhook_exit), and
+ * autoclone is the default mode.  A record of a live process may be an
+ * open in flight (between the handler and its d_open) and stays.
+ * Returns how many went.
+ */
+static int
+clone_ac_reap_orphans(struct clone_shim *shim)
+{
+	const void *keys[16];
+	int pids[16], i, n, reaped = 0;
+	struct proc *p;
+
+	n = clone_core_unopened_keys(shim->core, keys, pids, 16);
+	for (i = 0; i < n; i++) {
+		if ((p = pfind(pids[i])) != NULL) {	/* zombies are not found */
+			PRELE(p);
+			continue;
+		}
+		clone_unpublish_and_rele(shim, keys[i], FREAD | FWRITE, S_IFCHR,
+		    NULL);
+		reaped++;
+	}
+	return (reaped);
+}
 
 /* Runs in the opener's context, inside devfs_clone(). */
 static int
@@ -720,6 +775,10 @@ clone_ac_handler(struct dev_clone_args *ap)
 	base = shim->base;
 	error = clone_core_reserve(shim->core, clone_curpid(),
 	    clone_cred_uid(ap->a_cred), curthread, &rec);
+	if ((error == EMFILE || error == EAGAIN) &&
+	    clone_ac_reap_orphans(shim) > 0)
+		error = clone_core_reserve(shim->core, clone_curpid(),
+		    clone_cred_uid(ap->a_cred), curthread, &rec);
 	if (error) {
 		/* devfs then opens the base node, whose instance the shim
 		 * holds: the driver's own EBUSY answers. */
@@ -1032,7 +1091,7 @@ clone_ac_detach(struct clone_shim *shim)
 	devfs_config();
 	clone_rele_base(shim);
 	devfs_clone_bitmap_uninit(&shim->bitmap);
-	return (0);		/* the exit hook goes after the drain */
+	return (0);
 }
 
 /*
@@ -1291,11 +1350,6 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 			clone_shim_free(shim);
 			return (error);
 		}
-		if ((error = clone_hook_exit()) != 0) {
-			clone_rele_base(shim);
-			clone_shim_free(shim);
-			return (error);
-		}
 		devfs_clone_bitmap_init(&shim->bitmap);
 		clone_shim_set_slot(slot, shim);
 		devfs_clone_handler_add(shim->name, clone_ac_handler);
@@ -1349,6 +1403,8 @@ clone_shim_detach(struct clone_shim *shim)
 {
 	int error, i;
 
+	if (shim->mode == CLONE_MODE_AUTOCLONE)
+		clone_ac_reap_orphans(shim);
 	error = clone_core_begin_detach(shim->core);
 	if (error)
 		return (error);
@@ -1367,8 +1423,6 @@ clone_shim_detach(struct clone_shim *shim)
 		 * the interposer stays, in the kernel's devbuf, one struct
 		 * dev_ops per unload, like autoclone's quiesce copy. */
 		shim->iops = NULL;
-		if (shim->mode == CLONE_MODE_PROC)
-			clone_rele_base(shim);
 	}
 	/*
 	 * Unpublish the shim, then wait for the threads that may have found
@@ -1384,8 +1438,12 @@ clone_shim_detach(struct clone_shim *shim)
 		if (clone_shim_slot(i) == shim)
 			clone_shim_set_slot(i, NULL);
 	clone_wait_quiet();
-	if (shim->mode == CLONE_MODE_AUTOCLONE || shim->mode == CLONE_MODE_PROC)
+	if (shim->mode == CLONE_MODE_PROC) {
 		clone_unhook_exit();
+		/* Last, so that bare opens keep getting the driver's EBUSY
+		 * through the unhook's grace period. */
+		clone_rele_base(shim);
+	}
 	clone_shim_free(shim);
 	return (0);
 }
