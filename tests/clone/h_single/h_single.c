@@ -111,6 +111,7 @@ hs_open(struct dev_open_args *ap)
 	if (dev == hs_dev)
 		hs_base_opens++;
 	dev->si_drv1 = in;
+	dev->si_drv2 = ap->a_fp;	/* the file that owns it, as kqemu */
 	hs_instances++;
 	lockmgr(&hs_lk, LK_RELEASE);
 	return (0);
@@ -123,8 +124,17 @@ hs_close(struct dev_close_args *ap)
 	struct hs_inst *in;
 
 	lockmgr(&hs_lk, LK_EXCLUSIVE);
+	/* Only the owning file's close deletes (kqemu's rule, kqemu_dev.c):
+	 * a file an interposer opened that closes after the restore, or one
+	 * 5.8.1's D_QUICK path handed out on EBUSY, is not the owner. */
+	if (dev->si_drv2 != NULL && ap->a_fp != NULL &&
+	    ap->a_fp != dev->si_drv2) {
+		lockmgr(&hs_lk, LK_RELEASE);
+		return (0);
+	}
 	in = dev->si_drv1;
 	dev->si_drv1 = NULL;
+	dev->si_drv2 = NULL;
 	if (in != NULL)
 		hs_instances--;
 	lockmgr(&hs_lk, LK_RELEASE);
