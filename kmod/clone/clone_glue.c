@@ -712,14 +712,41 @@ clone_hook_exit(void)
  * proc mode (kernels without fp, where nothing else tells a process's
  * clone) uses the hook; autoclone reaps without one (clone_ac_reap_orphans).
  */
+/* allproc_scan callback: count processes inside exit1()'s at_exit walk. */
+static int
+clone_count_exiting(struct proc *p, void *data)
+{
+	if (p->p_flags & P_POSTEXIT)
+		++*(int *)data;
+	return (0);
+}
+
 static void
 clone_unhook_exit(void)
 {
+	int i, n;
+
 	if (--clone_exit_hooks > 0)
 		return;
 	/* 5 ticks: 50 ms at 5.8's default hz of 100.  (Not hz itself:
 	 * dfly-kbuild cannot vouch for that symbol.) */
 	tsleep(&clone_exit_hooks, 0, "clnexit", 5);
+	/*
+	 * A walker that loaded the pointer to our entry and then lost its CPU
+	 * (an interrupt, or a vCPU the host descheduled) is still inside
+	 * exit1() between P_POSTEXIT, set just before the walk, and its move
+	 * to the zombie list: wait until no process is there (bounded: one
+	 * stuck in exit must not hang the unload).  What remains is a walker
+	 * that sets P_POSTEXIT after the last scan and reaches our entry in
+	 * the instructions before rm_at_exit() frees it.
+	 */
+	for (i = 0; i < 100; i++) {
+		n = 0;
+		allproc_scan(clone_count_exiting, &n, 0);
+		if (n == 0)
+			break;
+		tsleep(&clone_exit_hooks, 0, "clnexit", 1);
+	}
 	rm_at_exit(clone_at_exit);
 }
 

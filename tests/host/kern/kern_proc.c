@@ -477,6 +477,10 @@ exit1(struct hk_proc *p)
 		td = thread_new(p);
 		t->bound = td;
 	}
+	/* kern_exit.c sets P_POSTEXIT just before it walks exit_list. */
+	pthread_mutex_lock(&proc_mtx);
+	p->p.p_flags |= P_POSTEXIT;
+	pthread_mutex_unlock(&proc_mtx);
 	n = hooks_snapshot(exit_hooks, &fns);
 	for (i = 0; i < n; i++)
 		((exitlist_fn)fns[i])(curthread);
@@ -500,6 +504,24 @@ exit1(struct hk_proc *p)
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mtx);
 	proc_rele(p);		/* the table's reference */
+}
+
+/*
+ * kern_proc.c allproc_scan: every process still on allproc (exit1 takes it
+ * off after its at_exit walk and fdfree), under the table lock.
+ */
+void
+allproc_scan(int (*callback)(struct proc *, void *), void *data,
+    int segmented)
+{
+	struct hk_proc *p;
+
+	(void)segmented;
+	pthread_mutex_lock(&proc_mtx);
+	for (p = allproc; p != NULL; p = p->next)
+		if (callback(&p->p, data) < 0)
+			break;
+	pthread_mutex_unlock(&proc_mtx);
 }
 
 int

@@ -26,7 +26,13 @@ struct proc {
 	int		p_flags;
 	void		*p_hk;		/* host kernel private */
 };
+#define P_POSTEXIT	0x00040	/* exit1: from just before the at_exit walk */
 #define P_WEXIT		0x02000
+
+/* kern_proc.c: callback(p, data) for every process not yet a zombie, with p
+ * held; a negative return stops the scan. */
+void allproc_scan(int (*callback)(struct proc *, void *), void *data,
+    int segmented);
 
 struct proc *pfind(pid_t pid);		/* held: PRELE when done */
 void PHOLD(struct proc *p);
