@@ -59,6 +59,7 @@
 
 #include <clone_shim.h>
 #include "clone/clone_core.h"
+#include "kglue/sysctl_root.h"
 
 static MALLOC_DEFINE(M_CLONESHIM, "clone_shim", "cloning shim records");
 
@@ -1143,32 +1144,10 @@ clone_find_devbuf(void)
 
 /* ---------------------------------------------------------------------
  * sysctl debug.<name>.*: built at attach under the kernel's "debug" node
- * (found by name: a static SYSCTL_NODE(_debug, ...) would link against
- * sysctl__debug_children, which dfly-kbuild cannot vouch for), torn down
- * at detach.  The handlers run under the sysctl lock that
- * sysctl_ctx_free() takes exclusively, so none runs once it returns.
+ * (found by name: kglue/sysctl_root.h says why), torn down at detach.
+ * The handlers run under the sysctl lock that sysctl_ctx_free() takes
+ * exclusively, so none runs once it returns.
  */
-static struct sysctl_oid_list *
-clone_sysctl_debug(void)
-{
-	struct sysctl_oid_list *debug = NULL;
-	struct sysctl_oid *oid;
-
-#ifdef SYSCTL_SLOCK
-	SYSCTL_SLOCK();
-#endif
-	SLIST_FOREACH(oid, &sysctl__children, oid_link) {
-		if ((oid->oid_kind & CTLTYPE) == CTLTYPE_NODE &&
-		    strcmp(oid->oid_name, "debug") == 0) {
-			debug = SYSCTL_CHILDREN(oid);
-			break;
-		}
-	}
-#ifdef SYSCTL_SUNLOCK
-	SYSCTL_SUNLOCK();
-#endif
-	return (debug);
-}
 
 static int
 clone_sysctl_mode(SYSCTL_HANDLER_ARGS)
@@ -1244,7 +1223,7 @@ clone_sysctl_attach(struct clone_shim *shim, const char *name)
 	struct sysctl_oid *node;
 	size_t i;
 
-	if ((debug = clone_sysctl_debug()) == NULL)
+	if ((debug = kglue_sysctl_root_node("debug")) == NULL)
 		return (ENOENT);
 	sysctl_ctx_init(&shim->sysctl_ctx);
 	shim->sysctl_on = 1;

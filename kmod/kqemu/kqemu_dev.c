@@ -54,6 +54,7 @@
 #include "kqemu_core.h"
 #include "kqemu_export.h"
 #include "kqemu_os.h"
+#include "kglue/sysctl_root.h"
 
 /* The core's errno names are the kernel's numbers. */
 #define KQEMU_CHECK_ERRNO(n)	\
@@ -154,36 +155,12 @@ kqemu_sysctl_list(SYSCTL_HANDLER_ARGS)
 }
 
 /*
- * hw.kqemu is built at MOD_LOAD under the kernel's own "hw" node, found by
- * name in the root list, and torn down with its context at MOD_UNLOAD.  A
- * static SYSCTL_NODE(_hw, ...) would be the same tree, but it links
- * against sysctl__hw_children, which the kernel defines only through a
- * macro, so dfly-kbuild's check of imported symbols cannot vouch for it;
- * the root list sysctl__children is declared plainly in sys/sysctl.h.
+ * hw.kqemu is built at MOD_LOAD under the kernel's own "hw" node (found by
+ * name: kglue/sysctl_root.h says why) and torn down with its context at
+ * MOD_UNLOAD.
  */
 static struct sysctl_ctx_list kqemu_sysctl_ctx;
 
-static struct sysctl_oid_list *
-kqemu_sysctl_hw(void)
-{
-	struct sysctl_oid_list *hw = NULL;
-	struct sysctl_oid *oid;
-
-#ifdef SYSCTL_SLOCK
-	SYSCTL_SLOCK();
-#endif
-	SLIST_FOREACH(oid, &sysctl__children, oid_link) {
-		if ((oid->oid_kind & CTLTYPE) == CTLTYPE_NODE &&
-		    strcmp(oid->oid_name, "hw") == 0) {
-			hw = SYSCTL_CHILDREN(oid);
-			break;
-		}
-	}
-#ifdef SYSCTL_SLOCK
-	SYSCTL_SUNLOCK();
-#endif
-	return (hw);
-}
 
 #define KQEMU_STAT(f, d)	{ #f, __builtin_offsetof(struct kqemu_stats, f), d }
 static const struct {
@@ -214,7 +191,7 @@ kqemu_sysctl_attach(void)
 	struct sysctl_oid *node;
 	size_t i;
 
-	if ((hw = kqemu_sysctl_hw()) == NULL)
+	if ((hw = kglue_sysctl_root_node("hw")) == NULL)
 		return (ENOENT);
 	sysctl_ctx_init(&kqemu_sysctl_ctx);
 	node = SYSCTL_ADD_NODE(&kqemu_sysctl_ctx, hw, OID_AUTO, "kqemu",

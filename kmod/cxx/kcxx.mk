@@ -1,0 +1,10 @@
+# kcxx.mk - the C++ flags of a kernel module whose core is in C++
+# (DESIGN.md section 4), included by each such module's Makefile before
+# bsd.kmod.mk: the kmod CFLAGS minus the C-only warnings, plus freestanding
+# C++20 without exceptions, RTTI, thread-safe statics, atexit, unwind
+# tables or the C++ standard library.
+
+CXXFLAGS=	${CFLAGS:N-std=*:N-Wnested-externs:N-W*-prototypes:N-Wno-pointer-sign:N-Wold-style-de*:N-Wsystem-headers}
+CXXFLAGS+=	-std=c++20 -nostdinc++ -fno-exceptions -fno-rtti \
+		-fno-threadsafe-statics -fno-use-cxa-atexit -fno-unwind-tables \
+		-fno-asynchronous-unwind-tables
