@@ -102,3 +102,22 @@ test-target: deps-test deps-target $(TGT_ALL)
 	@{ echo 'syntax(2)'; echo 'test_suite("kqemu_clone")'; echo 'include("target/Kyuafile")'; } \
 	    > $(TGT_ONLY)/tests/Kyuafile
 	@tools/run-kyua $(TGT_ONLY)
+
+# make bench-target DFLY_KERNEL=...: one boot per shim mode running only the
+# bench suite (tests/target/progs/suite_bench.c), then the "bench:" lines of
+# each console.  Ratios, never asserted; not part of test-target (it would
+# only slow it down).  Consoles in $(B)/target/bench-work/bench_<mode>.console.
+BENCH_MODES ?= autoclone fp native proc
+TGT_BENCH_W := $(B)/target/bench-work
+.PHONY: bench-target
+bench-target: deps-target $(TGT_B)/kqtest $(TGT_B)/mbload
+	@if [ -z '$(DFLY_KERNEL)' ]; then echo "bench-target: DFLY_KERNEL=/path/to/kernel is required"; exit 2; fi
+	@if [ -z '$(DFLY_KO)' ]; then $(MAKE) --no-print-directory kbuild-dfly; fi
+	@rc=0; for m in $(BENCH_MODES); do \
+	    sh tests/target/run-target -k '$(DFLY_KERNEL)' -l $(TGT_B)/mbload -p $(TGT_B)/kqtest \
+	        -m '$(if $(DFLY_KO),$(DFLY_KO),$(abspath $(B))/target/ko)' -w $(TGT_BENCH_W) \
+	        -b bench_$$m -s bench -e "hw.kqemu.engine=conform hw.kqemu_clone.mode=$$m" \
+	        >/dev/null 2>&1 || { echo "bench-target: $$m: boot failed: $$(cat $(TGT_BENCH_W)/bench_$$m.status 2>/dev/null)"; rc=1; }; \
+	    tr -d '\r' < $(TGT_BENCH_W)/bench_$$m.console 2>/dev/null | \
+	        grep -E '^(bench: |bench_[a-z]+:)' || { echo "bench-target: $$m: no bench lines"; rc=1; }; \
+	done; exit $$rc
