@@ -51,16 +51,16 @@ OPT  := -O1 -g
 # User-space test programs and the host kernel itself.
 HOST_CPPFLAGS := -I$(TOP)/include -I$(TOP)/tests/host/include -D_GNU_SOURCE
 HOST_CFLAGS   := $(OPT) $(WARN) $(SAN_FLAGS) -std=gnu11 -fPIC -pthread
-HOST_CXXFLAGS := $(OPT) $(WARN) $(SAN_FLAGS) -std=c++20 -fPIC -pthread
+HOST_CXXFLAGS := $(OPT) $(WARN) $(SAN_FLAGS) -std=c++17 -fPIC -pthread
 HOST_LDFLAGS  := $(SAN_FLAGS) -pthread -rdynamic
 
 # Kernel sources (kmod/) compiled against the host kernel's shadow headers.
-# The C++ flags mirror the real kernel build: freestanding C++20, no
+# The C++ flags mirror the real kernel build: freestanding C++17 (DragonFly 5.8 builds modules with its base gcc 8), no
 # exceptions, RTTI, thread-safe statics, atexit or C++ standard library.
 KMOD_CPPFLAGS := -D_KERNEL -I$(TOP)/tests/host/include/kern -I$(TOP)/tests/host/include \
                  -I$(TOP)/include -I$(TOP)/kmod
 KMOD_CFLAGS   := $(OPT) $(WARN) $(SAN_FLAGS) -std=gnu11 -fPIC
-KMOD_CXXFLAGS := $(OPT) $(WARN) $(SAN_FLAGS) -std=c++20 -fPIC -nostdinc++ -fno-exceptions \
+KMOD_CXXFLAGS := $(OPT) $(WARN) $(SAN_FLAGS) -std=c++17 -fPIC -nostdinc++ -fno-exceptions \
                  -fno-rtti -fno-threadsafe-statics -fno-use-cxa-atexit -fno-unwind-tables
 
 # $(call host_module,NAME,SOURCES): $(B)/modules/NAME.so, the host kernel's

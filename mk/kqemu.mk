@@ -14,8 +14,8 @@ $(B)/obj/kqemu-abi.stamp: tests/kqemu/abi_check.c include/kqemu.h | deps-build
 	$(CC) -m64 -std=c11 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude $<
 	$(CC) -m32 -std=c11 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude $<
 	$(CC) -m32 -std=c99 -pedantic -ffreestanding -fsyntax-only -Werror -Iinclude -x c include/kqemu.h
-	$(CXX) -m32 -std=c++20 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude -x c++ include/kqemu.h
-	$(CXX) -m64 -std=c++20 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude -x c++ include/kqemu.h
+	$(CXX) -m32 -std=c++17 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude -x c++ include/kqemu.h
+	$(CXX) -m64 -std=c++17 -ffreestanding -fsyntax-only -Wall -Wextra -Werror -Iinclude -x c++ include/kqemu.h
 	@touch $@
 ALL_TARGETS += $(B)/obj/kqemu-abi.stamp
 

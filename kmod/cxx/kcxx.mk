@@ -5,6 +5,6 @@
 # tables or the C++ standard library.
 
 CXXFLAGS=	${CFLAGS:N-std=*:N-Wnested-externs:N-W*-prototypes:N-Wno-pointer-sign:N-Wold-style-de*:N-Wsystem-headers}
-CXXFLAGS+=	-std=c++20 -nostdinc++ -fno-exceptions -fno-rtti \
+CXXFLAGS+=	-std=c++17 -nostdinc++ -fno-exceptions -fno-rtti \
 		-fno-threadsafe-statics -fno-use-cxa-atexit -fno-unwind-tables \
 		-fno-asynchronous-unwind-tables
