@@ -8,13 +8,15 @@
 # expand $(HOSTKERN_LDLIBS) only in recipes (after every fragment is read);
 # everything is wired in only when mk/hostkern.mk exists.
 
-CLONE_SHIM_SRCS := kmod/clone/clone_glue.c kmod/clone/clone_core.cc
+CLONE_SHIM_SRCS := $(addprefix kmod/clone/,clone_attach.c clone_modes.c \
+    clone_interposer.c clone_proc.c clone_autoclone.c \
+    clone_autoclone_unload.c clone_sysctl.c clone_os.c clone_core.cc clone_core_query.cc)
 CLONE_MODES     := autoclone fp native proc
 CLONE_UTIL_SRCS := tests/clone/clone_util.c
 
-# The host kernel has one devfs, at /dev (clone_glue.c locks /dev/<name>
-# instead of scanning the mount list).
-$(B)/obj/kmod-kmod/clone/clone_glue.o: KMOD_CPPFLAGS += -DCLONE_HOST_BUILD
+# The host kernel has one devfs, at /dev (the autoclone unload locks
+# /dev/<name> instead of scanning the mount list).
+$(B)/obj/kmod-kmod/clone/clone_autoclone_unload.o: KMOD_CPPFLAGS += -DCLONE_HOST_BUILD
 
 # The test programs find qemu_seq.h and h_single.h beside their sources.
 $(B)/obj/host-tests/clone/%.o: HOST_CPPFLAGS += -Itests/kqemu -Itests/clone

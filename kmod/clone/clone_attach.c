@@ -1,0 +1,323 @@
+/*
+ * clone_attach.c - attach a shim to a driver's cdev and detach it.
+ *
+ * Owns: the table of attached shims and the in-flight counters (the
+ * protocol is described in clone_shim_var.h), struct clone_shim's life,
+ * the close path every mode ends in (clone_unpublish_and_rele ->
+ * clone_finalize: forward the driver's d_close, destroy the clone), and
+ * the driver instance the shim holds on the device itself (autoclone and
+ * proc modes).
+ *
+ * What outlives a detach, on purpose: one struct dev_ops in the kernel's
+ * devbuf type (the interposer, or autoclone's quiesce copy), because a
+ * thread that loaded si_ops before the restore may still read it.
+ *
+ * Locking: attach and detach run from module events, which the kernel
+ * linker serialises; they are the only writers of clone_shims[].
+ */
+#include <sys/param.h>
+#include <sys/fcntl.h>
+#include <sys/stat.h>
+
+#include "clone/clone_shim_var.h"
+
+struct clone_shim *clone_shims[CLONE_MAX_SHIMS];
+struct clone_inflight clone_inflight[CLONE_INFLIGHT_SLOTS];
+
+/* After the shim's slot was cleared: wait until no thread that may have
+ * found it is still inside an entry point. */
+static void
+clone_wait_quiet(void)
+{
+	u_int busy;
+	int i;
+
+	for (;;) {
+		busy = 0;
+		for (i = 0; i < CLONE_INFLIGHT_SLOTS; i++)
+			busy += __atomic_load_n(&clone_inflight[i].n,
+			    __ATOMIC_SEQ_CST);
+		if (busy == 0)
+			return;
+		tsleep(&clone_inflight, 0, "clnqt", 1);
+	}
+}
+
+/*
+ * Finalize: the last reference of a closing record.  Forward the close
+ * (if the clone was ever opened), destroy the clone, free the record.
+ */
+static void
+clone_finalize(void *ctx, struct clone_rec *rec)
+{
+	struct clone_shim *shim = ctx;
+	struct dev_close_args ca;
+	cdev_t clone = clone_rec_dev(rec);
+	void *fp;
+	int unit = clone_rec_unit(rec);
+
+	bzero(&ca, sizeof(ca));
+	clone_rec_close_args(rec, &ca.a_fflag, &ca.a_devtype, &fp);
+	ca.a_fp = fp;
+	ca.a_head.a_dev = clone;
+	if (clone_rec_opened(rec))
+		shim->orig->d_close(&ca);
+	if (shim->mode == CLONE_MODE_AUTOCLONE) {
+		/* Its node goes on the devfs thread; detach's devfs_config()
+		 * waits for that before clone_ops can go. */
+		destroy_dev(clone);
+		devfs_clone_bitmap_put(&shim->bitmap, unit);
+	} else {
+		destroy_only_dev(clone);
+	}
+	clone_core_free(shim->core, rec);
+}
+
+/*
+ * Every way a clone ends comes here: its file's close (autoclone, fp,
+ * native), proc mode's exit hook and last close, autoclone's reap of
+ * never-opened records.  The record stops being findable at once; the
+ * clone goes with the last reference (clone_finalize).
+ */
+void
+clone_unpublish_and_rele(struct clone_shim *shim, const void *key,
+    int fflag, int devtype, struct file *fp)
+{
+	struct clone_rec *rec = clone_core_unpublish(shim->core, key);
+
+	if (rec != NULL) {
+		clone_rec_set_close_args(rec, fflag, devtype, fp);
+		clone_core_rele(shim->core, rec);
+	}
+}
+
+/*
+ * The instance on the device itself, which the shim holds in autoclone and
+ * proc modes: every open that reaches the device itself (autoclone: devfs
+ * did not clone; proc: a call that loaded the driver's ops before the
+ * intercept) gets the driver's own EBUSY, and no file but the shim's has
+ * an instance there.  Attach fails (EBUSY) while the device is open.
+ */
+int
+clone_hold_base(struct clone_shim *shim)
+{
+	struct dev_open_args oa;
+
+	bzero(&oa, sizeof(oa));
+	oa.a_head.a_dev = shim->base;
+	oa.a_oflags = FREAD | FWRITE;
+	oa.a_devtype = S_IFCHR;
+	oa.a_cred = curthread->td_ucred;
+	return (shim->orig->d_open(&oa));
+}
+
+void
+clone_rele_base(struct clone_shim *shim)
+{
+	struct dev_close_args ca;
+
+	bzero(&ca, sizeof(ca));
+	ca.a_head.a_dev = shim->base;
+	ca.a_fflag = FREAD | FWRITE;
+	ca.a_devtype = S_IFCHR;
+	shim->orig->d_close(&ca);
+}
+
+/*
+ * The kernel's M_DEVBUF, found by name along the kernel's list of malloc
+ * types from our own type (types register at the head of the list, so
+ * every boot-time type follows ours).  Looked up at attach, under the
+ * kernel linker's lock, so the list cannot change while we walk it.  (By
+ * name rather than by symbol: dfly-kbuild cannot vouch for a symbol the
+ * kernel defines only through MALLOC_DEFINE.)
+ */
+static struct malloc_type *
+clone_find_devbuf(void)
+{
+	struct malloc_type *t;
+
+	for (t = M_CLONESHIM; t != NULL; t = t->ks_next)
+		if (t->ks_shortdesc != NULL &&
+		    strcmp(t->ks_shortdesc, "devbuf") == 0)
+			return (t);
+	return (NULL);
+}
+
+static void
+clone_shim_free(struct clone_shim *shim)
+{
+	if (shim->sysctl_on)
+		sysctl_ctx_free(&shim->sysctl_ctx);
+	if (shim->core != NULL)
+		clone_core_destroy(shim->core);
+	if (shim->iops != NULL)		/* never installed */
+		kfree(shim->iops, shim->leak_type);
+	kfree(shim, M_CLONESHIM);
+}
+
+int
+clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
+    struct clone_shim **shimp)
+{
+	struct clone_core_params cp;
+	struct clone_shim *shim;
+	enum clone_shim_mode mode = params->mode;
+	int error, i, slot = -1;
+
+	if (dev == NULL || (unsigned)mode > CLONE_MODE_PROC)
+		return (EINVAL);
+	if (mode == CLONE_MODE_DEFAULT)
+		mode = clone_shim_default_mode();
+	error = clone_shim_mode_supported(mode);
+	if (error) {
+		kprintf("clone_shim: %s: mode %s needs a newer kernel "
+		    "(__DragonFly_version %d)\n", dev->si_name,
+		    clone_shim_mode_name(mode), (int)__DragonFly_version);
+		return (error);
+	}
+	if (clone_find(dev) != NULL)
+		return (EBUSY);
+	for (i = 0; i < CLONE_MAX_SHIMS; i++)
+		if (clone_shim_slot(i) == NULL) {
+			slot = i;
+			break;
+		}
+	if (slot < 0)
+		return (ENOSPC);
+
+	shim = kmalloc(sizeof(*shim), M_CLONESHIM, M_WAITOK | M_NULLOK | M_ZERO);
+	if (shim == NULL)
+		return (ENOMEM);
+	shim->base = dev;
+	shim->mode = mode;
+	shim->orig = dev->si_ops;
+	strlcpy(shim->name, dev->si_name, sizeof(shim->name));
+
+	bzero(&cp, sizeof(cp));
+	cp.max_per_proc = params->max_per_proc ? params->max_per_proc :
+	    CLONE_DEFAULT_MAX_PER_PROC;
+	cp.max_per_uid = params->max_per_uid ? params->max_per_uid :
+	    CLONE_DEFAULT_MAX_PER_UID;
+	cp.max_total = params->max_total ? params->max_total :
+	    CLONE_DEFAULT_MAX_TOTAL;
+	cp.hash_size_hint = cp.max_total > 0 ? cp.max_total : 65536;
+	cp.one_per_proc = (mode == CLONE_MODE_PROC);
+	cp.finalize = clone_finalize;
+	cp.ctx = shim;
+	shim->max_per_proc = cp.max_per_proc;
+	shim->max_per_uid = cp.max_per_uid;
+	shim->max_total = cp.max_total;
+	error = clone_core_create(&cp, &shim->core);
+	if (error == 0 && params->sysctl_name != NULL)
+		error = clone_sysctl_attach(shim, params->sysctl_name);
+	if (error) {
+		clone_shim_free(shim);
+		return (error);
+	}
+
+	/* The kernel type for the dev_ops that outlive us (see detach). */
+	shim->leak_type = clone_find_devbuf();
+	if (shim->leak_type == NULL) {
+		kprintf("clone_shim: no devbuf malloc type\n");
+		clone_shim_free(shim);
+		return (ENXIO);
+	}
+	if (mode == CLONE_MODE_AUTOCLONE) {
+		clone_ac_init_ops(shim);
+		/* Hold the base instance: an open devfs does not clone (limit
+		 * refused, no fp) then gets the driver's own EBUSY. */
+		error = clone_hold_base(shim);
+		if (error) {
+			clone_shim_free(shim);
+			return (error);
+		}
+		devfs_clone_bitmap_init(&shim->bitmap);
+		clone_shim_set_slot(slot, shim);
+		devfs_clone_handler_add(shim->name, clone_ac_handler);
+		*shimp = shim;
+		return (0);
+	}
+
+	shim->iops = kmalloc(sizeof(*shim->iops), shim->leak_type,
+	    M_WAITOK | M_NULLOK | M_ZERO);
+	if (shim->iops == NULL) {
+		clone_shim_free(shim);
+		return (ENOMEM);
+	}
+	clone_if_init_ops(shim);
+	if (mode == CLONE_MODE_PROC) {
+		/* No fp: a file on the device itself could not be told from
+		 * a clone's, so none may exist (see clone_hold_base). */
+		error = clone_hold_base(shim);
+		if (error) {
+			clone_shim_free(shim);
+			return (error);
+		}
+		if ((error = clone_hook_exit()) != 0) {
+			clone_rele_base(shim);
+			clone_shim_free(shim);
+			return (error);
+		}
+	}
+	clone_shim_set_slot(slot, shim);
+	dev_ops_intercept(dev, shim->iops);
+	/* dev_ops_intercept copied the driver's flags: add ours after it. */
+	if (mode != CLONE_MODE_PROC)
+		atomic_set_int(&shim->iops->head.flags, D_TRACKCLOSE);
+	else	/* proc mode's d_close is the device's last close */
+		atomic_clear_int(&shim->iops->head.flags, D_TRACKCLOSE);
+	atomic_set_int(&shim->ready, 1);
+	*shimp = shim;
+	return (0);
+}
+
+int
+clone_shim_detach(struct clone_shim *shim)
+{
+	int error, i;
+
+	if (shim->mode == CLONE_MODE_AUTOCLONE)
+		clone_ac_reap_orphans(shim);
+	error = clone_core_begin_detach(shim->core);
+	if (error)
+		return (error);
+	if (shim->mode == CLONE_MODE_AUTOCLONE) {
+		error = clone_ac_detach(shim);
+		if (error) {
+			clone_core_cancel_detach(shim->core);
+			return (error);
+		}
+	} else {
+		/* Restore first: nothing may destroy an intercepted cdev. */
+		dev_ops_restore(shim->base, shim->orig);
+		/* A thread that loaded si_ops before the restore may still
+		 * read the interposer's flags (devfs_spec_open tests D_QUICK
+		 * through it, then calls dev_dopen, which reloads si_ops):
+		 * the interposer stays, in the kernel's devbuf, one struct
+		 * dev_ops per unload, like autoclone's quiesce copy. */
+		shim->iops = NULL;
+	}
+	/*
+	 * Unpublish the shim, then wait for the threads that may have found
+	 * it: in this order (see clone_enter).  An entry point that comes
+	 * later -- a thread that read si_ops before the restore, an exit hook
+	 * still running, the handler of an opener devfs let through before
+	 * the handler went -- finds no shim and touches nothing of it.  (The
+	 * window left is every interposer's, kern/tty_cons.c's too: a thread
+	 * that read si_ops before the restore and enters only after this
+	 * module's text is gone.)
+	 */
+	for (i = 0; i < CLONE_MAX_SHIMS; i++)
+		if (clone_shim_slot(i) == shim)
+			clone_shim_set_slot(i, NULL);
+	clone_wait_quiet();
+	if (shim->mode == CLONE_MODE_PROC) {
+		clone_unhook_exit();
+		/* Last, so that bare opens keep getting the driver's EBUSY
+		 * through the unhook's grace period. */
+		clone_rele_base(shim);
+	}
+	clone_shim_free(shim);
+	return (0);
+}
+

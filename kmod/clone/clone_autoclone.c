@@ -1,0 +1,189 @@
+/*
+ * clone_autoclone.c - autoclone mode, the default: devfs's own cloning, as
+ * net/tun/if_tun.c does it.  A clone handler registered under the node's
+ * name makes a fresh node <name>N for every open of /dev/<name>; the node
+ * carries clone_ops, a copy of the driver's ops whose d_open and d_close
+ * are ours, so read, write, ioctl and mmap reach the driver with nothing
+ * in between.  The clone goes from its own last close.
+ *
+ * Owns: the clone handler, clone_ops, the units (a devfs clone bitmap) and
+ * the reaping of records whose node devfs never opened.  The unload
+ * protocol is in clone_autoclone_unload.c.
+ *
+ * Locking: every entry point runs inside clone_enter()/clone_leave(); the
+ * handler runs in the opener's context inside devfs_clone().  A clone's
+ * ops lead to its shim (clone_ac_shim) without the shim table: a clone
+ * cdev exists only while its shim does (detach waits for every destroy).
+ */
+#include <sys/param.h>
+#include <sys/fcntl.h>
+#include <sys/stat.h>
+
+#include "clone/clone_shim_var.h"
+
+static d_open_t		clone_ac_open;
+static d_close_t	clone_ac_close;
+
+/*
+ * A record the handler made whose clone devfs never opened (it could not
+ * create the node and opened the base instead) has no file and so no close.
+ * It goes once its process is gone: found here, at unload and when an open
+ * is refused by a limit, rather than by an exit hook -- 5.8's exit_list
+ * cannot be left safely by a module that unloads (clone_unhook_exit), and
+ * autoclone is the default mode.  A record of a live process may be an
+ * open in flight (between the handler and its d_open) and stays.
+ * Returns how many went.
+ */
+int
+clone_ac_reap_orphans(struct clone_shim *shim)
+{
+	const void *keys[16];
+	int pids[16], i, n, reaped = 0;
+	struct proc *p;
+
+	n = clone_core_unopened_keys(shim->core, keys, pids, 16);
+	for (i = 0; i < n; i++) {
+		if ((p = pfind(pids[i])) != NULL) {	/* zombies are not found */
+			PRELE(p);
+			continue;
+		}
+		clone_unpublish_and_rele(shim, keys[i], FREAD | FWRITE, S_IFCHR,
+		    NULL);
+		reaped++;
+	}
+	return (reaped);
+}
+
+/* Runs in the opener's context, inside devfs_clone(). */
+int
+clone_ac_handler(struct dev_clone_args *ap)
+{
+	int slot = clone_enter();
+	struct clone_shim *shim = clone_find(ap->a_head.a_dev);
+	struct clone_rec *rec;
+	cdev_t base, clone;
+	int error, unit;
+
+	if (shim == NULL) {
+		clone_leave(slot);
+		return (ENXIO);
+	}
+	base = shim->base;
+	error = clone_core_reserve(shim->core, clone_curpid(),
+	    clone_cred_uid(ap->a_cred), curthread, &rec);
+	if ((error == EMFILE || error == EAGAIN) &&
+	    clone_ac_reap_orphans(shim) > 0)
+		error = clone_core_reserve(shim->core, clone_curpid(),
+		    clone_cred_uid(ap->a_cred), curthread, &rec);
+	if (error) {
+		/* devfs then opens the base node, whose instance the shim
+		 * holds: the driver's own EBUSY answers. */
+		clone_leave(slot);
+		return (error);
+	}
+	unit = devfs_clone_bitmap_get(&shim->bitmap, 0);
+	if (unit < 0) {
+		clone_core_abort(shim->core, rec);
+		clone_leave(slot);
+		return (EAGAIN);
+	}
+	clone = make_only_dev(&shim->clone_ops, unit, base->si_uid,
+	    base->si_gid, base->si_perms, "%s%d", shim->name, unit);
+	clone_rec_set_dev(rec, clone, unit, base);
+	error = clone_core_publish(shim->core, rec, clone);
+	if (error) {
+		destroy_only_dev(clone);
+		devfs_clone_bitmap_put(&shim->bitmap, unit);
+		clone_core_abort(shim->core, rec);
+		clone_leave(slot);
+		return (error);
+	}
+	ap->a_dev = clone;
+	clone_leave(slot);
+	return (0);
+}
+
+static struct clone_shim *
+clone_ac_shim(cdev_t clone)
+{
+	return ((struct clone_shim *)((char *)clone->si_ops -
+	    __builtin_offsetof(struct clone_shim, clone_ops)));
+}
+
+/*
+ * An open of a clone cdev: the cloning open of its creator (the thread
+ * the handler ran for), or a plain open of /dev/<name>N by its name, which
+ * the driver answers itself (EBUSY while its instance lives).
+ */
+static int
+clone_ac_open(struct dev_open_args *ap)
+{
+	int slot = clone_enter();
+	cdev_t clone = ap->a_head.a_dev;
+	struct clone_shim *shim = clone_ac_shim(clone);
+	struct clone_rec *rec = clone_core_lookup(shim->core, clone);
+	int error;
+
+	if (rec == NULL) {
+		clone_leave(slot);
+		return (ENXIO);
+	}
+	if (!clone_rec_opened(rec)) {
+		if (clone_rec_creator(rec) != curthread ||
+		    !clone_rec_claim_first_open(rec)) {
+			/* Reserved for the open that created it. */
+			clone_core_rele(shim->core, rec);
+			clone_leave(slot);
+			return (EBUSY);
+		}
+		error = shim->orig->d_open(ap);
+		if (error) {
+			/* No close will ever come: unwind now. */
+			struct clone_rec *r2;
+
+			r2 = clone_core_unpublish(shim->core, clone);
+			clone_core_rele(shim->core, rec);
+			if (r2 != NULL) {
+				clone_rec_set_close_args(r2, 0, S_IFCHR, NULL);
+				clone_core_rele(shim->core, r2);
+			}
+			clone_leave(slot);
+			return (error);
+		}
+		clone_rec_mark_opened(rec);
+	} else {
+		error = shim->orig->d_open(ap);
+	}
+	if (error == 0)
+		clone_rec_count_open(rec);
+	clone_core_rele(shim->core, rec);
+	clone_leave(slot);
+	return (error);
+}
+
+/* The clone's last close (clone_ops has no D_TRACKCLOSE). */
+static int
+clone_ac_close(struct dev_close_args *ap)
+{
+	int slot = clone_enter();
+	cdev_t clone = ap->a_head.a_dev;
+	struct clone_shim *shim = clone_ac_shim(clone);
+
+	clone_unpublish_and_rele(shim, clone, ap->a_fflag, ap->a_devtype,
+	    ap->a_fp);
+	clone_leave(slot);
+	return (0);
+}
+
+/* clone_ops: the driver's own ops, with our d_open/d_close and without
+ * D_TRACKCLOSE (a clone has one file) or D_QUICK. */
+void
+clone_ac_init_ops(struct clone_shim *shim)
+{
+	shim->clone_ops = *shim->orig;
+	shim->clone_ops.head.refs = 0;
+	shim->clone_ops.head.id = 0;
+	shim->clone_ops.head.flags &= ~(D_TRACKCLOSE | D_QUICK);
+	shim->clone_ops.d_open = clone_ac_open;
+	shim->clone_ops.d_close = clone_ac_close;
+}

@@ -1,0 +1,205 @@
+/*
+ * clone_autoclone_unload.c - autoclone's unload protocol: remove the clone
+ * handler while no opener can be between devfs's D_QUICK test and the end
+ * of devfs_clone() (docs/devfs-clone-bug.md has the proof).
+ *
+ * Owns: the locking of the node <name>'s vnode in every devfs mount (one
+ * mount on the host kernel, CLONE_HOST_BUILD), the quiesce copy of the
+ * driver's ops, and the order of the steps.
+ *
+ * Locking: runs from detach (module event, serialised by the kernel
+ * linker) with the core marked detaching and no record live.  The vnode
+ * locks are taken exclusively, in mount-list order, and all released
+ * before it returns.
+ */
+#include <sys/param.h>
+#include <sys/mount.h>
+#include <sys/nlookup.h>
+#include <sys/vnode.h>
+
+#include "clone/clone_shim_var.h"
+
+#define CLONE_MAX_DEVFS_MOUNTS	16
+
+/*
+ * Lock the vnode of the node <name> in every devfs mount, exclusively
+ * (the autoclone unload, docs/devfs-clone-bug.md).  May be called again:
+ * mounts already locked are skipped (a second pass catches a devfs
+ * mounted meanwhile).  Returns EBUSY if a node cannot be locked; the
+ * caller unlocks what was locked either way.
+ */
+struct clone_vlock {
+	const char	*name;
+	cdev_t		base;
+	struct vnode	*vps[CLONE_MAX_DEVFS_MOUNTS];
+	void		*mps[CLONE_MAX_DEVFS_MOUNTS];	/* scanned mounts */
+	int		n;
+	int		nmps;
+	int		error;
+};
+
+static int
+clone_lock_one(struct clone_vlock *vl, struct nlookupdata *nd, void *mp)
+{
+	struct vnode *vp;
+	int error;
+
+	if (vl->nmps == CLONE_MAX_DEVFS_MOUNTS) {
+		nlookup_done(nd);
+		return (EBUSY);
+	}
+	vl->mps[vl->nmps++] = mp;
+	error = nlookup(nd);
+	if (error == 0)
+		error = cache_vget(&nd->nl_nch, nd->nl_cred, LK_EXCLUSIVE, &vp);
+	nlookup_done(nd);
+	if (error == ENOENT)
+		return (0);	/* no such node there: nobody can open it */
+	if (error)
+		return (error);
+	if (vp->v_rdev != vl->base) {
+		vput(vp);	/* another device under that name: not ours */
+		return (0);
+	}
+	vl->vps[vl->n++] = vp;
+	return (0);
+}
+
+static int
+clone_mount_seen(struct clone_vlock *vl, void *mp)
+{
+	int i;
+
+	for (i = 0; i < vl->nmps; i++)
+		if (vl->mps[i] == mp)
+			return (1);
+	return (0);
+}
+
+#ifdef CLONE_HOST_BUILD
+/* The host kernel has one devfs, at /dev. */
+static int
+clone_lock_nodes(struct clone_vlock *vl)
+{
+	static char host_devfs;		/* stands for its one mount */
+	struct nlookupdata nd;
+	char path[80];
+	int error;
+
+	if (clone_mount_seen(vl, &host_devfs))
+		return (0);
+	ksnprintf(path, sizeof(path), "/dev/%s", vl->name);
+	error = nlookup_init(&nd, path, UIO_SYSSPACE, NLC_FOLLOW);
+	if (error)
+		return (error);
+	return (clone_lock_one(vl, &nd, &host_devfs));
+}
+#else
+static int
+clone_lock_mount(struct mount *mp, void *data)
+{
+	struct clone_vlock *vl = data;
+	struct nlookupdata nd;
+	int error;
+
+	if (strcmp(mp->mnt_stat.f_fstypename, "devfs") != 0 ||
+	    clone_mount_seen(vl, mp))
+		return (0);
+	/* Relative to the mount's own root: no chroot or jail can hide it. */
+	error = nlookup_init_root(&nd, vl->name, UIO_SYSSPACE, 0,
+	    proc0.p_ucred, &mp->mnt_ncmountpt, &mp->mnt_ncmountpt);
+	if (error == 0)
+		error = clone_lock_one(vl, &nd, mp);
+	if (error && vl->error == 0)
+		vl->error = error;
+	return (0);
+}
+
+static int
+clone_lock_nodes(struct clone_vlock *vl)
+{
+	mountlist_scan(clone_lock_mount, vl, MNTSCAN_FORWARD);
+	return (vl->error);
+}
+#endif
+
+static void
+clone_unlock_nodes(struct clone_vlock *vl)
+{
+	while (vl->n > 0)
+		vput(vl->vps[--vl->n]);
+}
+
+/*
+ * The autoclone unload (issue 7; docs/devfs-clone-bug.md has the proof).
+ * Called with the core already marked detaching (the handler refuses every
+ * new clone) and no record live.
+ */
+int
+clone_ac_detach(struct clone_shim *shim)
+{
+	struct clone_vlock vl;
+	struct dev_ops *quiesce, *oops = NULL;
+	int error;
+
+	/* The quiesce copy: the driver's own ops (no shim code) plus
+	 * D_QUICK.  It lives in the kernel's M_DEVBUF, not in this module's
+	 * type, and is never freed: a thread that read si_ops before the
+	 * restore below may still read it (one struct dev_ops per unload). */
+	quiesce = kmalloc(sizeof(*quiesce), shim->leak_type,
+	    M_WAITOK | M_NULLOK);
+	if (quiesce == NULL)
+		return (ENOMEM);
+	*quiesce = *shim->orig;
+	quiesce->head.refs = 0;
+	quiesce->head.id = 0;
+
+	/* (1) Lock <name>'s vnode in every devfs mount.  An opener tests
+	 * D_QUICK holding that lock (shared) and keeps it, exclusive after
+	 * LK_UPGRADE (which may drop it once, before devfs_clone()), until
+	 * devfs_clone() and the clone node are done.  Once we hold them all,
+	 * nobody is between that test and the end of devfs_clone(). */
+	bzero(&vl, sizeof(vl));
+	vl.name = shim->name;
+	vl.base = shim->base;
+	error = clone_lock_nodes(&vl);
+	if (error == 0) {
+		/* (2) D_QUICK only now, with the existing nodes locked: their
+		 * openers never see it (a D_QUICK open drops d_open's errno
+		 * in 5.8.1).  It covers a devfs mounted during the unload:
+		 * its openers test D_QUICK after this and skip
+		 * devfs_clone(); (3) a second pass locks any devfs mounted
+		 * between the first pass and (2). */
+		oops = dev_ops_intercept(shim->base, quiesce);
+		atomic_set_int(&quiesce->head.flags, D_QUICK);
+		error = clone_lock_nodes(&vl);
+	}
+	if (error) {
+		if (oops != NULL)
+			dev_ops_restore(shim->base, oops);
+		clone_unlock_nodes(&vl);
+		return (EBUSY);
+	}
+	/* (4) Nobody is inside devfs_clone() for this name: remove the
+	 * handler (synchronous: its record is freed when this returns).
+	 * An opener waiting at its upgrade walks the list after (6) and
+	 * finds no handler. */
+	devfs_clone_handler_del(shim->name);
+	/* (5) Back to the driver's ops, before the nodes are unlocked, so no
+	 * opener of an existing node ever sees D_QUICK. */
+	dev_ops_restore(shim->base, oops);
+	/* (6) */
+	clone_unlock_nodes(&vl);
+	/* (7) No clone can have gone live (the core refuses while
+	 * detaching); the check stays as the proof's last line. */
+	if (clone_core_live(shim->core) != 0) {
+		devfs_clone_handler_add(shim->name, clone_ac_handler);
+		return (EBUSY);
+	}
+	/* (8) Every destroy_dev() of a clone has been processed: no cdev
+	 * points at clone_ops any more. */
+	devfs_config();
+	clone_rele_base(shim);
+	devfs_clone_bitmap_uninit(&shim->bitmap);
+	return (0);
+}

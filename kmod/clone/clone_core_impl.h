@@ -1,0 +1,215 @@
+/*
+ * clone_core_impl.h - the types of the shim's hermetic core (C++), shared
+ * by clone_core.cc (the life of a record) and clone_core_query.cc (what
+ * the glue reads: keys, accessors, statistics, the listing).  Nothing
+ * outside the core includes it; the glue sees clone_core.h only.
+ *
+ * Owns, per attached shim: every record (one per clone), the per-process
+ * list (pid -> ProcEntry -> its records), per-uid counts, the limits, the
+ * statistics, and the key -> record hash of the hot path.
+ *
+ * Locking:
+ *  - table_ (one OS spinlock, table_lock_) guards procs_, uids_, all_,
+ *    every ProcEntry/UidEntry, nrecs_, the counters and detaching_ (checked
+ *    by clang's -Wthread-safety: GUARDED_BY/REQUIRES below).
+ *    Taken by reserve/abort/free/listing/keys: open, close, exit, sysctl.
+ *    Never taken by lookup, so never per ioctl.
+ *  - stripes_ (nstripes OS spinlocks) guard the hash chains: bucket b is
+ *    guarded by stripe b & (nstripes - 1).  lookup holds one stripe for a
+ *    chain walk and a refcount bump: with 64 stripes and a hash sized from
+ *    the limit, the written line is shared with 1/64th of the clones, not
+ *    with all of them, and the walk is O(1) on average.
+ *  - clone_rec::refs is atomic.  The hash owns one reference while a record
+ *    is LIVE; lookup adds one under the stripe lock, so a record cannot be
+ *    freed under a lookup: freeing needs unpublish (stripe lock) and then the
+ *    last rele.
+ *  - Lock order: table_ before a stripe (publish does not nest them).
+ *  Nothing is allocated, and nothing calls out, with a lock held.
+ */
+#ifndef CLONE_CORE_IMPL_H
+#define CLONE_CORE_IMPL_H
+
+#include "cxx/kcxx.h"
+#include "clone/clone_core.h"
+
+using kcxx::List;
+using kcxx::ListNode;
+using kcxx::LockGuard;
+using kcxx::uint32_t;
+using kcxx::uint64_t;
+using kcxx::uintptr_t;
+
+namespace clone_detail {
+
+/* Errnos by DragonFly name, numbered by the glue (the host's differ). */
+enum { kENOMEM = CLONE_E_NOMEM, kEMFILE = CLONE_E_MFILE, kEAGAIN = CLONE_E_AGAIN,
+       kEBUSY = CLONE_E_BUSY, kENXIO = CLONE_E_NXIO, kEEXIST = CLONE_E_EXIST };
+
+enum State : uint32_t { OPENING = 0, LIVE = 1, CLOSING = 2 };
+
+class CAPABILITY("spinlock") Spin {
+public:
+	Spin(clone_os_spin *s, int i) : s_(s), i_(i) {}
+	void lock() ACQUIRE() { clone_os_spin_lock(s_, i_); }
+	void unlock() RELEASE() { clone_os_spin_unlock(s_, i_); }
+
+private:
+	clone_os_spin *s_;
+	int i_;
+};
+
+struct UidEntry {
+	unsigned uid;
+	int count;
+	UidEntry *hnext;
+};
+
+struct ProcEntry;
+
+} // namespace clone_detail
+
+using namespace clone_detail;
+
+struct clone_rec {
+	ListNode proc_node;	/* ProcEntry::recs (table lock) */
+	ListNode all_node;	/* clone_core::all_ (table lock) */
+	clone_rec *hnext;	/* hash chain (its stripe) */
+	const void *key;	/* set at publish, constant after */
+	void *dev;
+	void *base;
+	int unit;
+	int pid;
+	unsigned uid;
+	const void *creator;
+	ProcEntry *proc;	/* table lock */
+	UidEntry *uidp;		/* table lock */
+	uint32_t refs;		/* atomic */
+	uint32_t state;		/* atomic */
+	uint32_t first_open;	/* atomic, 0 -> 1 once */
+	uint32_t opened;	/* atomic: the driver's d_open succeeded */
+	uint64_t opens;		/* atomic relaxed: d_open calls */
+	uint64_t ops;		/* atomic relaxed: forwarded ops */
+	int close_fflag;
+	int close_devtype;
+	void *close_fp;
+};
+
+namespace clone_detail {
+
+struct ProcEntry {
+	int pid;
+	int count;
+	ProcEntry *hnext;
+	List<clone_rec, &clone_rec::proc_node> recs;
+};
+
+constexpr int kProcBuckets = 256;
+constexpr int kUidBuckets = 64;
+constexpr int kStripes = 64;
+
+inline uint32_t
+hash_ptr(const void *p)
+{
+	uint64_t v = reinterpret_cast<uintptr_t>(p);
+	v ^= v >> 17;
+	v *= 0x9e3779b97f4a7c15ULL;
+	return static_cast<uint32_t>(v >> 32);
+}
+
+} // namespace clone_detail
+
+struct clone_core {
+	clone_core_params params;
+	clone_os_spin *table_lock_;
+	clone_os_spin *stripes_;
+	clone_rec **buckets_;
+	uint32_t mask_;
+	Spin table_{nullptr, 0};	/* wraps table_lock_ once it exists */
+	ProcEntry *procs_[kProcBuckets] GUARDED_BY(table_);
+	UidEntry *uids_[kUidBuckets] GUARDED_BY(table_);
+	List<clone_rec, &clone_rec::all_node> all_ GUARDED_BY(table_);
+	long nrecs_ GUARDED_BY(table_);
+	long opens_ GUARDED_BY(table_);
+	long closes_ GUARDED_BY(table_);
+	long refused_[CLONE_REF_COUNT] GUARDED_BY(table_);
+	bool detaching_ GUARDED_BY(table_);
+
+	Spin stripe(uint32_t b) { return Spin(stripes_, static_cast<int>(b & (kStripes - 1))); }
+
+	ProcEntry *find_proc_locked(int pid) REQUIRES(table_)
+	{
+		for (ProcEntry *pe = procs_[static_cast<unsigned>(pid) % kProcBuckets]; pe; pe = pe->hnext)
+			if (pe->pid == pid)
+				return pe;
+		return nullptr;
+	}
+	UidEntry *find_uid_locked(unsigned uid) REQUIRES(table_)
+	{
+		for (UidEntry *ue = uids_[uid % kUidBuckets]; ue; ue = ue->hnext)
+			if (ue->uid == uid)
+				return ue;
+		return nullptr;
+	}
+	void unhash_proc_locked(ProcEntry *pe) REQUIRES(table_)
+	{
+		ProcEntry **pp = &procs_[static_cast<unsigned>(pe->pid) % kProcBuckets];
+		while (*pp != pe)
+			pp = &(*pp)->hnext;
+		*pp = pe->hnext;
+	}
+	void unhash_uid_locked(UidEntry *ue) REQUIRES(table_)
+	{
+		UidEntry **pp = &uids_[ue->uid % kUidBuckets];
+		while (*pp != ue)
+			pp = &(*pp)->hnext;
+		*pp = ue->hnext;
+	}
+	/* Unlink rec from the table; returns entries to free after unlocking. */
+	void unlink_locked(clone_rec *rec, ProcEntry **freepe, UidEntry **freeue)
+	    REQUIRES(table_)
+	{
+		ProcEntry *pe = rec->proc;
+		UidEntry *ue = rec->uidp;
+		pe->recs.remove(rec);
+		all_.remove(rec);
+		nrecs_--;
+		if (--pe->count == 0) {
+			unhash_proc_locked(pe);
+			*freepe = pe;
+		}
+		if (--ue->count == 0) {
+			unhash_uid_locked(ue);
+			*freeue = ue;
+		}
+	}
+};
+
+namespace clone_detail {
+
+template <class T>
+T *
+alloc_obj()
+{
+	void *p = clone_os_alloc(sizeof(T));
+	return p ? new (p) T() : nullptr;
+}
+
+template <class T>
+void
+free_obj(T *t)
+{
+	if (t) {
+		t->~T();
+		clone_os_free(t);
+	}
+}
+
+inline uint32_t
+load_acq(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+} // namespace clone_detail
+
+#endif /* CLONE_CORE_IMPL_H */

@@ -1,0 +1,274 @@
+/*
+ * clone_interposer.c - the interposer modes (fp, native, proc): dev_ops put
+ * on the driver's own cdev with dev_ops_intercept(), as kern/tty_cons.c
+ * does, that give every open a private clone cdev made with the driver's
+ * own ops and route every later call of that open to it.
+ *
+ * Owns: the interposer's entry points and how each mode finds the record
+ * of a call: fp by the struct file (the core's hash), native by the
+ * file's cdevpriv, proc by the calling pid.  proc mode's last close and
+ * exit hook are in clone_proc.c.
+ *
+ * Locking: every entry point runs inside clone_enter()/clone_leave() and
+ * holds no lock across the driver's call, only a reference on its record
+ * (native: the file's cdevpriv holds it).
+ */
+#include <sys/param.h>
+#include <sys/fcntl.h>
+#include <sys/file.h>
+
+#include "clone/clone_shim_var.h"
+
+static d_open_t		clone_if_open;
+static d_close_t	clone_if_close;
+static d_read_t		clone_if_read;
+static d_write_t	clone_if_write;
+static d_ioctl_t	clone_if_ioctl;
+static d_mmap_t		clone_if_mmap;
+static d_mmap_single_t	clone_if_mmap_single;
+static d_kqfilter_t	clone_if_kqfilter;
+
+/*
+ * An interposer entry point that finds no shim for its cdev: a thread that
+ * loaded si_ops before detach restored the driver's ops, and entered after
+ * detach unpublished the shim.  It gets the ops the cdev has now, as if it
+ * had loaded si_ops a moment later: a close of a file opened before attach
+ * must still reach the driver, or the driver keeps that file's instance.
+ * NULL if those are still ours (cannot happen: the slot is cleared only
+ * after the restore; the caller then answers ENXIO).
+ */
+static __inline struct dev_ops *
+clone_if_now(cdev_t dev, d_open_t *ours)
+{
+	struct dev_ops *ops = __atomic_load_n(&dev->si_ops, __ATOMIC_ACQUIRE);
+
+	return (ops->d_open == ours ? NULL : ops);
+}
+
+/* The record of the calling file, referenced (*refd) or not (native: the
+ * file's own cdevpriv reference outlives any call made through it). */
+static struct clone_rec *
+clone_if_rec(struct clone_shim *shim, struct file *fp, int *refd)
+{
+	void *priv;
+
+	*refd = 1;
+	switch (shim->mode) {
+	case CLONE_MODE_FP:
+		return (fp != NULL ? clone_core_lookup(shim->core, fp) : NULL);
+	case CLONE_MODE_NATIVE:
+		*refd = 0;
+		if (fp == NULL || devfs_get_cdevpriv(fp, &priv) != 0)
+			return (NULL);
+		return (priv);
+	case CLONE_MODE_PROC:
+		return (clone_core_lookup(shim->core,
+		    (void *)(intptr_t)clone_curpid()));
+	default:
+		return (NULL);
+	}
+}
+
+static void
+clone_native_dtor(void *priv)
+{
+	struct clone_rec *rec = priv;
+	int slot = clone_enter();
+	struct clone_shim *shim = clone_find(clone_rec_base(rec));
+
+	if (shim != NULL)
+		clone_core_rele(shim->core, rec);
+	clone_leave(slot);
+}
+
+static int
+clone_if_open(struct dev_open_args *ap)
+{
+	int slot = clone_enter();
+	cdev_t dev = ap->a_head.a_dev;
+	struct clone_shim *shim = clone_find(dev);
+	struct clone_rec *rec;
+	struct file *fp = ap->a_fp;
+	struct dev_ops *now;
+	const void *key;
+	cdev_t clone;
+	int error;
+
+	if (shim == NULL) {
+		now = clone_if_now(dev, clone_if_open);
+		error = now != NULL ? now->d_open(ap) : ENXIO;
+		clone_leave(slot);
+		return (error);
+	}
+	/*
+	 * Between dev_ops_intercept() and our D_TRACKCLOSE, devfs would
+	 * treat the close of a file opened before attach as "not the last"
+	 * once a clone file shares the vnode, and the driver would never see
+	 * it.  No clone is made until the flags are final (a few
+	 * instructions after the intercept).
+	 */
+	while (atomic_load_acq_int(&shim->ready) == 0)
+		tsleep(&shim->ready, 0, "clnrdy", 1);
+	if (fp == NULL && shim->mode != CLONE_MODE_PROC) {
+		/* A kernel-internal open without a file: plain open of the
+		 * device itself (nothing to key a clone on). */
+		error = shim->orig->d_open(ap);
+		clone_leave(slot);
+		return (error);
+	}
+	error = clone_core_reserve(shim->core, clone_curpid(),
+	    clone_cred_uid(ap->a_cred), curthread, &rec);
+	if (error) {
+		clone_leave(slot);
+		return (error);
+	}
+	clone = make_only_dev(shim->orig, dev->si_uminor, dev->si_uid,
+	    dev->si_gid, dev->si_perms, "%s.clone", shim->name);
+	clone_rec_set_dev(rec, clone, -1, dev);
+	ap->a_head.a_dev = clone;
+	error = shim->orig->d_open(ap);
+	ap->a_head.a_dev = dev;
+	if (error)
+		goto fail;
+	clone_rec_mark_opened(rec);
+	clone_rec_count_open(rec);
+
+	key = (shim->mode == CLONE_MODE_PROC) ?
+	    (void *)(intptr_t)clone_curpid() : (void *)fp;
+	if (shim->mode == CLONE_MODE_NATIVE) {
+		/* The file's cdevpriv holds a reference, dropped by the
+		 * destructor on the last fdrop, after our d_close. */
+		clone_core_ref(rec);
+		error = devfs_set_cdevpriv(fp, rec, clone_native_dtor);
+		if (error) {
+			clone_core_unref_unpublished(rec);
+			goto fail_close;
+		}
+	}
+	error = clone_core_publish(shim->core, rec, key);
+	if (error) {
+		/* The key is taken (cannot happen for a live fp or pid). */
+		if (shim->mode == CLONE_MODE_NATIVE)
+			devfs_clear_cdevpriv(fp);	/* its dtor unrefs */
+		error = EBUSY;
+		goto fail_close;
+	}
+	clone_leave(slot);
+	return (0);
+
+fail_close:
+	{
+		struct dev_close_args ca;
+
+		bzero(&ca, sizeof(ca));
+		ca.a_head.a_dev = clone;
+		ca.a_fflag = ap->a_oflags;
+		ca.a_devtype = ap->a_devtype;
+		ca.a_fp = fp;
+		shim->orig->d_close(&ca);
+	}
+fail:
+	destroy_only_dev(clone);
+	clone_core_abort(shim->core, rec);
+	clone_leave(slot);
+	return (error);
+}
+
+static int
+clone_if_close(struct dev_close_args *ap)
+{
+	int slot = clone_enter();
+	struct clone_shim *shim = clone_find(ap->a_head.a_dev);
+	struct clone_rec *rec;
+	struct dev_ops *now;
+	int error = 0;
+
+	if (shim == NULL) {
+		now = clone_if_now(ap->a_head.a_dev, clone_if_open);
+		if (now != NULL)
+			error = now->d_close(ap);
+		clone_leave(slot);
+		return (error);
+	}
+	if (shim->mode == CLONE_MODE_PROC) {
+		clone_proc_last_close(shim, ap->a_devtype);
+	} else if (ap->a_fp != NULL &&
+	    (rec = clone_core_unpublish(shim->core, ap->a_fp)) != NULL) {
+		clone_rec_set_close_args(rec, ap->a_fflag, ap->a_devtype,
+		    ap->a_fp);
+		clone_core_rele(shim->core, rec);
+	} else {
+		/* A file opened before the shim attached, or without fp. */
+		error = shim->orig->d_close(ap);
+	}
+	clone_leave(slot);
+	return (error);
+}
+
+/*
+ * The forwarded operations: find the record, call the driver's own
+ * function with a_dev = the clone, holding only the record's reference.
+ * A file the shim does not know: in fp/native mode one opened before the
+ * shim attached (passed through to the device itself); in proc mode
+ * another process's file (ENXIO: a forked child).
+ */
+#define CLONE_FORWARD(fn, argtype)					\
+static int								\
+clone_if_##fn(struct argtype *ap)					\
+{									\
+	int slot = clone_enter();					\
+	cdev_t dev = ap->a_head.a_dev;					\
+	struct clone_shim *shim = clone_find(dev);			\
+	struct clone_rec *rec;						\
+	struct dev_ops *now;						\
+	int error, refd;						\
+									\
+	if (shim == NULL) {						\
+		now = clone_if_now(dev, clone_if_open);			\
+		error = now != NULL ? now->d_##fn(ap) : ENXIO;		\
+		clone_leave(slot);					\
+		return (error);						\
+	}								\
+	rec = clone_if_rec(shim, ap->a_fp, &refd);			\
+	if (rec == NULL) {						\
+		if (shim->mode == CLONE_MODE_PROC) {			\
+			clone_core_count_refusal(shim->core,		\
+			    CLONE_REF_FOREIGN);				\
+			error = ENXIO;					\
+		} else {						\
+			error = shim->orig->d_##fn(ap);			\
+		}							\
+		clone_leave(slot);					\
+		return (error);						\
+	}								\
+	clone_rec_count_op(rec);					\
+	ap->a_head.a_dev = clone_rec_dev(rec);				\
+	error = shim->orig->d_##fn(ap);					\
+	ap->a_head.a_dev = dev;						\
+	if (refd)							\
+		clone_core_rele(shim->core, rec);			\
+	clone_leave(slot);						\
+	return (error);							\
+}
+
+CLONE_FORWARD(read, dev_read_args)
+CLONE_FORWARD(write, dev_write_args)
+CLONE_FORWARD(ioctl, dev_ioctl_args)
+CLONE_FORWARD(mmap, dev_mmap_args)
+CLONE_FORWARD(mmap_single, dev_mmap_single_args)
+CLONE_FORWARD(kqfilter, dev_kqfilter_args)
+
+/* Fill the interposer's ops (flags come from dev_ops_intercept()). */
+void
+clone_if_init_ops(struct clone_shim *shim)
+{
+	shim->iops->head.name = shim->orig->head.name;
+	shim->iops->d_open = clone_if_open;
+	shim->iops->d_close = clone_if_close;
+	shim->iops->d_read = clone_if_read;
+	shim->iops->d_write = clone_if_write;
+	shim->iops->d_ioctl = clone_if_ioctl;
+	shim->iops->d_mmap = clone_if_mmap;
+	shim->iops->d_mmap_single = clone_if_mmap_single;
+	shim->iops->d_kqfilter = clone_if_kqfilter;
+}

@@ -1,0 +1,153 @@
+/*
+ * clone_sysctl.c - what a shim tells: the sysctl tree debug.<name>.*, the
+ * statistics, the listing of live clones, the cost of one clone.
+ *
+ * Owns: the shim's sysctl context (built at attach under the kernel's
+ * "debug" node, found by name: kglue/sysctl_root.h says why; freed by
+ * clone_attach.c's clone_shim_free).
+ *
+ * Locking: the handlers run under the sysctl lock that sysctl_ctx_free()
+ * takes exclusively, so none runs once it returns.  The numbers come from
+ * the core under its table lock (clone_core_stats, clone_core_listing).
+ */
+#include "clone/clone_shim_var.h"
+#include "kglue/sysctl_root.h"
+
+static int
+clone_sysctl_mode(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim *shim = arg1;
+	const char *m = clone_shim_mode_name(shim->mode);
+
+	return (SYSCTL_OUT(req, m, strlen(m) + 1));
+}
+
+/* arg2: the statistic, as an offset into struct clone_shim_stats. */
+static int
+clone_sysctl_stat(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim_stats st;
+	long v;
+
+	clone_shim_stats(arg1, &st);
+	v = *(long *)((char *)&st + arg2);
+	return (SYSCTL_OUT(req, &v, sizeof(v)));
+}
+
+static int
+clone_sysctl_listing(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim *shim = arg1;
+	char *buf;
+	int len, error;
+
+	len = clone_shim_listing(shim, NULL, 0) + 256;
+	buf = kmalloc(len, M_CLONESHIM, M_WAITOK | M_NULLOK);
+	if (buf == NULL)
+		return (ENOMEM);
+	/* A clone made since the sizing may be left out; never overrun. */
+	clone_shim_listing(shim, buf, len);
+	error = SYSCTL_OUT(req, buf, strlen(buf) + 1);
+	kfree(buf, M_CLONESHIM);
+	return (error);
+}
+
+static int
+clone_sysctl_bytes(SYSCTL_HANDLER_ARGS)
+{
+	long v = clone_shim_bytes_per_clone(arg1);
+
+	return (SYSCTL_OUT(req, &v, sizeof(v)));
+}
+
+static const struct {
+	const char	*name;
+	int		off;
+	const char	*descr;
+} clone_sysctl_stats[] = {
+#define CLONE_STAT(f, d) { #f, __builtin_offsetof(struct clone_shim_stats, f), d }
+	CLONE_STAT(live, "clones live now"),
+	CLONE_STAT(opens, "clones created"),
+	CLONE_STAT(closes, "clones destroyed"),
+	CLONE_STAT(refused_proc, "opens refused: per-process limit (EMFILE)"),
+	CLONE_STAT(refused_uid, "opens refused: per-uid limit (EAGAIN)"),
+	CLONE_STAT(refused_total, "opens refused: total limit (EAGAIN)"),
+	CLONE_STAT(refused_busy, "opens refused: proc mode, second open (EBUSY)"),
+	CLONE_STAT(refused_nomem, "opens refused: no memory (ENOMEM)"),
+	CLONE_STAT(refused_foreign,
+	    "calls refused: proc mode, another process's file (ENXIO)"),
+	CLONE_STAT(refused_detach, "opens refused: racing unload (ENXIO)"),
+#undef CLONE_STAT
+};
+
+int
+clone_sysctl_attach(struct clone_shim *shim, const char *name)
+{
+	struct sysctl_oid_list *debug, *kids;
+	struct sysctl_oid *node;
+	size_t i;
+
+	if ((debug = kglue_sysctl_root_node("debug")) == NULL)
+		return (ENOENT);
+	sysctl_ctx_init(&shim->sysctl_ctx);
+	shim->sysctl_on = 1;
+	node = SYSCTL_ADD_NODE(&shim->sysctl_ctx, debug, OID_AUTO, name,
+	    CTLFLAG_RD, 0, "cloning shim");
+	if (node == NULL)
+		return (EEXIST);
+	kids = SYSCTL_CHILDREN(node);
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "mode",
+	    CTLTYPE_STRING | CTLFLAG_RD, shim, 0, clone_sysctl_mode, "A",
+	    "how opens find their clone: autoclone, fp, native or proc");
+	for (i = 0; i < sizeof(clone_sysctl_stats) /
+	    sizeof(clone_sysctl_stats[0]); i++) {
+		SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO,
+		    clone_sysctl_stats[i].name, CTLTYPE_LONG | CTLFLAG_RD,
+		    shim, clone_sysctl_stats[i].off, clone_sysctl_stat, "L",
+		    clone_sysctl_stats[i].descr);
+	}
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "listing",
+	    CTLTYPE_STRING | CTLFLAG_RD, shim, 0, clone_sysctl_listing, "A",
+	    "one line per clone: unit pid uid opens ops");
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "bytes_per_clone",
+	    CTLTYPE_LONG | CTLFLAG_RD, shim, 0, clone_sysctl_bytes, "L",
+	    "memory one clone costs the shim (record + cdev)");
+	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_per_proc",
+	    CTLFLAG_RD, &shim->max_per_proc, 0,
+	    "clones per process, EMFILE beyond (<= 0: unlimited)");
+	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_per_uid",
+	    CTLFLAG_RD, &shim->max_per_uid, 0,
+	    "clones per uid, EAGAIN beyond (<= 0: unlimited)");
+	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_total",
+	    CTLFLAG_RD, &shim->max_total, 0,
+	    "clones in all, EAGAIN beyond (<= 0: unlimited)");
+	return (0);
+}
+
+void
+clone_shim_stats(struct clone_shim *shim, struct clone_shim_stats *st)
+{
+	long refused[CLONE_REF_COUNT];
+
+	clone_core_stats(shim->core, &st->live, &st->opens, &st->closes,
+	    refused);
+	st->refused_proc = refused[CLONE_REF_PROC];
+	st->refused_uid = refused[CLONE_REF_UID];
+	st->refused_total = refused[CLONE_REF_TOTAL];
+	st->refused_busy = refused[CLONE_REF_BUSY];
+	st->refused_nomem = refused[CLONE_REF_NOMEM];
+	st->refused_foreign = refused[CLONE_REF_FOREIGN];
+	st->refused_detach = refused[CLONE_REF_DETACH];
+}
+
+int
+clone_shim_listing(struct clone_shim *shim, char *buf, int len)
+{
+	return (clone_core_listing(shim->core, buf, len));
+}
+
+long
+clone_shim_bytes_per_clone(struct clone_shim *shim)
+{
+	return (clone_core_record_bytes() + (long)sizeof(struct cdev));
+}
