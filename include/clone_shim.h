@@ -67,7 +67,7 @@ enum clone_shim_mode {
 	CLONE_MODE_PROC,
 };
 
-/* Kernel capabilities, by __DragonFly_version (one table, in clone_glue.c). */
+/* Kernel capabilities, by __DragonFly_version (one table, in kmod/clone/clone_modes.c). */
 #define CLONE_VERSION_CLONE_HANDLERS	200400	/* devfs clone handlers */
 #define CLONE_VERSION_A_FP		300700	/* a_fp in dev args */
 #define CLONE_VERSION_CDEVPRIV		300800	/* devfs_set_cdevpriv */

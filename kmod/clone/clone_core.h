@@ -25,7 +25,7 @@
  * Nothing here sleeps while holding a lock; allocation happens before any
  * lock is taken.
  *
- * The OS interface (clone_os_*) is implemented by clone_glue.c.
+ * The OS interface (clone_os_*) is implemented by clone_os.c.
  */
 #ifndef CLONE_CORE_H
 #define CLONE_CORE_H
