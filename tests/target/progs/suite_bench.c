@@ -16,8 +16,7 @@
  * (a load, an open, an ioctl).  Both modules are unloaded at the end.
  * Locking: none (single process).
  */
-#include "kqt.h"
-#include <kqemu.h>
+#include "accel_vm.h"
 
 #define DEV		"/dev/kqemu"
 #define N_IOCTL		20000
@@ -194,8 +193,204 @@ ratios(void)
 	return (NULL);
 }
 
+/*
+ * Acceleration: the accel suite's compute loop (accel_vm.c) as a guest
+ * through kqemu alone (engine kqemu) and through the shim in the boot's
+ * mode, against the same instructions run as a plain process on the same
+ * kernel.  Ratio = plain time / guest time (1.00: the guest runs as fast
+ * as the process would; the goal is >= 0.8).  Then 16 guests at once
+ * through the shim against 16 plain processes (wall time of the whole
+ * batch).  Times cover the EXEC loop only; the guest's setup (open, INIT,
+ * the monitor's first page tables, page locking) is warmed up before and
+ * printed on its own.  Skipped, with a printed reason, when kqemu.ko has
+ * no engine kqemu (built without KQEMU_SRC).
+ */
+#define ACC_ITER	8000000U
+#define ACC_RAM		(1024UL * 1024)
+#define ACC_N16		16
+#define ACC_ITER16	2000000U
+
+static long
+plain_ns(uint32_t iterations, unsigned long ram)
+{
+	struct avm_comm c;
+	unsigned long words = 1;
+	uint32_t *buf;
+	long t0;
+
+	while (words * 8 <= ram - AVM_BUF)
+		words *= 2;
+	buf = mmap(NULL, words * 4, PROT_READ | PROT_WRITE, MAP_ANON | MAP_PRIVATE,
+	    -1, 0);
+	if (buf == MAP_FAILED)
+		return (-1);
+	memset(buf, 0, words * 4);	/* touched, as the guest's will be */
+	memset(&c, 0, sizeof(c));
+	c.seed = 42;
+	c.iterations = iterations;
+	c.mask = (uint32_t)words - 1;
+	t0 = now_ns();
+	avm_native(&c, buf);
+	t0 = now_ns() - t0;
+	munmap(buf, words * 4);
+	return (t0);
+}
+
+/* One guest: warm-up run, then the timed run; ns of the timed EXEC loop. */
+static long
+guest_ns(uint32_t iterations, unsigned long ram, long *setup_ns, char *err,
+    size_t errlen)
+{
+	struct avm vm;
+	const char *r;
+	uint32_t got;
+	long t0, t;
+	int e;
+
+	if ((e = avm_alloc(&vm, ram, AVM_RAM_SHARED_ANON)) != 0) {
+		snprintf(err, errlen, "guest RAM: %s", strerror(e));
+		return (-1);
+	}
+	t0 = now_ns();
+	if ((r = avm_start(&vm)) != NULL ||
+	    (r = avm_check(&vm, 41, iterations / 4, 0)) != NULL) {
+		snprintf(err, errlen, "%s", r + 1);
+		avm_free(&vm);
+		return (-1);
+	}
+	if (setup_ns != NULL)
+		*setup_ns = now_ns() - t0;
+	avm_job(&vm, 42, iterations, 0);
+	t0 = now_ns();
+	r = avm_run(&vm, &got);
+	t = now_ns() - t0;
+	avm_free(&vm);
+	if (r != NULL) {
+		snprintf(err, errlen, "%s", r + 1);
+		return (-1);
+	}
+	return (t);
+}
+
+/* n processes at once, each a guest (guest != 0) or the plain loop; wall
+ * ns from the common start to the last end. */
+static long
+batch_ns(int n, int guest, char *err, size_t errlen)
+{
+	volatile int *sh;
+	pid_t pids[ACC_N16];
+	long t0, t;
+	int i, st, bad = 0;
+
+	sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_ANON | MAP_SHARED, -1, 0);
+	if (sh == MAP_FAILED)
+		return (-1);
+	memset((void *)sh, 0, 4096);
+	for (i = 0; i < n; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			struct avm vm;
+			uint32_t got;
+			const char *r = NULL;
+			int e = 0;
+
+			if (guest) {
+				e = avm_alloc(&vm, ACC_RAM / 2, AVM_RAM_SHARED_ANON);
+				if (e == 0 && (r = avm_start(&vm)) == NULL)
+					r = avm_check(&vm, 7, 20000, 0);
+				if (e == 0 && r == NULL)
+					avm_job(&vm, (uint32_t)i, ACC_ITER16, 0);
+			}
+			__atomic_add_fetch(&sh[1], 1, __ATOMIC_SEQ_CST);
+			while (!sh[0])
+				;
+			if (e != 0 || r != NULL)
+				_exit(1);
+			if (guest)
+				_exit(avm_run(&vm, &got) == NULL ? 0 : 1);
+			plain_ns(ACC_ITER16, ACC_RAM / 2);
+			_exit(0);
+		}
+	}
+	while (sh[1] < n)
+		sleep_ms(2);
+	t0 = now_ns();
+	sh[0] = 1;
+	for (i = 0; i < n; i++) {
+		waitpid(pids[i], &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			bad++;
+	}
+	t = now_ns() - t0;
+	munmap((void *)sh, 4096);
+	if (bad) {
+		snprintf(err, errlen, "%d of %d %s failed", bad, n,
+		    guest ? "guests" : "processes");
+		return (-1);
+	}
+	return (t);
+}
+
+static const char *
+accel_ratios(void)
+{
+	char eng[32] = { 0 }, old[32] = { 0 }, err[240], r1[32], r2[32], r3[32];
+	size_t len = sizeof(eng) - 1;
+	long p1, p2, pl, ka, ks, sa = 0, ss = 0, b16p, b16g;
+	int had;
+
+	if (kqt_loaded("kqemu_clone"))
+		CHECK_OK(kqt_unload("kqemu_clone"), "kldunload kqemu_clone");
+	if (kqt_loaded("kqemu"))
+		CHECK_OK(kqt_unload("kqemu"), "kldunload kqemu");
+	had = kenv_get("hw.kqemu.engine", old, sizeof(old)) > 0;
+	CHECK_OK(kenv_set("hw.kqemu.engine", "kqemu"), "kenv hw.kqemu.engine");
+	if (kqt_load("kqemu") < 0 ||
+	    sysctlbyname("hw.kqemu.engine", eng, &len, NULL, 0) < 0 ||
+	    strcmp(eng, "kqemu") != 0) {
+		printf("bench: %s accel skipped: kqemu.ko has no engine kqemu "
+		    "(%s; build the modules with KQEMU_SRC)\n", mode,
+		    eng[0] ? eng : strerror(errno));
+		goto out;
+	}
+	p1 = plain_ns(ACC_ITER, ACC_RAM);
+	ka = guest_ns(ACC_ITER, ACC_RAM, &sa, err, sizeof(err));
+	CHECK(ka > 0, "guest through kqemu alone: %s", err);
+	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	ks = guest_ns(ACC_ITER, ACC_RAM, &ss, err, sizeof(err));
+	CHECK(ks > 0, "guest through the shim: %s", err);
+	p2 = plain_ns(ACC_ITER, ACC_RAM);
+	pl = (p1 + p2) / 2;
+	printf("bench: %s accel_alone_ratio=%s accel_shim_ratio=%s (plain/guest "
+	    "time, goal >= 0.8; %u iterations x %d insns: plain %ld ms (%ld, %ld), "
+	    "kqemu alone %ld ms, through %s %ld ms; guest setup+warm-up %ld / "
+	    "%ld ms)\n", mode, ratio(r1, sizeof(r1), pl, ka),
+	    ratio(r2, sizeof(r2), pl, ks), ACC_ITER, AVM_LOOP_INSNS,
+	    pl / 1000000, p1 / 1000000, p2 / 1000000, ka / 1000000, mode,
+	    ks / 1000000, sa / 1000000, ss / 1000000);
+	b16p = batch_ns(ACC_N16, 0, err, sizeof(err));
+	CHECK(b16p > 0, "16 plain processes: %s", err);
+	b16g = batch_ns(ACC_N16, 1, err, sizeof(err));
+	CHECK(b16g > 0, "16 guests: %s", err);
+	printf("bench: %s accel_16_ratio=%s (16 plain processes %ld ms / 16 "
+	    "guests at once through %s %ld ms, %u iterations each)\n", mode,
+	    ratio(r3, sizeof(r3), b16p, b16g), b16p / 1000000, mode,
+	    b16g / 1000000, ACC_ITER16);
+out:
+	for (int i = 0; i < 300 && kqt_unload("kqemu_clone") != 0 &&
+	    errno != ENOENT; i++)
+		sleep_ms(10);
+	kqt_unload("kqemu");
+	if (had)
+		kenv_set("hw.kqemu.engine", old);
+	else
+		kenv_unset("hw.kqemu.engine");
+	return (NULL);
+}
+
 static const struct kqt_case bench_cases[] = {
 	{ "ratios__clone_vs_kqemu_alone", ratios, 150 },
+	{ "accel__guest_vs_plain", accel_ratios, 400 },
 	{ NULL, NULL, 0 },
 };
 

@@ -183,6 +183,14 @@ kenv_unset(const char *name)
 	return (int)ret(rt_syscall(SYS_kenv, KENV_UNSET, (long)name, 0, 0, 0, 0));
 }
 int access(const char *p, int m) { return (int)SC2(SYS_access, p, m); }
+int unlink(const char *p) { return (int)SC1(SYS_unlink, p); }
+/* 5.8: ftruncate(fd, pad, length) */
+int ftruncate(int fd, long l) { return (int)SC3(SYS_ftruncate, fd, 0, l); }
+int mount(const char *t, const char *p, int f, void *d) { return (int)SC4(SYS_mount, t, p, f, d); }
+int unmount(const char *p, int f) { return (int)SC2(SYS_unmount, p, f); }
+int sigaction(int s, const struct sigaction *a, struct sigaction *o) { return (int)SC3(SYS_sigaction, s, a, o); }
+int setitimer(int w, const struct itimerval *v, struct itimerval *o) { return (int)SC3(SYS_setitimer, w, v, o); }
+int usched_set(pid_t p, int c, void *d, int b) { return (int)SC4(SYS_usched_set, p, c, d, b); }
 
 /* ---- helpers ---- */
 size_t

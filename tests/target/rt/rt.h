@@ -63,6 +63,12 @@ typedef __builtin_va_list va_list;
 #define SYS_kldstat	308
 #define SYS_sched_yield	331
 #define SYS_kenv	390
+#define SYS_mount	21
+#define SYS_unmount	22
+#define SYS_setitimer	83
+#define SYS_ftruncate	201
+#define SYS_sigaction	342
+#define SYS_usched_set	481
 
 /* errno values (sys/errno.h). */
 #define EPERM		1
@@ -104,6 +110,11 @@ typedef __builtin_va_list va_list;
 #define SIGKILL		9
 #define SIGTERM		15
 #define SIGUSR1		30
+#define SIGALRM		14
+#define SA_RESTART	0x0002
+#define ITIMER_REAL	0
+#define USCHED_SET_CPU	1	/* sys/usched.h: pin the calling lwp to one cpu */
+#define USCHED_GET_CPU	4
 #define RB_NOSYNC	0x0004
 #define RB_HALT		0x0008
 #define RB_POWEROFF	0x4000
@@ -131,6 +142,20 @@ struct pollfd {
 struct timespec {
 	long tv_sec;
 	long tv_nsec;
+};
+struct timeval {
+	long tv_sec;
+	long tv_usec;
+};
+struct itimerval {
+	struct timeval it_interval;
+	struct timeval it_value;
+};
+/* sys/signal.h: the handler, sa_flags, then a sigset_t of 4 words. */
+struct sigaction {
+	void (*sa_handler)(int);
+	int sa_flags;
+	unsigned int sa_mask[4];
 };
 
 extern int errno;
@@ -179,6 +204,13 @@ int kenv_get(const char *name, char *buf, int len);
 int kenv_set(const char *name, const char *value);
 int kenv_unset(const char *name);
 int access(const char *path, int mode);
+int unlink(const char *path);
+int ftruncate(int fd, long length);
+int mount(const char *type, const char *path, int flags, void *data);
+int unmount(const char *path, int flags);
+int sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
+int setitimer(int which, const struct itimerval *itv, struct itimerval *old);
+int usched_set(pid_t pid, int cmd, void *data, int bytes);
 
 /* Helpers. */
 size_t strlen(const char *s);
