@@ -9,6 +9,8 @@
 #        share/mk and kernel headers, then rewrites R_X86_64_PLT32 to
 #        R_X86_64_PC32 so DragonFly 5.8's kernel linker accepts them
 #   DFLY_KO=DIR       use ready-made .ko files from DIR instead
+#   KQEMU_SRC=DIR     a kqemu-1.4.0pre1 tree: kbuild-dfly links its monitor
+#        into kqemu.ko as the engine `kqemu` (kmod/kqemu/monitor.mk)
 #
 # The target programs are freestanding static DragonFly ELF executables
 # (tests/target/rt is their runtime), built with the host gcc: no DragonFly
@@ -81,8 +83,9 @@ ALL_TARGETS += $(TGT_ALL)
 DFLY_SRC ?= $(shell cat .dfly-src 2>/dev/null)
 KBUILD_DIRS := kmod/kqemu kmod/kqemu_clone tests/kmod/semcount
 .PHONY: kbuild-dfly deps-target test-target
+KQEMU_SRC ?=
 kbuild-dfly:
-	@DFLY_SRC='$(DFLY_SRC)' OUT='$(abspath $(B))/target/ko' \
+	@DFLY_SRC='$(DFLY_SRC)' KQEMU_SRC='$(if $(KQEMU_SRC),$(abspath $(KQEMU_SRC)))' OUT='$(abspath $(B))/target/ko' \
 	    sh tests/target/tools/kbuild $(KBUILD_DIRS)
 
 # What the tier needs at run time (qemu, makefs; bmake, gcc, g++ and python3

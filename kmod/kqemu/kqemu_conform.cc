@@ -327,4 +327,6 @@ extern "C" const kqemu_engine_ops kqemu_engine_conform = {
 	conform_modify_ram_pages,
 	conform_destroy,
 	conform_stats,
+	nullptr,
+	nullptr,
 };

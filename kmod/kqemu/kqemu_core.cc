@@ -67,6 +67,10 @@ struct InstanceStats {
 	unsigned long execs;
 	unsigned long exec_softmmu;
 	unsigned long exec_intr;
+	unsigned long exec_exception;
+	unsigned long exec_int;
+	unsigned long exec_syscall;
+	unsigned long exec_abort;
 	unsigned long exec_other;
 	unsigned long set_phys_mem;
 	unsigned long modify_ram_pages;
@@ -77,6 +81,10 @@ struct InstanceStats {
 		t->execs += stat_get(&execs);
 		t->exec_softmmu += stat_get(&exec_softmmu);
 		t->exec_intr += stat_get(&exec_intr);
+		t->exec_exception += stat_get(&exec_exception);
+		t->exec_int += stat_get(&exec_int);
+		t->exec_syscall += stat_get(&exec_syscall);
+		t->exec_abort += stat_get(&exec_abort);
 		t->exec_other += stat_get(&exec_other);
 		t->set_phys_mem += stat_get(&set_phys_mem);
 		t->modify_ram_pages += stat_get(&modify_ram_pages);
@@ -188,10 +196,19 @@ kqemu_instance::exec_locked(kqemu_cpu_state *cs)
 	if (error != 0)
 		return error;
 	stat_add(&st.execs);
-	if (cs->retval == KQEMU_RET_SOFTMMU)
+	const kqemu_i32 r = cs->retval;
+	if (r == KQEMU_RET_SOFTMMU)
 		stat_add(&st.exec_softmmu);
-	else if (cs->retval == KQEMU_RET_INTR)
+	else if (r == KQEMU_RET_INTR)
 		stat_add(&st.exec_intr);
+	else if (r == KQEMU_RET_ABORT)
+		stat_add(&st.exec_abort);
+	else if (r == KQEMU_RET_SYSCALL)
+		stat_add(&st.exec_syscall);
+	else if ((r & ~0xff) == KQEMU_RET_EXCEPTION)
+		stat_add(&st.exec_exception);
+	else if ((r & ~0xff) == KQEMU_RET_INT)
+		stat_add(&st.exec_int);
 	else
 		stat_add(&st.exec_other);
 	return 0;
@@ -234,6 +251,14 @@ kqemu_core_load(const kqemu_engine_ops *engine, unsigned long max_locked_pages)
 		kqemu_os_lock_destroy(lk);
 		return KQEMU_ENOMEM;
 	}
+	if (engine->load != nullptr) {
+		int error = engine->load(max_locked_pages);
+		if (error != 0) {
+			kqemu_os_free(mem);
+			kqemu_os_lock_destroy(lk);
+			return error;
+		}
+	}
 	g_driver = new (mem) Driver(lk, engine, max_locked_pages);
 	g_decline_logged = 0;
 	return 0;
@@ -253,6 +278,8 @@ kqemu_core_unload(void)
 			kqemu_os_panic("kqemu: locked pages outlive every instance");
 	}
 	g_driver = nullptr;
+	if (d->engine->unload != nullptr)
+		d->engine->unload();
 	kqemu_os_lock *lk = d->lock.raw();
 	d->~Driver();
 	kqemu_os_free(d);
@@ -401,6 +428,10 @@ kqemu_core_list(kqemu_instance_info *out, int max)
 		o->execs = stat_get(&i->st.execs);
 		o->exec_softmmu = stat_get(&i->st.exec_softmmu);
 		o->exec_intr = stat_get(&i->st.exec_intr);
+		o->exec_exception = stat_get(&i->st.exec_exception);
+		o->exec_int = stat_get(&i->st.exec_int);
+		o->exec_syscall = stat_get(&i->st.exec_syscall);
+		o->exec_abort = stat_get(&i->st.exec_abort);
 		o->set_phys_mem = stat_get(&i->st.set_phys_mem);
 		o->modify_ram_pages = stat_get(&i->st.modify_ram_pages);
 		void *es = i->estate_unlocked();
@@ -472,16 +503,28 @@ extern "C" const kqemu_engine_ops kqemu_engine_decline = {
 	decline_modify_ram_pages,
 	decline_destroy,
 	nullptr,
+	nullptr,
+	nullptr,
 };
+
+extern "C" const kqemu_engine_ops *
+kqemu_engine_default(void)
+{
+	return kqemu_engine_linked != nullptr ? kqemu_engine_linked :
+	    &kqemu_engine_decline;
+}
 
 extern "C" const kqemu_engine_ops *
 kqemu_engine_find(const char *name)
 {
-	static const kqemu_engine_ops *const table[] = {
+	const kqemu_engine_ops *const table[] = {
+		kqemu_engine_linked,	/* kqemu, when KQEMU_SRC linked it */
 		&kqemu_engine_decline,
 		&kqemu_engine_conform,
 	};
 	for (const kqemu_engine_ops *e : table) {
+		if (e == nullptr)
+			continue;
 		const char *a = e->name, *b = name;
 		while (*a != '\0' && *a == *b) {
 			a++;

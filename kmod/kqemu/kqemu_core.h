@@ -42,6 +42,10 @@ struct kqemu_stats {
 	unsigned long	execs;		/* successful EXECs */
 	unsigned long	exec_softmmu;	/* ... that returned KQEMU_RET_SOFTMMU */
 	unsigned long	exec_intr;	/* ... KQEMU_RET_INTR */
+	unsigned long	exec_exception;	/* ... KQEMU_RET_EXCEPTION | n */
+	unsigned long	exec_int;	/* ... KQEMU_RET_INT | n */
+	unsigned long	exec_syscall;	/* ... KQEMU_RET_SYSCALL */
+	unsigned long	exec_abort;	/* ... KQEMU_RET_ABORT */
 	unsigned long	exec_other;	/* ... any other exit reason */
 	unsigned long	set_phys_mem;	/* successful SET_PHYS_MEMs */
 	unsigned long	modify_ram_pages;	/* successful MODIFY_RAM_PAGES */
@@ -52,7 +56,8 @@ struct kqemu_stats {
 /* A consistent snapshot (taken under the driver lock). */
 void	kqemu_core_stats(struct kqemu_stats *out);
 
-/* MOD_LOAD: engine for new instances, budget in pages. 0 or ENOMEM. */
+/* MOD_LOAD: engine for new instances, budget in pages; runs the engine's
+ * load.  0, ENOMEM or the engine's errno. */
 int	kqemu_core_load(const struct kqemu_engine_ops *engine,
 	    unsigned long max_locked_pages);
 /* MOD_UNLOAD: EBUSY while an instance lives; else frees the core. */
@@ -78,6 +83,10 @@ struct kqemu_instance_info {
 	unsigned long	execs;
 	unsigned long	exec_softmmu;
 	unsigned long	exec_intr;
+	unsigned long	exec_exception;
+	unsigned long	exec_int;
+	unsigned long	exec_syscall;
+	unsigned long	exec_abort;
 	unsigned long	set_phys_mem;
 	unsigned long	modify_ram_pages;
 	struct kqemu_engine_stats es;

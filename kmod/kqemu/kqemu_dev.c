@@ -115,14 +115,18 @@ kqemu_sysctl_int(SYSCTL_HANDLER_ARGS)
  * hw.kqemu.list: one line per live instance,
  *   "<cdev> pid=<pid> state=<NEW|READY> engine=<name> ioctls=<n> execs=<n>
  *    softmmu=<n> intr=<n> phys_calls=<n> ranges=<n> modify=<n>
- *    flushed=<n> modified=<n> locked=<pages>"
+ *    flushed=<n> modified=<n> locked=<pages> exception=<n> int=<n>
+ *    syscall=<n> abort=<n> user_pages=<n> kernel_pages=<n>
+ *    lock_failures=<n> schedules=<n> yields=<n>"
+ * (exception..abort: EXEC exit reasons; user_pages..yields: what engine
+ * kqemu's monitor holds now and how often it gave the CPU away)
  * so an administrator (and a test) sees who holds which instance.
  */
 static int
 kqemu_sysctl_list(SYSCTL_HANDLER_ARGS)
 {
 	struct kqemu_instance_info *info;
-	char line[320];
+	char line[512];
 	int error, i, n, max;
 
 	max = kqemu_core_live() + 8;	/* more may open meanwhile */
@@ -139,13 +143,22 @@ kqemu_sysctl_list(SYSCTL_HANDLER_ARGS)
 		ksnprintf(line, sizeof(line),
 		    "%s pid=%d state=%s engine=%s ioctls=%lu execs=%lu "
 		    "softmmu=%lu intr=%lu phys_calls=%lu ranges=%lu modify=%lu "
-		    "flushed=%lu modified=%lu locked=%lu\n",
+		    "flushed=%lu modified=%lu locked=%lu exception=%lu int=%lu "
+		    "syscall=%lu abort=%lu user_pages=%lu kernel_pages=%lu "
+		    "lock_failures=%lu schedules=%lu yields=%lu\n",
 		    o->name, o->pid, o->ready ? "READY" : "NEW", o->engine,
 		    o->ioctls, o->execs, o->exec_softmmu, o->exec_intr,
 		    o->set_phys_mem, (unsigned long)o->es.phys_ranges,
 		    o->modify_ram_pages, (unsigned long)o->es.pages_flushed,
 		    (unsigned long)o->es.modified_pages,
-		    (unsigned long)o->es.locked_pages);
+		    (unsigned long)o->es.locked_pages,
+		    o->exec_exception, o->exec_int, o->exec_syscall,
+		    o->exec_abort,
+		    (unsigned long)o->es.user_pages,
+		    (unsigned long)o->es.kernel_pages,
+		    (unsigned long)o->es.lock_failures,
+		    (unsigned long)o->es.schedules,
+		    (unsigned long)o->es.yields);
 		error = SYSCTL_OUT(req, line, strlen(line));
 	}
 	if (error == 0)
@@ -175,6 +188,10 @@ static const struct {
 	KQEMU_STAT(execs, "Successful EXECs"),
 	KQEMU_STAT(exec_softmmu, "EXECs that returned SOFTMMU"),
 	KQEMU_STAT(exec_intr, "EXECs that returned INTR (signal pending)"),
+	KQEMU_STAT(exec_exception, "EXECs that returned a guest exception"),
+	KQEMU_STAT(exec_int, "EXECs that returned a guest software interrupt"),
+	KQEMU_STAT(exec_syscall, "EXECs that returned a guest syscall"),
+	KQEMU_STAT(exec_abort, "EXECs that returned ABORT (monitor error)"),
 	KQEMU_STAT(exec_other, "EXECs that returned another exit reason"),
 	KQEMU_STAT(set_phys_mem, "Successful SET_PHYS_MEMs"),
 	KQEMU_STAT(modify_ram_pages, "Successful MODIFY_RAM_PAGES"),
@@ -206,6 +223,9 @@ kqemu_sysctl_attach(void)
 	SYSCTL_ADD_STRING(&kqemu_sysctl_ctx, kq, OID_AUTO, "engine", CTLFLAG_RD,
 	    kqemu_engine_name, 0,
 	    "Engine new instances use (loader tunable hw.kqemu.engine)");
+	SYSCTL_ADD_STRING(&kqemu_sysctl_ctx, kq, OID_AUTO, "license", CTLFLAG_RD,
+	    __DECONST(char *, kqemu_module_license), 0,
+	    "This module's license (GPL when kqemu's monitor is linked)");
 	SYSCTL_ADD_PROC(&kqemu_sysctl_ctx, kq, OID_AUTO, "holders",
 	    CTLTYPE_INT | CTLFLAG_RD, &kqemu_holds, 0, kqemu_sysctl_int, "I",
 	    "Holds taken by wrapping modules (kqemu_hold)");
@@ -418,7 +438,8 @@ kqemu_load(void)
 
 	gid = GID_WHEEL;
 	mode = 0660;
-	strlcpy(kqemu_engine_name, "decline", sizeof(kqemu_engine_name));
+	strlcpy(kqemu_engine_name, kqemu_engine_default()->name,
+	    sizeof(kqemu_engine_name));
 	max_locked = (unsigned long)physmem / 2;
 	TUNABLE_INT_FETCH("hw.kqemu.gid", &gid);
 	TUNABLE_INT_FETCH("hw.kqemu.mode", &mode);
@@ -429,7 +450,9 @@ kqemu_load(void)
 	engine = kqemu_engine_find(kqemu_engine_name);
 	if (engine == NULL) {
 		kprintf("kqemu: unknown engine \"%s\" (hw.kqemu.engine: "
-		    "decline or conform)\n", kqemu_engine_name);
+		    "%s%sdecline or conform)\n", kqemu_engine_name,
+		    kqemu_engine_linked != NULL ? kqemu_engine_linked->name : "",
+		    kqemu_engine_linked != NULL ? ", " : "");
 		return (EINVAL);
 	}
 	if (mode & ~0777) {
@@ -453,6 +476,10 @@ kqemu_load(void)
 		error = ENOMEM;
 		goto fail_sysctl;
 	}
+	if (kqemu_engine_linked != NULL)
+		kprintf("kqemu: version 0x%06x, engine %s, %lu locked pages "
+		    "at most; license %s\n", KQEMU_VERSION, engine->name,
+		    max_locked, kqemu_module_license);
 	return (0);
 
 fail_sysctl:

@@ -6,22 +6,17 @@
  * (the locked-pages budget), and the two built-in engines:
  *   decline  GET_VERSION works (the core answers it), INIT fails with ENXIO,
  *            logged once.  QEMU then disables its acceleration layer and runs
- *            in software at full speed.  The default.
+ *            in software at full speed.  The default without kqemu.
  *   conform  the whole kqemu 1.4 contract without acceleration: INIT
  *            validation and user-array probes, the locked-pages budget, the
  *            guest physical map, page-list bookkeeping, a faithful EXEC state
  *            round trip answered with SOFTMMU (or INTR on a pending signal).
  *
- * Linking the real kqemu monitor (GPL, not part of this project): write a C
- * file kqemu_engine_kqemu.c with a `const struct kqemu_engine_ops
- * kqemu_engine_kqemu` whose init calls the monitor's kqemu_init() with the
- * validated struct kqemu_init and a max_locked_pages share obtained through
- * kqemu_core_reserve_pages(), exec calls kqemu_exec() on the instance's
- * monitor state, set_phys_mem kqemu_set_phys_mem(), modify_ram_pages
- * kqemu_modify_ram_pages() and destroy kqemu_delete() plus
- * kqemu_core_release_pages(); add it and the monitor's objects to SRCS and
- * to the table in kqemu_engine_find() (kqemu_core.cc).  The module then
- * carries the GPL's terms; this driver's own files stay BSD licensed.
+ *   kqemu    kqemu 1.4's own monitor running guests natively
+ *            (kqemu_engine_kqemu.cc, kqemu_mon.c): linked only when the
+ *            monitor's GPL source is given at build time (KQEMU_SRC); then
+ *            it is the default and the module carries the GPL's terms
+ *            (kqemu_module_license); this driver's own files stay BSD.
  *
  * Calling rules: every op runs with the instance lock held (a sleepable
  * lock: an op may copyin/copyout, allocate with M_WAITOK|M_NULLOK and sleep;
@@ -30,7 +25,10 @@
  * successful init, at the instance's last close.  Exception: stats may run
  * without the instance lock, concurrently with any op but destroy (the core
  * unlists an instance before destroying it), so an engine keeps the counters
- * it reports in words it updates and reads atomically.
+ * it reports in words it updates and reads atomically.  load and unload
+ * (either may be NULL) run once, at MOD_LOAD before any instance exists
+ * and at MOD_UNLOAD after the last is destroyed, and only for the engine
+ * the module was loaded with.
  *
  * Usable from C and C++; includes only kqemu.h (hermetic).
  */
@@ -52,6 +50,12 @@ struct kqemu_engine_stats {
 	kqemu_u64 flush_all;		/* EXECs asking for a full flush */
 	kqemu_u64 ram_pages_updated;	/* ram_pages_to_update entries consumed */
 	kqemu_u64 modified_pages;	/* modified_ram_pages entries consumed */
+	/* Engine kqemu: what its monitor holds now and how it scheduled. */
+	kqemu_u64 user_pages;		/* user pages locked (wired, held) */
+	kqemu_u64 kernel_pages;		/* kernel pages allocated */
+	kqemu_u64 lock_failures;	/* user pages it could not lock */
+	kqemu_u64 schedules;		/* kqemu_schedule calls */
+	kqemu_u64 yields;		/* ... that gave the CPU away */
 };
 
 struct kqemu_engine_ops {
@@ -66,12 +70,22 @@ struct kqemu_engine_ops {
 	int	(*modify_ram_pages)(void *state, int count);
 	void	(*destroy)(void *state);
 	void	(*stats)(void *state, struct kqemu_engine_stats *st);
+	/* Module-wide state: budget in pages; 0 or an errno. */
+	int	(*load)(unsigned long max_locked_pages);
+	void	(*unload)(void);
 };
 
 extern const struct kqemu_engine_ops kqemu_engine_decline;
 extern const struct kqemu_engine_ops kqemu_engine_conform;
 
-/* The engine named name, or NULL. */
+/* The accelerating engine linked into this module (kqemu), or NULL; and the
+ * module's license, which is the GPL exactly when one is linked. */
+extern const struct kqemu_engine_ops *const kqemu_engine_linked;
+extern const char *const kqemu_module_license;
+
+/* The engine named name, or NULL.  kqemu_engine_default() is the linked
+ * engine if there is one, else decline. */
+const struct kqemu_engine_ops *kqemu_engine_default(void);
 const struct kqemu_engine_ops *kqemu_engine_find(const char *name);
 
 /* The global locked-pages budget (max_locked_pages, physmem/2 by default):
