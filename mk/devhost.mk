@@ -12,14 +12,16 @@ FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3 -lpth
 
 DEVHOST     := $(B)/bin/devhost
 KQEMU_RUN   := $(B)/bin/kqemu-run
-DEVHOST_OBJ := $(B)/obj/host-tests/host/devhost/devhost.o
+DEVHOST_SRCS := devhost.c namespace.c fuse_ops.c control.c process.c \
+                process_exit.c call.c ioctl.c
+DEVHOST_OBJS := $(patsubst %.c,$(B)/obj/host-tests/host/devhost/%.o,$(DEVHOST_SRCS))
 KQEMU_RUN_OBJS := $(B)/obj/host-tests/host/devhost/kqemu-run.o \
                   $(B)/obj/host-tests/kqemu/qemu_seq.o
 
-$(DEVHOST_OBJ): HOST_CPPFLAGS += $(FUSE_CFLAGS)
+$(DEVHOST_OBJS): HOST_CPPFLAGS += $(FUSE_CFLAGS)
 # kqemu-run reuses the QEMU 0.10 sequence of the kqemu tests.
 $(B)/obj/host-tests/host/devhost/kqemu-run.o: HOST_CPPFLAGS += -I$(TOP)/tests/kqemu
-$(DEVHOST_OBJ) $(KQEMU_RUN_OBJS): | deps-fuse
+$(DEVHOST_OBJS) $(KQEMU_RUN_OBJS): | deps-fuse
 
 # mk/hostkern.mk and the module fragments sort after this file, so their
 # variables are not set yet while this is read: name their outputs here
@@ -28,9 +30,9 @@ DEVHOST_HKLIB   := $(B)/lib/libhostkern.a
 DEVHOST_MODULES := $(if $(wildcard mk/kqemu.mk),$(B)/modules/kqemu.so) \
                    $(if $(wildcard mk/clone.mk),$(B)/modules/kqemu_clone.so)
 
-$(DEVHOST): $(DEVHOST_OBJ) $(DEVHOST_HKLIB) | deps-fuse
+$(DEVHOST): $(DEVHOST_OBJS) $(DEVHOST_HKLIB) | deps-fuse
 	@mkdir -p $(@D)
-	$(CXX) $(HOST_LDFLAGS) -o $@ $(DEVHOST_OBJ) $(HOSTKERN_LDLIBS) $(FUSE_LIBS)
+	$(CXX) $(HOST_LDFLAGS) -o $@ $(DEVHOST_OBJS) $(HOSTKERN_LDLIBS) $(FUSE_LIBS)
 
 $(KQEMU_RUN): $(KQEMU_RUN_OBJS)
 	@mkdir -p $(@D)
