@@ -38,6 +38,10 @@ static size_t g_nnode_names;
 static char **g_sysctl_names;
 static size_t g_nsysctl_names;
 
+/*
+ * The inode number of a name: base + its index in tab, added if new; 0 if
+ * out of memory.
+ */
 static fuse_ino_t
 ino_for_name(char ***tab, size_t *n, const char *name, fuse_ino_t base)
 {
@@ -62,7 +66,7 @@ out:
 	return (base + i);
 }
 
-/* Copy the name behind an inode (NULL if none). */
+/* Copy the name behind an inode (false if none). */
 static bool
 name_for_ino(fuse_ino_t ino, char *buf, size_t len, bool *is_sysctl)
 {
