@@ -60,11 +60,11 @@ clone_finalize(void *ctx, struct clone_rec *rec)
 	clone_rec_close_args(rec, &ca.a_fflag, &ca.a_devtype, &fp);
 	ca.a_fp = fp;
 	ca.a_head.a_dev = clone;
-	if (clone_rec_opened(rec))
-		shim->orig->d_close(&ca);
+	if (clone_rec_driver_opened(rec))
+		shim->driver_ops->d_close(&ca);
 	if (shim->mode == CLONE_MODE_AUTOCLONE) {
 		/* Its node goes on the devfs thread; detach's devfs_config()
-		 * waits for that before clone_ops can go. */
+		 * waits for that before autoclone_ops can go. */
 		destroy_dev(clone);
 		devfs_clone_bitmap_put(&shim->bitmap, unit);
 	} else {
@@ -108,7 +108,7 @@ clone_hold_base(struct clone_shim *shim)
 	oa.a_oflags = FREAD | FWRITE;
 	oa.a_devtype = S_IFCHR;
 	oa.a_cred = curthread->td_ucred;
-	return (shim->orig->d_open(&oa));
+	return (shim->driver_ops->d_open(&oa));
 }
 
 void
@@ -120,7 +120,7 @@ clone_rele_base(struct clone_shim *shim)
 	ca.a_head.a_dev = shim->base;
 	ca.a_fflag = FREAD | FWRITE;
 	ca.a_devtype = S_IFCHR;
-	shim->orig->d_close(&ca);
+	shim->driver_ops->d_close(&ca);
 }
 
 /*
@@ -150,8 +150,8 @@ clone_shim_free(struct clone_shim *shim)
 		sysctl_ctx_free(&shim->sysctl_ctx);
 	if (shim->core != NULL)
 		clone_core_destroy(shim->core);
-	if (shim->iops != NULL)		/* never installed */
-		kfree(shim->iops, shim->leak_type);
+	if (shim->interposer_ops != NULL)		/* never installed */
+		kfree(shim->interposer_ops, shim->leak_type);
 	kfree(shim, M_CLONESHIM);
 }
 
@@ -175,7 +175,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		    clone_shim_mode_name(mode), (int)__DragonFly_version);
 		return (error);
 	}
-	if (clone_find(dev) != NULL)
+	if (clone_shim_find(dev) != NULL)
 		return (EBUSY);
 	for (i = 0; i < CLONE_MAX_SHIMS; i++)
 		if (clone_shim_slot(i) == NULL) {
@@ -190,7 +190,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		return (ENOMEM);
 	shim->base = dev;
 	shim->mode = mode;
-	shim->orig = dev->si_ops;
+	shim->driver_ops = dev->si_ops;
 	strlcpy(shim->name, dev->si_name, sizeof(shim->name));
 
 	bzero(&cp, sizeof(cp));
@@ -223,7 +223,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		return (ENXIO);
 	}
 	if (mode == CLONE_MODE_AUTOCLONE) {
-		clone_ac_init_ops(shim);
+		clone_autoclone_init_ops(shim);
 		/* Hold the base instance: an open devfs does not clone (limit
 		 * refused, no fp) then gets the driver's own EBUSY. */
 		error = clone_hold_base(shim);
@@ -233,18 +233,18 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		}
 		devfs_clone_bitmap_init(&shim->bitmap);
 		clone_shim_set_slot(slot, shim);
-		devfs_clone_handler_add(shim->name, clone_ac_handler);
+		devfs_clone_handler_add(shim->name, clone_autoclone_handler);
 		*shimp = shim;
 		return (0);
 	}
 
-	shim->iops = kmalloc(sizeof(*shim->iops), shim->leak_type,
+	shim->interposer_ops = kmalloc(sizeof(*shim->interposer_ops), shim->leak_type,
 	    M_WAITOK | M_NULLOK | M_ZERO);
-	if (shim->iops == NULL) {
+	if (shim->interposer_ops == NULL) {
 		clone_shim_free(shim);
 		return (ENOMEM);
 	}
-	clone_if_init_ops(shim);
+	clone_interposer_init_ops(shim);
 	if (mode == CLONE_MODE_PROC) {
 		/* No fp: a file on the device itself could not be told from
 		 * a clone's, so none may exist (see clone_hold_base). */
@@ -260,13 +260,13 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		}
 	}
 	clone_shim_set_slot(slot, shim);
-	dev_ops_intercept(dev, shim->iops);
+	dev_ops_intercept(dev, shim->interposer_ops);
 	/* dev_ops_intercept copied the driver's flags: add ours after it. */
 	if (mode != CLONE_MODE_PROC)
-		atomic_set_int(&shim->iops->head.flags, D_TRACKCLOSE);
+		atomic_set_int(&shim->interposer_ops->head.flags, D_TRACKCLOSE);
 	else	/* proc mode's d_close is the device's last close */
-		atomic_clear_int(&shim->iops->head.flags, D_TRACKCLOSE);
-	atomic_set_int(&shim->ready, 1);
+		atomic_clear_int(&shim->interposer_ops->head.flags, D_TRACKCLOSE);
+	atomic_set_int(&shim->interposer_ready, 1);
 	*shimp = shim;
 	return (0);
 }
@@ -277,25 +277,25 @@ clone_shim_detach(struct clone_shim *shim)
 	int error, i;
 
 	if (shim->mode == CLONE_MODE_AUTOCLONE)
-		clone_ac_reap_orphans(shim);
+		clone_autoclone_reap_orphans(shim);
 	error = clone_core_begin_detach(shim->core);
 	if (error)
 		return (error);
 	if (shim->mode == CLONE_MODE_AUTOCLONE) {
-		error = clone_ac_detach(shim);
+		error = clone_autoclone_unload(shim);
 		if (error) {
 			clone_core_cancel_detach(shim->core);
 			return (error);
 		}
 	} else {
 		/* Restore first: nothing may destroy an intercepted cdev. */
-		dev_ops_restore(shim->base, shim->orig);
+		dev_ops_restore(shim->base, shim->driver_ops);
 		/* A thread that loaded si_ops before the restore may still
 		 * read the interposer's flags (devfs_spec_open tests D_QUICK
 		 * through it, then calls dev_dopen, which reloads si_ops):
 		 * the interposer stays, in the kernel's devbuf, one struct
 		 * dev_ops per unload, like autoclone's quiesce copy. */
-		shim->iops = NULL;
+		shim->interposer_ops = NULL;
 	}
 	/*
 	 * Unpublish the shim, then wait for the threads that may have found

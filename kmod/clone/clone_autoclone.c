@@ -2,17 +2,17 @@
  * clone_autoclone.c - autoclone mode, the default: devfs's own cloning, as
  * net/tun/if_tun.c does it.  A clone handler registered under the node's
  * name makes a fresh node <name>N for every open of /dev/<name>; the node
- * carries clone_ops, a copy of the driver's ops whose d_open and d_close
+ * carries autoclone_ops, a copy of the driver's ops whose d_open and d_close
  * are ours, so read, write, ioctl and mmap reach the driver with nothing
  * in between.  The clone goes from its own last close.
  *
- * Owns: the clone handler, clone_ops, the units (a devfs clone bitmap) and
+ * Owns: the clone handler, autoclone_ops, the units (a devfs clone bitmap) and
  * the reaping of records whose node devfs never opened.  The unload
  * protocol is in clone_autoclone_unload.c.
  *
  * Locking: every entry point runs inside clone_enter()/clone_leave(); the
  * handler runs in the opener's context inside devfs_clone().  A clone's
- * ops lead to its shim (clone_ac_shim) without the shim table: a clone
+ * ops lead to its shim (clone_autoclone_shim) without the shim table: a clone
  * cdev exists only while its shim does (detach waits for every destroy).
  */
 #include <sys/param.h>
@@ -21,8 +21,8 @@
 
 #include "clone/clone_shim_var.h"
 
-static d_open_t		clone_ac_open;
-static d_close_t	clone_ac_close;
+static d_open_t		clone_autoclone_open;
+static d_close_t	clone_autoclone_close;
 
 /*
  * A record the handler made whose clone devfs never opened (it could not
@@ -35,7 +35,7 @@ static d_close_t	clone_ac_close;
  * Returns how many went.
  */
 int
-clone_ac_reap_orphans(struct clone_shim *shim)
+clone_autoclone_reap_orphans(struct clone_shim *shim)
 {
 	const void *keys[16];
 	int pids[16], i, n, reaped = 0;
@@ -56,10 +56,10 @@ clone_ac_reap_orphans(struct clone_shim *shim)
 
 /* Runs in the opener's context, inside devfs_clone(). */
 int
-clone_ac_handler(struct dev_clone_args *ap)
+clone_autoclone_handler(struct dev_clone_args *ap)
 {
 	int slot = clone_enter();
-	struct clone_shim *shim = clone_find(ap->a_head.a_dev);
+	struct clone_shim *shim = clone_shim_find(ap->a_head.a_dev);
 	struct clone_rec *rec;
 	cdev_t base, clone;
 	int error, unit;
@@ -72,7 +72,7 @@ clone_ac_handler(struct dev_clone_args *ap)
 	error = clone_core_reserve(shim->core, clone_curpid(),
 	    clone_cred_uid(ap->a_cred), curthread, &rec);
 	if ((error == EMFILE || error == EAGAIN) &&
-	    clone_ac_reap_orphans(shim) > 0)
+	    clone_autoclone_reap_orphans(shim) > 0)
 		error = clone_core_reserve(shim->core, clone_curpid(),
 		    clone_cred_uid(ap->a_cred), curthread, &rec);
 	if (error) {
@@ -87,7 +87,7 @@ clone_ac_handler(struct dev_clone_args *ap)
 		clone_leave(slot);
 		return (EAGAIN);
 	}
-	clone = make_only_dev(&shim->clone_ops, unit, base->si_uid,
+	clone = make_only_dev(&shim->autoclone_ops, unit, base->si_uid,
 	    base->si_gid, base->si_perms, "%s%d", shim->name, unit);
 	clone_rec_set_dev(rec, clone, unit, base);
 	error = clone_core_publish(shim->core, rec, clone);
@@ -104,10 +104,10 @@ clone_ac_handler(struct dev_clone_args *ap)
 }
 
 static struct clone_shim *
-clone_ac_shim(cdev_t clone)
+clone_autoclone_shim(cdev_t clone)
 {
 	return ((struct clone_shim *)((char *)clone->si_ops -
-	    __builtin_offsetof(struct clone_shim, clone_ops)));
+	    __builtin_offsetof(struct clone_shim, autoclone_ops)));
 }
 
 /*
@@ -116,11 +116,11 @@ clone_ac_shim(cdev_t clone)
  * the driver answers itself (EBUSY while its instance lives).
  */
 static int
-clone_ac_open(struct dev_open_args *ap)
+clone_autoclone_open(struct dev_open_args *ap)
 {
 	int slot = clone_enter();
 	cdev_t clone = ap->a_head.a_dev;
-	struct clone_shim *shim = clone_ac_shim(clone);
+	struct clone_shim *shim = clone_autoclone_shim(clone);
 	struct clone_rec *rec = clone_core_lookup(shim->core, clone);
 	int error;
 
@@ -128,7 +128,7 @@ clone_ac_open(struct dev_open_args *ap)
 		clone_leave(slot);
 		return (ENXIO);
 	}
-	if (!clone_rec_opened(rec)) {
+	if (!clone_rec_driver_opened(rec)) {
 		if (clone_rec_creator(rec) != curthread ||
 		    !clone_rec_claim_first_open(rec)) {
 			/* Reserved for the open that created it. */
@@ -136,7 +136,7 @@ clone_ac_open(struct dev_open_args *ap)
 			clone_leave(slot);
 			return (EBUSY);
 		}
-		error = shim->orig->d_open(ap);
+		error = shim->driver_ops->d_open(ap);
 		if (error) {
 			/* No close will ever come: unwind now. */
 			struct clone_rec *r2;
@@ -150,24 +150,24 @@ clone_ac_open(struct dev_open_args *ap)
 			clone_leave(slot);
 			return (error);
 		}
-		clone_rec_mark_opened(rec);
+		clone_rec_mark_driver_opened(rec);
 	} else {
-		error = shim->orig->d_open(ap);
+		error = shim->driver_ops->d_open(ap);
 	}
 	if (error == 0)
-		clone_rec_count_open(rec);
+		clone_rec_count_open_call(rec);
 	clone_core_rele(shim->core, rec);
 	clone_leave(slot);
 	return (error);
 }
 
-/* The clone's last close (clone_ops has no D_TRACKCLOSE). */
+/* The clone's last close (autoclone_ops has no D_TRACKCLOSE). */
 static int
-clone_ac_close(struct dev_close_args *ap)
+clone_autoclone_close(struct dev_close_args *ap)
 {
 	int slot = clone_enter();
 	cdev_t clone = ap->a_head.a_dev;
-	struct clone_shim *shim = clone_ac_shim(clone);
+	struct clone_shim *shim = clone_autoclone_shim(clone);
 
 	clone_unpublish_and_rele(shim, clone, ap->a_fflag, ap->a_devtype,
 	    ap->a_fp);
@@ -175,15 +175,15 @@ clone_ac_close(struct dev_close_args *ap)
 	return (0);
 }
 
-/* clone_ops: the driver's own ops, with our d_open/d_close and without
+/* autoclone_ops: the driver's own ops, with our d_open/d_close and without
  * D_TRACKCLOSE (a clone has one file) or D_QUICK. */
 void
-clone_ac_init_ops(struct clone_shim *shim)
+clone_autoclone_init_ops(struct clone_shim *shim)
 {
-	shim->clone_ops = *shim->orig;
-	shim->clone_ops.head.refs = 0;
-	shim->clone_ops.head.id = 0;
-	shim->clone_ops.head.flags &= ~(D_TRACKCLOSE | D_QUICK);
-	shim->clone_ops.d_open = clone_ac_open;
-	shim->clone_ops.d_close = clone_ac_close;
+	shim->autoclone_ops = *shim->driver_ops;
+	shim->autoclone_ops.head.refs = 0;
+	shim->autoclone_ops.head.id = 0;
+	shim->autoclone_ops.head.flags &= ~(D_TRACKCLOSE | D_QUICK);
+	shim->autoclone_ops.d_open = clone_autoclone_open;
+	shim->autoclone_ops.d_close = clone_autoclone_close;
 }

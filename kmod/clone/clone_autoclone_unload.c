@@ -136,7 +136,7 @@ clone_unlock_nodes(struct clone_vlock *vl)
  * new clone) and no record live.
  */
 int
-clone_ac_detach(struct clone_shim *shim)
+clone_autoclone_unload(struct clone_shim *shim)
 {
 	struct clone_vlock vl;
 	struct dev_ops *quiesce, *oops = NULL;
@@ -150,7 +150,7 @@ clone_ac_detach(struct clone_shim *shim)
 	    M_WAITOK | M_NULLOK);
 	if (quiesce == NULL)
 		return (ENOMEM);
-	*quiesce = *shim->orig;
+	*quiesce = *shim->driver_ops;
 	quiesce->head.refs = 0;
 	quiesce->head.id = 0;
 
@@ -193,11 +193,11 @@ clone_ac_detach(struct clone_shim *shim)
 	/* (7) No clone can have gone live (the core refuses while
 	 * detaching); the check stays as the proof's last line. */
 	if (clone_core_live(shim->core) != 0) {
-		devfs_clone_handler_add(shim->name, clone_ac_handler);
+		devfs_clone_handler_add(shim->name, clone_autoclone_handler);
 		return (EBUSY);
 	}
 	/* (8) Every destroy_dev() of a clone has been processed: no cdev
-	 * points at clone_ops any more. */
+	 * points at autoclone_ops any more. */
 	devfs_config();
 	clone_rele_base(shim);
 	devfs_clone_bitmap_uninit(&shim->bitmap);

@@ -71,7 +71,7 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 	int error = 0;
 
 	if (!rec) {
-		clone_core_count_refusal(c, CLONE_REF_NOMEM);
+		clone_core_count_refusal(c, CLONE_REFUSED_NOMEM);
 		return clone_os_errno(kENOMEM);
 	}
 	rec->pid = pid;
@@ -88,19 +88,19 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 			ProcEntry *pe = c->find_proc_locked(pid);
 			UidEntry *ue = c->find_uid_locked(uid);
 			if (c->detaching_) {
-				c->refused_[CLONE_REF_DETACH]++;
+				c->refused_[CLONE_REFUSED_DETACH]++;
 				error = clone_os_errno(kENXIO);
 			} else if (p.one_per_proc && pe && pe->count > 0) {
-				c->refused_[CLONE_REF_BUSY]++;
+				c->refused_[CLONE_REFUSED_BUSY]++;
 				error = clone_os_errno(kEBUSY);
 			} else if (p.max_per_proc > 0 && pe && pe->count >= p.max_per_proc) {
-				c->refused_[CLONE_REF_PROC]++;
+				c->refused_[CLONE_REFUSED_PROC]++;
 				error = clone_os_errno(kEMFILE);
 			} else if (p.max_per_uid > 0 && ue && ue->count >= p.max_per_uid) {
-				c->refused_[CLONE_REF_UID]++;
+				c->refused_[CLONE_REFUSED_UID]++;
 				error = clone_os_errno(kEAGAIN);
 			} else if (p.max_total > 0 && c->nrecs_ >= p.max_total) {
-				c->refused_[CLONE_REF_TOTAL]++;
+				c->refused_[CLONE_REFUSED_TOTAL]++;
 				error = clone_os_errno(kEAGAIN);
 			} else if ((!pe && !npe) || (!ue && !nue)) {
 				need_pe = !pe && !npe;
@@ -128,7 +128,7 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 				rec->proc = pe;
 				rec->uidp = ue;
 				c->nrecs_++;
-				c->opens_++;
+				c->created_++;
 			}
 		}
 		if (error)
@@ -144,7 +144,7 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 		if (!error && need_ue && !(nue = alloc_obj<UidEntry>()))
 			error = clone_os_errno(kENOMEM);
 		if (error) {
-			clone_core_count_refusal(c, CLONE_REF_NOMEM);
+			clone_core_count_refusal(c, CLONE_REFUSED_NOMEM);
 			break;
 		}
 	}
@@ -164,7 +164,7 @@ clone_core_abort(clone_core *c, clone_rec *rec)
 	{
 		LockGuard<Spin> g(c->table_);
 		c->unlink_locked(rec, &fpe, &fue);
-		c->opens_--;
+		c->created_--;
 	}
 	free_obj(fpe);
 	free_obj(fue);
@@ -251,7 +251,7 @@ clone_core_free(clone_core *c, clone_rec *rec)
 	{
 		LockGuard<Spin> g(c->table_);
 		c->unlink_locked(rec, &fpe, &fue);
-		c->closes_++;
+		c->destroyed_++;
 	}
 	free_obj(fpe);
 	free_obj(fue);

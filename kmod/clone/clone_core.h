@@ -66,8 +66,9 @@ struct clone_core_params {
 
 /* Refusal reasons, for the statistics. */
 enum clone_refusal {
-	CLONE_REF_PROC, CLONE_REF_UID, CLONE_REF_TOTAL, CLONE_REF_BUSY,
-	CLONE_REF_NOMEM, CLONE_REF_FOREIGN, CLONE_REF_DETACH, CLONE_REF_COUNT
+	CLONE_REFUSED_PROC, CLONE_REFUSED_UID, CLONE_REFUSED_TOTAL,
+	CLONE_REFUSED_BUSY, CLONE_REFUSED_NOMEM, CLONE_REFUSED_FOREIGN,
+	CLONE_REFUSED_DETACH, CLONE_REFUSED_COUNT
 };
 
 int clone_core_create(const struct clone_core_params *p, struct clone_core **corep);
@@ -133,17 +134,17 @@ const void *clone_rec_key(const struct clone_rec *rec);
  * Returns 1 if this call claimed the first open. */
 int clone_rec_claim_first_open(struct clone_rec *rec);
 /* The driver's d_open succeeded on the clone: a d_close is owed. */
-void clone_rec_mark_opened(struct clone_rec *rec);
-int clone_rec_opened(const struct clone_rec *rec);
-void clone_rec_count_open(struct clone_rec *rec);
-void clone_rec_count_op(struct clone_rec *rec);
+void clone_rec_mark_driver_opened(struct clone_rec *rec);
+int clone_rec_driver_opened(const struct clone_rec *rec);
+void clone_rec_count_open_call(struct clone_rec *rec);
+void clone_rec_count_op_call(struct clone_rec *rec);
 /* d_close arguments kept for a deferred finalize. */
 void clone_rec_set_close_args(struct clone_rec *rec, int fflag, int devtype, void *fp);
 void clone_rec_close_args(const struct clone_rec *rec, int *fflag, int *devtype, void **fp);
 
 void clone_core_count_refusal(struct clone_core *core, enum clone_refusal why);
-void clone_core_stats(struct clone_core *core, long *live, long *opens,
-    long *closes, long refused[CLONE_REF_COUNT]);
+void clone_core_stats(struct clone_core *core, long *live, long *created,
+    long *destroyed, long refused[CLONE_REFUSED_COUNT]);
 /* "unit pid uid opens ops\n" per record; returns the full length. */
 int clone_core_listing(struct clone_core *core, char *buf, int len);
 /* Bytes the core allocates per record (bench: bytes per clone). */

@@ -85,10 +85,10 @@ struct clone_rec {
 	UidEntry *uidp;		/* table lock */
 	uint32_t refs;		/* atomic */
 	uint32_t state;		/* atomic */
-	uint32_t first_open;	/* atomic, 0 -> 1 once */
-	uint32_t opened;	/* atomic: the driver's d_open succeeded */
-	uint64_t opens;		/* atomic relaxed: d_open calls */
-	uint64_t ops;		/* atomic relaxed: forwarded ops */
+	uint32_t first_open_claimed; /* atomic, 0 -> 1 once (autoclone) */
+	uint32_t driver_opened;	/* atomic: the driver owes a d_close */
+	uint64_t open_calls;	/* atomic relaxed: d_open calls forwarded */
+	uint64_t op_calls;	/* atomic relaxed: other calls forwarded */
 	int close_fflag;
 	int close_devtype;
 	void *close_fp;
@@ -129,9 +129,9 @@ struct clone_core {
 	UidEntry *uids_[kUidBuckets] GUARDED_BY(table_);
 	List<clone_rec, &clone_rec::all_node> all_ GUARDED_BY(table_);
 	long nrecs_ GUARDED_BY(table_);
-	long opens_ GUARDED_BY(table_);
-	long closes_ GUARDED_BY(table_);
-	long refused_[CLONE_REF_COUNT] GUARDED_BY(table_);
+	long created_ GUARDED_BY(table_);
+	long destroyed_ GUARDED_BY(table_);
+	long refused_[CLONE_REFUSED_COUNT] GUARDED_BY(table_);
 	bool detaching_ GUARDED_BY(table_);
 
 	Spin stripe(uint32_t b) { return Spin(stripes_, static_cast<int>(b & (kStripes - 1))); }

@@ -65,7 +65,7 @@ clone_core_unopened_keys(clone_core *c, const void **keys, int *pids, int max)
 	int n = 0;
 	LockGuard<Spin> g(c->table_);
 	for (clone_rec *r = c->all_.front(); r && n < max; r = c->all_.next(r)) {
-		if (load_acq(&r->state) == LIVE && load_acq(&r->opened) == 0) {
+		if (load_acq(&r->state) == LIVE && load_acq(&r->driver_opened) == 0) {
 			keys[n] = r->key;
 			pids[n] = r->pid;
 			n++;
@@ -81,7 +81,7 @@ clone_core_idle_keys(clone_core *c, int pid, const void **keys, int max)
 	LockGuard<Spin> g(c->table_);
 	for (clone_rec *r = c->all_.front(); r && n < max; r = c->all_.next(r))
 		if (load_acq(&r->state) == LIVE &&
-		    (r->pid == pid || __atomic_load_n(&r->ops, __ATOMIC_RELAXED) != 0))
+		    (r->pid == pid || __atomic_load_n(&r->op_calls, __ATOMIC_RELAXED) != 0))
 			keys[n++] = r->key;
 	return n;
 }
@@ -129,32 +129,32 @@ int
 clone_rec_claim_first_open(clone_rec *rec)
 {
 	uint32_t zero = 0;
-	return __atomic_compare_exchange_n(&rec->first_open, &zero, 1, false,
+	return __atomic_compare_exchange_n(&rec->first_open_claimed, &zero, 1, false,
 	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ? 1 : 0;
 }
 
 void
-clone_rec_mark_opened(clone_rec *rec)
+clone_rec_mark_driver_opened(clone_rec *rec)
 {
-	__atomic_store_n(&rec->opened, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&rec->driver_opened, 1, __ATOMIC_RELEASE);
 }
 
 int
-clone_rec_opened(const clone_rec *rec)
+clone_rec_driver_opened(const clone_rec *rec)
 {
-	return static_cast<int>(load_acq(&rec->opened));
+	return static_cast<int>(load_acq(&rec->driver_opened));
 }
 
 void
-clone_rec_count_open(clone_rec *rec)
+clone_rec_count_open_call(clone_rec *rec)
 {
-	__atomic_fetch_add(&rec->opens, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&rec->open_calls, 1, __ATOMIC_RELAXED);
 }
 
 void
-clone_rec_count_op(clone_rec *rec)
+clone_rec_count_op_call(clone_rec *rec)
 {
-	__atomic_fetch_add(&rec->ops, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&rec->op_calls, 1, __ATOMIC_RELAXED);
 }
 
 void
@@ -181,14 +181,14 @@ clone_core_count_refusal(clone_core *c, enum clone_refusal why)
 }
 
 void
-clone_core_stats(clone_core *c, long *live, long *opens, long *closes,
-    long refused[CLONE_REF_COUNT])
+clone_core_stats(clone_core *c, long *live, long *created, long *destroyed,
+    long refused[CLONE_REFUSED_COUNT])
 {
 	LockGuard<Spin> g(c->table_);
 	*live = c->nrecs_;
-	*opens = c->opens_;
-	*closes = c->closes_;
-	for (int i = 0; i < CLONE_REF_COUNT; i++)
+	*created = c->created_;
+	*destroyed = c->destroyed_;
+	for (int i = 0; i < CLONE_REFUSED_COUNT; i++)
 		refused[i] = c->refused_[i];
 }
 
@@ -205,9 +205,9 @@ clone_core_listing(clone_core *c, char *buf, int len)
 			o.put(' ');
 			o.num(r->uid);
 			o.put(' ');
-			o.num(static_cast<long long>(__atomic_load_n(&r->opens, __ATOMIC_RELAXED)));
+			o.num(static_cast<long long>(__atomic_load_n(&r->open_calls, __ATOMIC_RELAXED)));
 			o.put(' ');
-			o.num(static_cast<long long>(__atomic_load_n(&r->ops, __ATOMIC_RELAXED)));
+			o.num(static_cast<long long>(__atomic_load_n(&r->op_calls, __ATOMIC_RELAXED)));
 			o.put('\n');
 		}
 	}

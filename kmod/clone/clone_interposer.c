@@ -19,14 +19,14 @@
 
 #include "clone/clone_shim_var.h"
 
-static d_open_t		clone_if_open;
-static d_close_t	clone_if_close;
-static d_read_t		clone_if_read;
-static d_write_t	clone_if_write;
-static d_ioctl_t	clone_if_ioctl;
-static d_mmap_t		clone_if_mmap;
-static d_mmap_single_t	clone_if_mmap_single;
-static d_kqfilter_t	clone_if_kqfilter;
+static d_open_t		clone_interposer_open;
+static d_close_t	clone_interposer_close;
+static d_read_t		clone_interposer_read;
+static d_write_t	clone_interposer_write;
+static d_ioctl_t	clone_interposer_ioctl;
+static d_mmap_t		clone_interposer_mmap;
+static d_mmap_single_t	clone_interposer_mmap_single;
+static d_kqfilter_t	clone_interposer_kqfilter;
 
 /*
  * An interposer entry point that finds no shim for its cdev: a thread that
@@ -38,7 +38,7 @@ static d_kqfilter_t	clone_if_kqfilter;
  * after the restore; the caller then answers ENXIO).
  */
 static __inline struct dev_ops *
-clone_if_now(cdev_t dev, d_open_t *ours)
+clone_interposer_current_ops(cdev_t dev, d_open_t *ours)
 {
 	struct dev_ops *ops = __atomic_load_n(&dev->si_ops, __ATOMIC_ACQUIRE);
 
@@ -48,7 +48,7 @@ clone_if_now(cdev_t dev, d_open_t *ours)
 /* The record of the calling file, referenced (*refd) or not (native: the
  * file's own cdevpriv reference outlives any call made through it). */
 static struct clone_rec *
-clone_if_rec(struct clone_shim *shim, struct file *fp, int *refd)
+clone_interposer_rec(struct clone_shim *shim, struct file *fp, int *refd)
 {
 	void *priv;
 
@@ -74,7 +74,7 @@ clone_native_dtor(void *priv)
 {
 	struct clone_rec *rec = priv;
 	int slot = clone_enter();
-	struct clone_shim *shim = clone_find(clone_rec_base(rec));
+	struct clone_shim *shim = clone_shim_find(clone_rec_base(rec));
 
 	if (shim != NULL)
 		clone_core_rele(shim->core, rec);
@@ -82,20 +82,20 @@ clone_native_dtor(void *priv)
 }
 
 static int
-clone_if_open(struct dev_open_args *ap)
+clone_interposer_open(struct dev_open_args *ap)
 {
 	int slot = clone_enter();
 	cdev_t dev = ap->a_head.a_dev;
-	struct clone_shim *shim = clone_find(dev);
+	struct clone_shim *shim = clone_shim_find(dev);
 	struct clone_rec *rec;
 	struct file *fp = ap->a_fp;
 	struct dev_ops *now;
 	const void *key;
 	cdev_t clone;
-	int error;
+	int error, serial;
 
 	if (shim == NULL) {
-		now = clone_if_now(dev, clone_if_open);
+		now = clone_interposer_current_ops(dev, clone_interposer_open);
 		error = now != NULL ? now->d_open(ap) : ENXIO;
 		clone_leave(slot);
 		return (error);
@@ -107,12 +107,12 @@ clone_if_open(struct dev_open_args *ap)
 	 * it.  No clone is made until the flags are final (a few
 	 * instructions after the intercept).
 	 */
-	while (atomic_load_acq_int(&shim->ready) == 0)
-		tsleep(&shim->ready, 0, "clnrdy", 1);
+	while (atomic_load_acq_int(&shim->interposer_ready) == 0)
+		tsleep(&shim->interposer_ready, 0, "clnrdy", 1);
 	if (fp == NULL && shim->mode != CLONE_MODE_PROC) {
 		/* A kernel-internal open without a file: plain open of the
 		 * device itself (nothing to key a clone on). */
-		error = shim->orig->d_open(ap);
+		error = shim->driver_ops->d_open(ap);
 		clone_leave(slot);
 		return (error);
 	}
@@ -122,16 +122,20 @@ clone_if_open(struct dev_open_args *ap)
 		clone_leave(slot);
 		return (error);
 	}
-	clone = make_only_dev(shim->orig, dev->si_uminor, dev->si_uid,
-	    dev->si_gid, dev->si_perms, "%s.clone", shim->name);
-	clone_rec_set_dev(rec, clone, -1, dev);
+	/* A clone has no node; its number tells it apart in the listings
+	 * (ours and the driver's own, which name the cdev). */
+	serial = (int)(__atomic_fetch_add(&shim->next_serial, 1,
+	    __ATOMIC_RELAXED) & 0x7fffffff);
+	clone = make_only_dev(shim->driver_ops, dev->si_uminor, dev->si_uid,
+	    dev->si_gid, dev->si_perms, "%s.clone.%d", shim->name, serial);
+	clone_rec_set_dev(rec, clone, serial, dev);
 	ap->a_head.a_dev = clone;
-	error = shim->orig->d_open(ap);
+	error = shim->driver_ops->d_open(ap);
 	ap->a_head.a_dev = dev;
 	if (error)
 		goto fail;
-	clone_rec_mark_opened(rec);
-	clone_rec_count_open(rec);
+	clone_rec_mark_driver_opened(rec);
+	clone_rec_count_open_call(rec);
 
 	key = (shim->mode == CLONE_MODE_PROC) ?
 	    (void *)(intptr_t)clone_curpid() : (void *)fp;
@@ -165,7 +169,7 @@ fail_close:
 		ca.a_fflag = ap->a_oflags;
 		ca.a_devtype = ap->a_devtype;
 		ca.a_fp = fp;
-		shim->orig->d_close(&ca);
+		shim->driver_ops->d_close(&ca);
 	}
 fail:
 	destroy_only_dev(clone);
@@ -175,16 +179,16 @@ fail:
 }
 
 static int
-clone_if_close(struct dev_close_args *ap)
+clone_interposer_close(struct dev_close_args *ap)
 {
 	int slot = clone_enter();
-	struct clone_shim *shim = clone_find(ap->a_head.a_dev);
+	struct clone_shim *shim = clone_shim_find(ap->a_head.a_dev);
 	struct clone_rec *rec;
 	struct dev_ops *now;
 	int error = 0;
 
 	if (shim == NULL) {
-		now = clone_if_now(ap->a_head.a_dev, clone_if_open);
+		now = clone_interposer_current_ops(ap->a_head.a_dev, clone_interposer_open);
 		if (now != NULL)
 			error = now->d_close(ap);
 		clone_leave(slot);
@@ -199,7 +203,7 @@ clone_if_close(struct dev_close_args *ap)
 		clone_core_rele(shim->core, rec);
 	} else {
 		/* A file opened before the shim attached, or without fp. */
-		error = shim->orig->d_close(ap);
+		error = shim->driver_ops->d_close(ap);
 	}
 	clone_leave(slot);
 	return (error);
@@ -214,36 +218,36 @@ clone_if_close(struct dev_close_args *ap)
  */
 #define CLONE_FORWARD(fn, argtype)					\
 static int								\
-clone_if_##fn(struct argtype *ap)					\
+clone_interposer_##fn(struct argtype *ap)					\
 {									\
 	int slot = clone_enter();					\
 	cdev_t dev = ap->a_head.a_dev;					\
-	struct clone_shim *shim = clone_find(dev);			\
+	struct clone_shim *shim = clone_shim_find(dev);			\
 	struct clone_rec *rec;						\
 	struct dev_ops *now;						\
 	int error, refd;						\
 									\
 	if (shim == NULL) {						\
-		now = clone_if_now(dev, clone_if_open);			\
+		now = clone_interposer_current_ops(dev, clone_interposer_open);			\
 		error = now != NULL ? now->d_##fn(ap) : ENXIO;		\
 		clone_leave(slot);					\
 		return (error);						\
 	}								\
-	rec = clone_if_rec(shim, ap->a_fp, &refd);			\
+	rec = clone_interposer_rec(shim, ap->a_fp, &refd);			\
 	if (rec == NULL) {						\
 		if (shim->mode == CLONE_MODE_PROC) {			\
 			clone_core_count_refusal(shim->core,		\
-			    CLONE_REF_FOREIGN);				\
+			    CLONE_REFUSED_FOREIGN);				\
 			error = ENXIO;					\
 		} else {						\
-			error = shim->orig->d_##fn(ap);			\
+			error = shim->driver_ops->d_##fn(ap);			\
 		}							\
 		clone_leave(slot);					\
 		return (error);						\
 	}								\
-	clone_rec_count_op(rec);					\
+	clone_rec_count_op_call(rec);					\
 	ap->a_head.a_dev = clone_rec_dev(rec);				\
-	error = shim->orig->d_##fn(ap);					\
+	error = shim->driver_ops->d_##fn(ap);					\
 	ap->a_head.a_dev = dev;						\
 	if (refd)							\
 		clone_core_rele(shim->core, rec);			\
@@ -260,15 +264,15 @@ CLONE_FORWARD(kqfilter, dev_kqfilter_args)
 
 /* Fill the interposer's ops (flags come from dev_ops_intercept()). */
 void
-clone_if_init_ops(struct clone_shim *shim)
+clone_interposer_init_ops(struct clone_shim *shim)
 {
-	shim->iops->head.name = shim->orig->head.name;
-	shim->iops->d_open = clone_if_open;
-	shim->iops->d_close = clone_if_close;
-	shim->iops->d_read = clone_if_read;
-	shim->iops->d_write = clone_if_write;
-	shim->iops->d_ioctl = clone_if_ioctl;
-	shim->iops->d_mmap = clone_if_mmap;
-	shim->iops->d_mmap_single = clone_if_mmap_single;
-	shim->iops->d_kqfilter = clone_if_kqfilter;
+	shim->interposer_ops->head.name = shim->driver_ops->head.name;
+	shim->interposer_ops->d_open = clone_interposer_open;
+	shim->interposer_ops->d_close = clone_interposer_close;
+	shim->interposer_ops->d_read = clone_interposer_read;
+	shim->interposer_ops->d_write = clone_interposer_write;
+	shim->interposer_ops->d_ioctl = clone_interposer_ioctl;
+	shim->interposer_ops->d_mmap = clone_interposer_mmap;
+	shim->interposer_ops->d_mmap_single = clone_interposer_mmap_single;
+	shim->interposer_ops->d_kqfilter = clone_interposer_kqfilter;
 }

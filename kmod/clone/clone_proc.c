@@ -44,7 +44,7 @@ clone_proc_last_close(struct clone_shim *shim, int devtype)
 /*
  * proc mode: a process exits.  Runs before its files are closed
  * (kern_exit.c exit1), with every other thread of it out of the kernel:
- * its clone goes.  (autoclone uses no exit hook: clone_ac_reap_orphans.)
+ * its clone goes.  (autoclone uses no exit hook: clone_autoclone_reap_orphans.)
  */
 static void
 clone_at_exit(struct thread *td)
@@ -114,7 +114,8 @@ clone_count_exiting(struct proc *p, void *data)
  * own rm_at_exit() has the same race).  That is narrower, not gone: under
  * QEMU's TCG a 20 s race__exit_vs_load_unload still hit it once.  So only
  * proc mode (kernels without fp, where nothing else tells a process's
- * clone) uses the hook; autoclone reaps without one (clone_ac_reap_orphans).
+ * clone) uses the hook; autoclone reaps without one
+ * (clone_autoclone_reap_orphans).
  */
 void
 clone_unhook_exit(void)

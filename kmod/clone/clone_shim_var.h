@@ -57,7 +57,7 @@
 #include <sys/ucred.h>
 #include <machine/atomic.h>
 
-#include <clone_shim.h>
+#include "clone/clone_shim.h"
 #include "clone/clone_core.h"
 
 MALLOC_DECLARE(M_CLONESHIM);
@@ -71,17 +71,18 @@ struct clone_shim {
 	cdev_t			base;		/* the driver's cdev */
 	enum clone_shim_mode	mode;
 	struct clone_core	*core;
-	struct dev_ops		*orig;		/* the driver's own ops */
-	struct dev_ops		*iops;		/* interposer (not autoclone) */
-	struct dev_ops		clone_ops;	/* autoclone: driver's + ours */
+	struct dev_ops		*driver_ops;	/* the driver's own ops */
+	struct dev_ops		*interposer_ops; /* fp, native, proc */
+	struct dev_ops		autoclone_ops;	/* a clone node's ops */
 	struct devfs_bitmap	bitmap;		/* autoclone units */
-	struct malloc_type	*leak_type;	/* autoclone: a kernel type */
+	u_int			next_serial;	/* interposer clone names */
+	struct malloc_type	*leak_type;	/* the kernel's devbuf */
 	struct sysctl_ctx_list	sysctl_ctx;
 	int			sysctl_on;
 	int			max_per_proc;	/* effective limits (sysctl) */
 	int			max_per_uid;
 	int			max_total;
-	u_int			ready;		/* interposer flags are final */
+	u_int			interposer_ready; /* its flags are final */
 	char			name[64];
 };
 
@@ -140,7 +141,7 @@ clone_shim_set_slot(int i, struct clone_shim *shim)
 }
 
 static __inline struct clone_shim *
-clone_find(cdev_t dev)
+clone_shim_find(cdev_t dev)
 {
 	int i;
 
@@ -176,7 +177,7 @@ int	clone_hold_base(struct clone_shim *shim);
 void	clone_rele_base(struct clone_shim *shim);
 
 /* clone_interposer.c */
-void	clone_if_init_ops(struct clone_shim *shim);
+void	clone_interposer_init_ops(struct clone_shim *shim);
 
 /* clone_proc.c */
 void	clone_proc_last_close(struct clone_shim *shim, int devtype);
@@ -184,12 +185,12 @@ int	clone_hook_exit(void);
 void	clone_unhook_exit(void);
 
 /* clone_autoclone.c */
-void	clone_ac_init_ops(struct clone_shim *shim);
-int	clone_ac_reap_orphans(struct clone_shim *shim);
-d_clone_t clone_ac_handler;
+void	clone_autoclone_init_ops(struct clone_shim *shim);
+int	clone_autoclone_reap_orphans(struct clone_shim *shim);
+d_clone_t clone_autoclone_handler;
 
 /* clone_autoclone_unload.c */
-int	clone_ac_detach(struct clone_shim *shim);
+int	clone_autoclone_unload(struct clone_shim *shim);
 
 /* clone_sysctl.c */
 int	clone_sysctl_attach(struct clone_shim *shim, const char *name);

@@ -127,17 +127,17 @@ clone_sysctl_attach(struct clone_shim *shim, const char *name)
 void
 clone_shim_stats(struct clone_shim *shim, struct clone_shim_stats *st)
 {
-	long refused[CLONE_REF_COUNT];
+	long refused[CLONE_REFUSED_COUNT];
 
 	clone_core_stats(shim->core, &st->live, &st->opens, &st->closes,
 	    refused);
-	st->refused_proc = refused[CLONE_REF_PROC];
-	st->refused_uid = refused[CLONE_REF_UID];
-	st->refused_total = refused[CLONE_REF_TOTAL];
-	st->refused_busy = refused[CLONE_REF_BUSY];
-	st->refused_nomem = refused[CLONE_REF_NOMEM];
-	st->refused_foreign = refused[CLONE_REF_FOREIGN];
-	st->refused_detach = refused[CLONE_REF_DETACH];
+	st->refused_proc = refused[CLONE_REFUSED_PROC];
+	st->refused_uid = refused[CLONE_REFUSED_UID];
+	st->refused_total = refused[CLONE_REFUSED_TOTAL];
+	st->refused_busy = refused[CLONE_REFUSED_BUSY];
+	st->refused_nomem = refused[CLONE_REFUSED_NOMEM];
+	st->refused_foreign = refused[CLONE_REFUSED_FOREIGN];
+	st->refused_detach = refused[CLONE_REFUSED_DETACH];
 }
 
 int

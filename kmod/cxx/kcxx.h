@@ -2,9 +2,8 @@
  * kcxx.h - the freestanding C++ subset our kernel cores are written in.
  *
  * Owns: basic types, fallible placement construction, clang thread-safety
- * annotation macros, a [[nodiscard]] non-copyable lock guard, an intrusive
- * doubly linked list that asserts it is empty when destroyed, and a small
- * error-or-value result for try_* factories.
+ * annotation macros, a [[nodiscard]] non-copyable lock guard, and an
+ * intrusive doubly linked list that asserts it is empty when destroyed.
  *
  * Rules (DESIGN.md §4): no kernel header, no std:: header, no exceptions, no
  * RTTI, no plain operator new, no global object with a constructor or a
@@ -78,22 +77,6 @@ public:
 
 private:
 	Lock &lock_;
-};
-
-/* An errno or a value; try_* factories return it. */
-template <class T>
-class [[nodiscard]] Result {
-public:
-	static Result ok(T v) { return Result(0, v); }
-	static Result err(int e) { return Result(e, T()); }
-	bool is_ok() const { return error_ == 0; }
-	int error() const { return error_; }
-	T value() const { return value_; }
-
-private:
-	Result(int e, T v) : error_(e), value_(v) {}
-	int error_;
-	T value_;
 };
 
 /*

@@ -26,7 +26,7 @@
 #include <sys/malloc.h>
 #include <sys/module.h>
 
-#include <clone_shim.h>
+#include "clone/clone_shim.h"
 #include "kqemu/kqemu_export.h"
 
 static struct clone_shim *kqemu_clone_shim;

@@ -67,6 +67,29 @@ vm_thread(void *v)
 	return (NULL);
 }
 
+/* Lines of hw.kqemu.list whose cdev name (first word) another line has. */
+static int
+list_name_repeats(void)
+{
+	static char buf[65536];
+	char *names[256], *line, *save = NULL;
+	size_t len = sizeof(buf);
+	int i, n = 0, repeats = 0;
+
+	ATF_REQUIRE_EQ(hk_sysctl("hw.kqemu.list", buf, &len, NULL, 0), 0);
+	buf[sizeof(buf) - 1] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line != NULL && n < 256;
+	    line = strtok_r(NULL, "\n", &save)) {
+		line[strcspn(line, " ")] = '\0';
+		for (i = 0; i < n; i++)
+			if (strcmp(names[i], line) == 0)
+				repeats++;
+		names[n++] = line;
+	}
+	ATF_CHECK_MSG(n >= 64, "hw.kqemu.list has %d lines", n);
+	return (repeats);
+}
+
 static void
 run_64(const char *mode)
 {
@@ -106,6 +129,8 @@ run_64(const char *mode)
 	ATF_CHECK_EQ(inst, N * 8);
 	for (i = 0; i < N; i++)
 		ATF_CHECK_EQ(ct_listing_count_pid(T, a[i].p.pid), 1);
+	/* Every instance's cdev has its own name (interposer clones too). */
+	ATF_CHECK_EQ(list_name_repeats(), 0);
 	for (i = 0; i < N; i++)
 		ATF_REQUIRE_EQ(hk_proc_exit(a[i].p.p, 0), 0);
 	hk_devfs_sync();
@@ -164,7 +189,8 @@ ATF_TC_HEAD(qemu__64_concurrent_isolated__##m, tc)			\
 	atf_tc_set_md_var(tc, "descr", "mode " #m ": 64 processes run "	\
 	    "the QEMU 0.10 sequence (INIT with its own RAM size, PC map, "	\
 	    "EXEC round trips) at once through kqemu_clone; each owns one "	\
-	    "listing line; exit reclaims all");				\
+	    "listing line and a cdev of its own name in hw.kqemu.list; "	\
+	    "exit reclaims all");					\
 }									\
 ATF_TC_BODY(qemu__64_concurrent_isolated__##m, tc)			\
 {									\

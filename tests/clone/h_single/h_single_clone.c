@@ -16,7 +16,7 @@
 #include <sys/malloc.h>
 #include <sys/module.h>
 
-#include <clone_shim.h>
+#include "clone/clone_shim.h"
 int	hsingle_hold(void);
 void	hsingle_rele(void);
 

@@ -126,8 +126,10 @@ int clone_shim_mode_supported(enum clone_shim_mode mode);
 
 void clone_shim_stats(struct clone_shim *shim, struct clone_shim_stats *st);
 /*
- * The listing: one line per live clone, "unit pid uid opens ops\n" (unit is
- * -1 in the interposer modes, whose clones have no node).  Writes at most
+ * The listing: one line per live clone, "unit pid uid opens ops\n".  unit
+ * is the clone's number: its node is <name><unit> in autoclone mode, its
+ * (node-less) cdev <name>.clone.<unit> in the interposer modes.  opens and
+ * ops count the d_open and the other calls forwarded to the driver.  Writes at most
  * len bytes (NUL-terminated when len > 0); returns the full length needed
  * without the NUL.
  */
