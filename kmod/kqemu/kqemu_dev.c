@@ -2,7 +2,7 @@
  * kqemu_dev.c - kqemu.ko's C glue to the DragonFly kernel.
  *
  * Owns: the dev_ops table and the /dev/kqemu cdev, the module event
- * handler, the loader tunables (hw.kqemu.gid, hw.kqemu.mode,
+ * handler, the loader tunables (hw.kqemu.gid, hw.kqemu.perms,
  * hw.kqemu.engine, hw.kqemu.max_locked_pages), the sysctl tree hw.kqemu.*,
  * the holder count of kqemu_export.h, and the kqemu_os_* services the C++
  * core (kqemu_core.cc) uses.  This is the only kqemu file that includes
@@ -442,7 +442,7 @@ kqemu_load(void)
 	    sizeof(kqemu_engine_name));
 	max_locked = (unsigned long)physmem / 2;
 	TUNABLE_INT_FETCH("hw.kqemu.gid", &gid);
-	TUNABLE_INT_FETCH("hw.kqemu.mode", &mode);
+	TUNABLE_INT_FETCH("hw.kqemu.perms", &mode);
 	TUNABLE_STR_FETCH("hw.kqemu.engine", kqemu_engine_name,
 	    sizeof(kqemu_engine_name));
 	TUNABLE_ULONG_FETCH("hw.kqemu.max_locked_pages", &max_locked);
@@ -456,7 +456,7 @@ kqemu_load(void)
 		return (EINVAL);
 	}
 	if (mode & ~0777) {
-		kprintf("kqemu: hw.kqemu.mode %#o has bits beyond 0777\n", mode);
+		kprintf("kqemu: hw.kqemu.perms %#o has bits beyond 0777\n", mode);
 		return (EINVAL);
 	}
 	lockinit(&kqemu_lk, "kqemu", 0, 0);

@@ -64,7 +64,7 @@ ct_boot(const struct ct_target *t, const char *mode, enum hk_profile prof)
 	/* The host kernel checks node permissions on open (VOP_ACCESS):
 	 * let the uid-1000 test processes open kqemu's 0660 root:wheel node,
 	 * as a devfs rule would on DragonFly. */
-	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.mode", "0666"), 0);
+	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.perms", "0666"), 0);
 	if (mode != NULL && mode[0] != '\0') {
 		snprintf(name, sizeof(name), "%s.mode", t->tunable);
 		ATF_REQUIRE_EQ(hk_setenv(name, mode), 0);

@@ -530,7 +530,7 @@ atf_test_case perms__node_mode_and_owner cleanup
 perms__node_mode_and_owner_head()
 {
 	atf_set "descr" "The file's mode and group are the cdev's (kqemu's" \
-	    "hw.kqemu.mode/gid tunables); an unprivileged process is refused" \
+	    "hw.kqemu.perms/gid tunables); an unprivileged process is refused" \
 	    "by 0660 root:wheel and served when the mode allows it"
 	common_head
 }
@@ -545,7 +545,7 @@ perms__node_mode_and_owner_body()
 	fi
 	grep -q 'result EACCES (open)' u.out || dh_fail "expected EACCES: $(cat u.out)"
 	stop_devhost
-	start_devhost $DH_ARGS_CLONE -t hw.kqemu.mode=0666 -t hw.kqemu.gid=5
+	start_devhost $DH_ARGS_CLONE -t hw.kqemu.perms=0666 -t hw.kqemu.gid=5
 	[ "$(stat -c %a:%g mnt/kqemu)" = 666:5 ] ||
 	    dh_fail "tuned node is $(stat -c %a:%g mnt/kqemu)"
 	setpriv --reuid=65534 --regid=65534 --clear-groups \

@@ -873,7 +873,7 @@ ATF_TC(load__node_mode_from_tunables);
 ATF_TC_HEAD(load__node_mode_from_tunables, tc)
 {
 	atf_tc_set_md_var(tc, "descr", "/dev/kqemu is 0660 root:wheel by "
-	    "default; hw.kqemu.gid and hw.kqemu.mode set its group and mode; a "
+	    "default; hw.kqemu.gid and hw.kqemu.perms set its group and mode; a "
 	    "mode beyond 0777 fails MOD_LOAD with EINVAL");
 }
 ATF_TC_BODY(load__node_mode_from_tunables, tc)
@@ -894,7 +894,7 @@ ATF_TC_BODY(load__node_mode_from_tunables, tc)
 	ATF_REQUIRE_EQ(h_open_as(1001, 0), EACCES);
 	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
 
-	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.mode", "0606"), 0);
+	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.perms", "0606"), 0);
 	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), 0);
 	hk_devfs_sync();
 	h_require_attr(0, 1000, 0606);
@@ -902,7 +902,7 @@ ATF_TC_BODY(load__node_mode_from_tunables, tc)
 	ATF_REQUIRE_EQ(h_open_as(1001, 1001), 0);	/* other: rw */
 	ATF_REQUIRE_EQ(hk_kldunload("kqemu"), 0);
 
-	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.mode", "04660"), 0);
+	ATF_REQUIRE_EQ(hk_setenv("hw.kqemu.perms", "04660"), 0);
 	ATF_REQUIRE_EQ(hk_kldload("kqemu", NULL), EINVAL);
 	ATF_REQUIRE(!hk_kld_isloaded("kqemu"));
 	ATF_REQUIRE_EQ_MSG(hk_shutdown_clean(), 0, "host kernel leaked");

@@ -236,18 +236,18 @@ permissions(void)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EACCES,
 	    "open as uid 1000 of the default 0660 root:wheel node: %s (want EACCES)",
 	    WEXITSTATUS(st) == 0 ? "succeeded" : strerror(WEXITSTATUS(st)));
-	/* Loader tunable hw.kqemu.mode=0666, read at MOD_LOAD. */
+	/* Loader tunable hw.kqemu.perms=0666, read at MOD_LOAD. */
 	CHECK(kqt_unload("kqemu") == 0, "kldunload kqemu: %s", strerror(errno));
-	CHECK_OK(kenv_set("hw.kqemu.mode", "0666"), "kenv hw.kqemu.mode");
+	CHECK_OK(kenv_set("hw.kqemu.perms", "0666"), "kenv hw.kqemu.perms");
 	fd = kqt_load("kqemu");
-	kenv_unset("hw.kqemu.mode");
-	CHECK(fd > 0, "kldload kqemu with hw.kqemu.mode=0666: %s", strerror(errno));
+	kenv_unset("hw.kqemu.perms");
+	CHECK(fd > 0, "kldload kqemu with hw.kqemu.perms=0666: %s", strerror(errno));
 	fd = kqt_wait_node(DEV, O_RDWR, 3000);
 	CHECK(fd >= 0, "open as root: %s", strerror(errno));
 	close(fd);
 	CHECK(kqt_run_child(h_open_as_user, NULL, 10, &st) == 0, "child hung");
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "open as uid 1000 with hw.kqemu.mode=0666: %s", strerror(WEXITSTATUS(st)));
+	    "open as uid 1000 with hw.kqemu.perms=0666: %s", strerror(WEXITSTATUS(st)));
 	CHECK(kqt_unload("kqemu") == 0, "kldunload kqemu: %s", strerror(errno));
 	return (NULL);
 }
