@@ -27,7 +27,7 @@ CXX := clang++
 # Debian packages, installed by the targets that need them (apt-get as root,
 # otherwise the exact command is printed and make stops).
 PKGS_BUILD := clang libclang-rt-14-dev make pkg-config
-PKGS_TEST  := kyua atf-sh libatf-dev
+PKGS_TEST  := kyua atf-sh libatf-dev mandoc
 PKGS_FUSE  := fuse3 libfuse3-dev
 
 # $(call need_pkgs,pkg ...): install what is missing.

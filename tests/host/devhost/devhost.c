@@ -110,7 +110,7 @@ loop_stop(void)
  * reverse), then hk_shutdown and report.  A cloning shim's detach leaves
  * one struct dev_ops in the kernel's devbuf on purpose (the interposer or
  * autoclone's quiesce copy, which a thread may still be reading: see
- * docs/kqemu_clone.4.md, UNLOADING).  So the one leak accepted is at most
+ * kqemu_clone(4), CAVEATS).  So the one leak accepted is at most
  * one devbuf allocation per unloaded shim (a module with a debug.NAME.mode
  * sysctl) beyond those present before the loads; anything else is a leak.
  */
