@@ -123,26 +123,6 @@ clone_rele_base(struct clone_shim *shim)
 	shim->driver_ops->d_close(&ca);
 }
 
-/*
- * The kernel's M_DEVBUF, found by name along the kernel's list of malloc
- * types from our own type (types register at the head of the list, so
- * every boot-time type follows ours).  Looked up at attach, under the
- * kernel linker's lock, so the list cannot change while we walk it.  (By
- * name rather than by symbol: dfly-kbuild cannot vouch for a symbol the
- * kernel defines only through MALLOC_DEFINE.)
- */
-static struct malloc_type *
-clone_find_devbuf(void)
-{
-	struct malloc_type *t;
-
-	for (t = M_CLONESHIM; t != NULL; t = t->ks_next)
-		if (t->ks_shortdesc != NULL &&
-		    strcmp(t->ks_shortdesc, "devbuf") == 0)
-			return (t);
-	return (NULL);
-}
-
 static void
 clone_shim_free(struct clone_shim *shim)
 {
@@ -151,7 +131,7 @@ clone_shim_free(struct clone_shim *shim)
 	if (shim->core != NULL)
 		clone_core_destroy(shim->core);
 	if (shim->interposer_ops != NULL)		/* never installed */
-		kfree(shim->interposer_ops, shim->leak_type);
+		kfree(shim->interposer_ops, M_DEVBUF);
 	kfree(shim, M_CLONESHIM);
 }
 
@@ -215,13 +195,6 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		return (error);
 	}
 
-	/* The kernel type for the dev_ops that outlive us (see detach). */
-	shim->leak_type = clone_find_devbuf();
-	if (shim->leak_type == NULL) {
-		kprintf("clone_shim: no devbuf malloc type\n");
-		clone_shim_free(shim);
-		return (ENXIO);
-	}
 	if (mode == CLONE_MODE_AUTOCLONE) {
 		clone_autoclone_init_ops(shim);
 		/* Hold the base instance: an open devfs does not clone (limit
@@ -238,7 +211,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		return (0);
 	}
 
-	shim->interposer_ops = kmalloc(sizeof(*shim->interposer_ops), shim->leak_type,
+	shim->interposer_ops = kmalloc(sizeof(*shim->interposer_ops), M_DEVBUF,
 	    M_WAITOK | M_NULLOK | M_ZERO);
 	if (shim->interposer_ops == NULL) {
 		clone_shim_free(shim);

@@ -146,7 +146,7 @@ clone_autoclone_unload(struct clone_shim *shim)
 	 * D_QUICK.  It lives in the kernel's M_DEVBUF, not in this module's
 	 * type, and is never freed: a thread that read si_ops before the
 	 * restore below may still read it (one struct dev_ops per unload). */
-	quiesce = kmalloc(sizeof(*quiesce), shim->leak_type,
+	quiesce = kmalloc(sizeof(*quiesce), M_DEVBUF,
 	    M_WAITOK | M_NULLOK);
 	if (quiesce == NULL)
 		return (ENOMEM);

@@ -124,9 +124,8 @@ clone_unhook_exit(void)
 
 	if (--clone_exit_hooks > 0)
 		return;
-	/* 5 ticks: 50 ms at 5.8's default hz of 100.  (Not hz itself:
-	 * dfly-kbuild cannot vouch for that symbol.) */
-	tsleep(&clone_exit_hooks, 0, "clnexit", 5);
+	/* 50 ms of grace (at least one tick). */
+	tsleep(&clone_exit_hooks, 0, "clnexit", hz / 20 > 0 ? hz / 20 : 1);
 	/*
 	 * A walker that loaded the pointer to our entry and then lost its CPU
 	 * (an interrupt, or a vCPU the host descheduled) is still inside

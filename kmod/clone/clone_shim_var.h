@@ -76,7 +76,6 @@ struct clone_shim {
 	struct dev_ops		autoclone_ops;	/* a clone node's ops */
 	struct devfs_bitmap	bitmap;		/* autoclone units */
 	u_int			next_serial;	/* interposer clone names */
-	struct malloc_type	*leak_type;	/* the kernel's devbuf */
 	struct sysctl_ctx_list	sysctl_ctx;
 	int			sysctl_on;
 	int			max_per_proc;	/* effective limits (sysctl) */

@@ -3,15 +3,14 @@
  * statistics, the listing of live clones, the cost of one clone.
  *
  * Owns: the shim's sysctl context (built at attach under the kernel's
- * "debug" node, found by name: kglue/sysctl_root.h says why; freed by
- * clone_attach.c's clone_shim_free).
+ * "debug" node, SYSCTL_STATIC_CHILDREN(_debug); freed by clone_attach.c's
+ * clone_shim_free).
  *
  * Locking: the handlers run under the sysctl lock that sysctl_ctx_free()
  * takes exclusively, so none runs once it returns.  The numbers come from
  * the core under its table lock (clone_core_stats, clone_core_listing).
  */
 #include "clone/clone_shim_var.h"
-#include "kglue/sysctl_root.h"
 
 static int
 clone_sysctl_mode(SYSCTL_HANDLER_ARGS)
@@ -87,8 +86,7 @@ clone_sysctl_attach(struct clone_shim *shim, const char *name)
 	struct sysctl_oid *node;
 	size_t i;
 
-	if ((debug = kglue_sysctl_root_node("debug")) == NULL)
-		return (ENOENT);
+	debug = SYSCTL_STATIC_CHILDREN(_debug);
 	sysctl_ctx_init(&shim->sysctl_ctx);
 	shim->sysctl_on = 1;
 	node = SYSCTL_ADD_NODE(&shim->sysctl_ctx, debug, OID_AUTO, name,

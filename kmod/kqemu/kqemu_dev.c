@@ -54,7 +54,6 @@
 #include "kqemu_core.h"
 #include "kqemu_export.h"
 #include "kqemu_os.h"
-#include "kglue/sysctl_root.h"
 
 /* The core's errno names are the kernel's numbers. */
 #define KQEMU_CHECK_ERRNO(n)	\
@@ -168,9 +167,9 @@ kqemu_sysctl_list(SYSCTL_HANDLER_ARGS)
 }
 
 /*
- * hw.kqemu is built at MOD_LOAD under the kernel's own "hw" node (found by
- * name: kglue/sysctl_root.h says why) and torn down with its context at
- * MOD_UNLOAD.
+ * hw.kqemu is built at MOD_LOAD under the kernel's own "hw" node
+ * (SYSCTL_STATIC_CHILDREN(_hw): kern_mib.c defines it in every kernel) and
+ * torn down with its context at MOD_UNLOAD.
  */
 static struct sysctl_ctx_list kqemu_sysctl_ctx;
 
@@ -208,8 +207,7 @@ kqemu_sysctl_attach(void)
 	struct sysctl_oid *node;
 	size_t i;
 
-	if ((hw = kglue_sysctl_root_node("hw")) == NULL)
-		return (ENOENT);
+	hw = SYSCTL_STATIC_CHILDREN(_hw);
 	sysctl_ctx_init(&kqemu_sysctl_ctx);
 	node = SYSCTL_ADD_NODE(&kqemu_sysctl_ctx, hw, OID_AUTO, "kqemu",
 	    CTLFLAG_RD, 0, "kqemu accelerator client driver");
