@@ -142,10 +142,16 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	struct clone_core_params cp;
 	struct clone_shim *shim;
 	enum clone_shim_mode mode = params->mode;
+	const char *why;
 	int error, i, slot = -1;
 
 	if (dev == NULL || (unsigned)mode > CLONE_MODE_PROC)
 		return (EINVAL);
+	if ((error = clone_shim_driver_supported(dev, &why)) != 0) {
+		kprintf("clone_shim: %s: cannot wrap this driver: %s\n",
+		    dev->si_name, why);
+		return (error);
+	}
 	if (mode == CLONE_MODE_DEFAULT)
 		mode = clone_shim_default_mode();
 	error = clone_shim_mode_supported(mode);

@@ -4,10 +4,12 @@
  * does, that give every open a private clone cdev made with the driver's
  * own ops and route every later call of that open to it.
  *
- * Owns: the interposer's entry points and how each mode finds the record
- * of a call: fp by the struct file (the core's hash), native by the
- * file's cdevpriv, proc by the calling pid.  proc mode's last close and
- * exit hook are in clone_proc.c.
+ * Owns: the interposer's entry points -- one for every operation of
+ * struct dev_ops, as kern/tty_cons.c forwards everything it does not
+ * intercept -- and how each mode finds the record of a call: fp by the
+ * struct file (the core's hash), native by the file's cdevpriv, proc by
+ * the calling pid.  proc mode's last close and exit hook are in
+ * clone_proc.c.
  *
  * Locking: every entry point runs inside clone_enter()/clone_leave() and
  * holds no lock across the driver's call, only a reference on its record
@@ -26,7 +28,12 @@ static d_write_t	clone_interposer_write;
 static d_ioctl_t	clone_interposer_ioctl;
 static d_mmap_t		clone_interposer_mmap;
 static d_mmap_single_t	clone_interposer_mmap_single;
+static d_strategy_t	clone_interposer_strategy;
+static d_dump_t		clone_interposer_dump;
+static d_psize_t	clone_interposer_psize;
 static d_kqfilter_t	clone_interposer_kqfilter;
+static d_clone_t	clone_interposer_clone;
+static d_revoke_t	clone_interposer_revoke;
 
 /*
  * An interposer entry point that finds no shim for its cdev: a thread that
@@ -258,21 +265,65 @@ clone_interposer_##fn(struct argtype *ap)					\
 CLONE_FORWARD(read, dev_read_args)
 CLONE_FORWARD(write, dev_write_args)
 CLONE_FORWARD(ioctl, dev_ioctl_args)
-CLONE_FORWARD(mmap, dev_mmap_args)
-CLONE_FORWARD(mmap_single, dev_mmap_single_args)
-CLONE_FORWARD(kqfilter, dev_kqfilter_args)
 
-/* Fill the interposer's ops (flags come from dev_ops_intercept()). */
+/*
+ * The operations that concern the device itself, and those a wrapped
+ * driver only has as the kernel's defaults (attach refuses a driver with
+ * its own d_mmap, d_mmap_single or d_kqfilter: clone_shim_driver_supported):
+ * the driver's own function with a_dev unchanged, as the kernel would
+ * call it without the shim.
+ */
+#define CLONE_FORWARD_DEVICE(fn, argtype)				\
+static int								\
+clone_interposer_##fn(struct argtype *ap)				\
+{									\
+	int slot = clone_enter();					\
+	cdev_t dev = ap->a_head.a_dev;					\
+	struct clone_shim *shim = clone_shim_find(dev);			\
+	struct dev_ops *ops;						\
+	int error;							\
+									\
+	ops = shim != NULL ? shim->driver_ops :				\
+	    clone_interposer_current_ops(dev, clone_interposer_open);	\
+	error = ops != NULL ? ops->d_##fn(ap) : ENXIO;			\
+	clone_leave(slot);						\
+	return (error);							\
+}
+
+CLONE_FORWARD_DEVICE(mmap, dev_mmap_args)
+CLONE_FORWARD_DEVICE(mmap_single, dev_mmap_single_args)
+CLONE_FORWARD_DEVICE(strategy, dev_strategy_args)
+CLONE_FORWARD_DEVICE(dump, dev_dump_args)
+CLONE_FORWARD_DEVICE(psize, dev_psize_args)
+CLONE_FORWARD_DEVICE(kqfilter, dev_kqfilter_args)
+CLONE_FORWARD_DEVICE(clone, dev_clone_args)
+CLONE_FORWARD_DEVICE(revoke, dev_revoke_args)
+
+/*
+ * Fill the interposer's ops (flags come from dev_ops_intercept()).  Every
+ * operation is set, so compile_dev_ops() fills nothing from defaults and
+ * no operation of the driver is lost.  Not through a d_default, as
+ * tty_cons.c does: compile_dev_ops() would copy it into d_uksmap too,
+ * which vm_mmap.c calls with another signature on any mmap of the device;
+ * d_uksmap stays NULL (attach refuses a driver that has one).
+ */
 void
 clone_interposer_init_ops(struct clone_shim *shim)
 {
-	shim->interposer_ops->head.name = shim->driver_ops->head.name;
-	shim->interposer_ops->d_open = clone_interposer_open;
-	shim->interposer_ops->d_close = clone_interposer_close;
-	shim->interposer_ops->d_read = clone_interposer_read;
-	shim->interposer_ops->d_write = clone_interposer_write;
-	shim->interposer_ops->d_ioctl = clone_interposer_ioctl;
-	shim->interposer_ops->d_mmap = clone_interposer_mmap;
-	shim->interposer_ops->d_mmap_single = clone_interposer_mmap_single;
-	shim->interposer_ops->d_kqfilter = clone_interposer_kqfilter;
+	struct dev_ops *ops = shim->interposer_ops;
+
+	ops->head.name = shim->driver_ops->head.name;
+	ops->d_open = clone_interposer_open;
+	ops->d_close = clone_interposer_close;
+	ops->d_read = clone_interposer_read;
+	ops->d_write = clone_interposer_write;
+	ops->d_ioctl = clone_interposer_ioctl;
+	ops->d_mmap = clone_interposer_mmap;
+	ops->d_mmap_single = clone_interposer_mmap_single;
+	ops->d_strategy = clone_interposer_strategy;
+	ops->d_dump = clone_interposer_dump;
+	ops->d_psize = clone_interposer_psize;
+	ops->d_kqfilter = clone_interposer_kqfilter;
+	ops->d_clone = clone_interposer_clone;
+	ops->d_revoke = clone_interposer_revoke;
 }

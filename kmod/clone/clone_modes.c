@@ -1,10 +1,11 @@
 /*
- * clone_modes.c - which modes this kernel can run, and their names.
+ * clone_modes.c - which modes this kernel can run, their names, and which
+ * drivers the shim can wrap at all.
  *
  * Owns: the one capability table (by __DragonFly_version: on the host it
  * follows the kernel profile a test chose, on a real kernel it is a
- * constant), the default choice, and the mode names used by the loader
- * tunable and the sysctl tree.
+ * constant), the default choice, the mode names used by the loader
+ * tunable and the sysctl tree, and the driver checks attach makes first.
  *
  * Locking: none; everything here is constant or read-only.
  */
@@ -72,4 +73,43 @@ enum clone_shim_mode
 clone_shim_mode(const struct clone_shim *shim)
 {
 	return (shim->mode);
+}
+
+/*
+ * What a driver must be for the shim to keep it safe in every mode.
+ * Returns 0, or ENODEV with *why saying what is missing (attach prints
+ * it; docs/kqemu_clone.4.md says what it means for a user):
+ *  - D_MPSAFE: the shim calls the driver's d_open/d_close from paths the
+ *    kernel's dev_d* wrappers never see (a process's exit, a reap, the
+ *    instance held on the device, unload), so nothing would take the MP
+ *    lock a driver without D_MPSAFE relies on.
+ *  - no d_mmap, d_mmap_single or d_kqfilter of its own: a clone is
+ *    destroyed (and the driver's state for it closed) at its last close,
+ *    but a mapping or a knote made through it can outlive that close and
+ *    would call the driver on a clone that is gone -- or, after an
+ *    unload, through ops that are gone.
+ *  - no d_uksmap: vm_mmap.c calls it with the device itself, never with
+ *    a clone, so a mapping would reach the instance of no open.
+ * "Its own" means other than the kernel's default for that operation
+ * (compile_dev_ops on an empty dev_ops gives exactly those); a driver
+ * with a d_default handles every operation itself and is refused too.
+ */
+int
+clone_shim_driver_supported(cdev_t dev, const char **why)
+{
+	struct dev_ops defaults, *ops = dev->si_ops;
+
+	bzero(&defaults, sizeof(defaults));
+	compile_dev_ops(&defaults);
+	*why = NULL;
+	if ((ops->head.flags & D_MPSAFE) == 0)
+		*why = "not D_MPSAFE";
+	else if (ops->d_mmap != defaults.d_mmap ||
+	    ops->d_mmap_single != defaults.d_mmap_single)
+		*why = "d_mmap or d_mmap_single (a mapping outlives the clone)";
+	else if (ops->d_kqfilter != defaults.d_kqfilter)
+		*why = "d_kqfilter (a knote outlives the clone)";
+	else if (ops->d_uksmap != NULL)
+		*why = "d_uksmap (maps the device itself, never a clone)";
+	return (*why != NULL ? ENODEV : 0);
 }

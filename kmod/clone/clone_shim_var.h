@@ -35,10 +35,9 @@
  *    across a call into the wrapped driver: a call holds only a reference
  *    on its record.
  *
- * The wrapped driver must be D_MPSAFE (kqemu is): the interposer copies the
- * driver's flags, so the kernel takes the MP lock around our entry points
- * when the driver needs it, but the at_exit and finalize paths call the
- * driver's d_close without it.
+ * The wrapped driver must be D_MPSAFE (kqemu is), and have no d_mmap,
+ * d_mmap_single, d_kqfilter or d_uksmap: attach refuses any other
+ * (clone_shim_driver_supported, clone_modes.c, says why).
  */
 #ifndef CLONE_SHIM_VAR_H
 #define CLONE_SHIM_VAR_H
@@ -168,6 +167,9 @@ clone_cred_uid(struct ucred *cred)
 		cred = curthread->td_ucred;
 	return (cred != NULL ? (unsigned)cred->cr_uid : 0);
 }
+
+/* clone_modes.c */
+int	clone_shim_driver_supported(cdev_t dev, const char **why);
 
 /* clone_attach.c */
 void	clone_unpublish_and_rele(struct clone_shim *shim, const void *key,

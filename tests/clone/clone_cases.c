@@ -43,6 +43,17 @@ hs_holds(void)
 	return ((long)v);
 }
 
+/* A sysctl number by its full name (-1 on error). */
+static long
+ct_stat_path(const char *name)
+{
+	long long v = -1;
+
+	if (hk_sysctl_int(name, &v) != 0)
+		return (-1);
+	return ((long)v);
+}
+
 static void
 boot(void)
 {
@@ -1058,6 +1069,66 @@ ATF_TC_BODY(proc__second_open_same_process_ebusy, tc)
 	ct_shutdown_clean();
 }
 
+/* --- what the shim refuses to wrap, and what it forwards -------------- */
+
+ATF_TC(attach__refuses_drivers_it_cannot_keep_safe);
+ATF_TC_HEAD(attach__refuses_drivers_it_cannot_keep_safe, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "kldload of the shim fails with ENODEV, leaving the driver as it "
+	    "was (single-instance), for a driver without D_MPSAFE or with its "
+	    "own d_mmap, d_mmap_single, d_kqfilter or d_uksmap");
+}
+ATF_TC_BODY(attach__refuses_drivers_it_cannot_keep_safe, tc)
+{
+	static const char *variants[] = {
+		"nompsafe", "mmap", "mmap_single", "kqfilter", "uksmap",
+	};
+	struct ct_proc a, b;
+	unsigned i;
+	int fa, fb;
+
+	for (i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		boot();
+		ATF_REQUIRE_EQ(hk_setenv("hw.hsingle.variant", variants[i]), 0);
+		ATF_REQUIRE_EQ(hk_kldload(T->driver, NULL), 0);
+		ATF_CHECK_EQ_MSG(hk_kldload(T->shim, NULL), ENODEV,
+		    "variant %s", variants[i]);
+		ATF_CHECK_MSG(!hk_kld_isloaded(T->shim), "variant %s",
+		    variants[i]);
+		ATF_CHECK_EQ(hs_holds(), 0);
+		ct_proc_new(&a, 1000);
+		ct_proc_new(&b, 1000);
+		ct_enter(&a);
+		ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+		ct_leave();
+		ct_enter(&b);
+		ATF_CHECK_EQ(ct_open(T, &fb), EBUSY);
+		ct_leave();
+		ct_enter(&a);
+		ATF_REQUIRE_EQ(hk_close(fa), 0);
+		ct_leave();
+		ct_shutdown_clean();
+	}
+}
+
+ATF_TC(forward__device_operations_reach_driver);
+ATF_TC_HEAD(forward__device_operations_reach_driver, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "With the shim loaded, d_psize and d_revoke of the device reach "
+	    "the driver's own functions (kern_device.c dev_dpsize, "
+	    "dev_drevoke), not the kernel's defaults");
+}
+ATF_TC_BODY(forward__device_operations_reach_driver, tc)
+{
+	boot_load();
+	ATF_CHECK_EQ(ct_stat_path("debug.hsingle.psize"), 4242);
+	ATF_CHECK_EQ(ct_stat_path("debug.hsingle.revoke"), 1);
+	ATF_CHECK_EQ(ct_stat_path("debug.hsingle.revoke"), 2);
+	ct_shutdown_clean();
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, open__second_open_ebusy_without_shim);
@@ -1078,6 +1149,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, stress__ioctl_racing_close);
 	ATF_TP_ADD_TC(tp, stress__exit_racing_ioctl);
 	ATF_TP_ADD_TC(tp, stress__open_racing_unload);
+	ATF_TP_ADD_TC(tp, attach__refuses_drivers_it_cannot_keep_safe);
+	ATF_TP_ADD_TC(tp, forward__device_operations_reach_driver);
 	if (AUTOCLONE)
 		ATF_TP_ADD_TC(tp, autoclone__nodes_appear_and_vanish);
 	if (PROCMODE)

@@ -10,6 +10,13 @@
  * refuses while held, while any instance lives or while the cdev is
  * intercepted (DESIGN.md section 5).  sysctl debug.hsingle.instances.
  *
+ * d_psize and d_revoke answer on the device itself (operations a wrapper
+ * must forward too): debug.hsingle.psize and .revoke call them through
+ * the cdev's current ops, as the kernel would.  The loader tunable
+ * hw.hsingle.variant makes it a driver kind a wrapper must refuse:
+ * "nompsafe" (no D_MPSAFE), "mmap", "mmap_single", "kqfilter" (state a
+ * mapping or knote can keep after the last close), "uksmap".
+ *
  * Locking: hs_lk (lockmgr) guards every si_drv1 check-and-set, the counts
  * and the holds.  ioctls take no lock: the instance cannot go while a call
  * holds its file.
@@ -42,6 +49,11 @@ struct hs_inst {
 static d_open_t		hs_open;
 static d_close_t	hs_close;
 static d_ioctl_t	hs_ioctl;
+static d_psize_t	hs_psize;
+static d_revoke_t	hs_revoke;
+static d_mmap_t		hs_mmap;
+static d_mmap_single_t	hs_mmap_single;
+static d_kqfilter_t	hs_kqfilter;
 
 /*
  * D_TRACKCLOSE: d_close once per open file.  Without it devfs calls
@@ -56,7 +68,11 @@ static struct dev_ops hs_ops = {
 	.d_open =	hs_open,
 	.d_close =	hs_close,
 	.d_ioctl =	hs_ioctl,
+	.d_psize =	hs_psize,
+	.d_revoke =	hs_revoke,
 };
+
+#define HS_PSIZE	4242	/* what d_psize answers */
 
 static cdev_t		hs_dev;
 static struct lock	hs_lk;
@@ -64,6 +80,7 @@ static int		hs_instances;	/* hs_lk */
 static int		hs_holds;	/* hs_lk */
 static int		hs_serial;	/* hs_lk */
 static int		hs_base_opens;	/* hs_lk: opens of /dev/hsingle itself */
+static int		hs_revokes;	/* atomic: d_revoke calls */
 
 SYSCTL_NODE(_debug, OID_AUTO, hsingle, CTLFLAG_RD, 0, "h_single test driver");
 SYSCTL_INT(_debug_hsingle, OID_AUTO, instances, CTLFLAG_RD, &hs_instances, 0,
@@ -72,6 +89,30 @@ SYSCTL_INT(_debug_hsingle, OID_AUTO, holds, CTLFLAG_RD, &hs_holds, 0,
     "holds taken by a wrapping module (hsingle_hold)");
 SYSCTL_INT(_debug_hsingle, OID_AUTO, base_opens, CTLFLAG_RD, &hs_base_opens, 0,
     "successful opens of the base cdev (not a clone)");
+
+/* dev_dpsize() of /dev/hsingle, through whatever ops the cdev has now. */
+static int
+hs_sysctl_psize(SYSCTL_HANDLER_ARGS)
+{
+	long v = (long)dev_dpsize(hs_dev);
+
+	return (SYSCTL_OUT(req, &v, sizeof(v)));
+}
+SYSCTL_PROC(_debug_hsingle, OID_AUTO, psize, CTLTYPE_LONG | CTLFLAG_RD, 0, 0,
+    hs_sysctl_psize, "L", "dev_dpsize(/dev/hsingle) (the driver says 4242)");
+
+/* dev_drevoke() of /dev/hsingle; answers how many d_revoke reached us. */
+static int
+hs_sysctl_revoke(SYSCTL_HANDLER_ARGS)
+{
+	long v;
+
+	dev_drevoke(hs_dev);
+	v = __atomic_load_n(&hs_revokes, __ATOMIC_SEQ_CST);
+	return (SYSCTL_OUT(req, &v, sizeof(v)));
+}
+SYSCTL_PROC(_debug_hsingle, OID_AUTO, revoke, CTLTYPE_LONG | CTLFLAG_RD, 0, 0,
+    hs_sysctl_revoke, "L", "dev_drevoke(/dev/hsingle), then d_revoke calls");
 
 int
 hsingle_hold(void)
@@ -172,10 +213,85 @@ hs_ioctl(struct dev_ioctl_args *ap)
 }
 
 static int
+hs_psize(struct dev_psize_args *ap)
+{
+	ap->a_result = HS_PSIZE;
+	return (0);
+}
+
+static int
+hs_revoke(struct dev_revoke_args *ap)
+{
+	__atomic_fetch_add(&hs_revokes, 1, __ATOMIC_SEQ_CST);
+	return (0);
+}
+
+/* The variants' operations: never reached (a wrapper refuses them). */
+static int
+hs_mmap(struct dev_mmap_args *ap)
+{
+	return (ENODEV);
+}
+
+static int
+hs_mmap_single(struct dev_mmap_single_args *ap)
+{
+	return (ENODEV);
+}
+
+static int
+hs_kqfilter(struct dev_kqfilter_args *ap)
+{
+	return (EOPNOTSUPP);
+}
+
+static int
+hs_uksmap(struct vm_map_backing *ba, int op, struct cdev *dev,
+    struct vm_page *fake)
+{
+	return (ENODEV);
+}
+
+/* hw.hsingle.variant: the driver kind this load makes (see the top). */
+static int
+hs_set_variant(void)
+{
+	char v[16];
+
+	hs_ops.head.flags = D_MPSAFE | D_TRACKCLOSE;
+	hs_ops.d_mmap = NULL;
+	hs_ops.d_mmap_single = NULL;
+	hs_ops.d_kqfilter = NULL;
+	hs_ops.d_uksmap = NULL;
+	v[0] = '\0';
+	TUNABLE_STR_FETCH("hw.hsingle.variant", v, sizeof(v));
+	if (v[0] == '\0')
+		return (0);
+	if (strcmp(v, "nompsafe") == 0)
+		hs_ops.head.flags &= ~D_MPSAFE;
+	else if (strcmp(v, "mmap") == 0)
+		hs_ops.d_mmap = hs_mmap;
+	else if (strcmp(v, "mmap_single") == 0)
+		hs_ops.d_mmap_single = hs_mmap_single;
+	else if (strcmp(v, "kqfilter") == 0)
+		hs_ops.d_kqfilter = hs_kqfilter;
+	else if (strcmp(v, "uksmap") == 0)
+		hs_ops.d_uksmap = hs_uksmap;
+	else
+		return (EINVAL);
+	return (0);
+}
+
+static int
 hs_modevent(module_t mod, int type, void *data)
 {
+	int error;
+
 	switch (type) {
 	case MOD_LOAD:
+		if ((error = hs_set_variant()) != 0)
+			return (error);
+		hs_revokes = 0;
 		lockinit(&hs_lk, "hsingle", 0, 0);
 		hs_dev = make_dev(&hs_ops, 0, 0, 0, 0666, "hsingle");
 		return (0);
