@@ -6,7 +6,9 @@
  * the close path every mode ends in (clone_unpublish_and_rele ->
  * clone_finalize: forward the driver's d_close, destroy the clone), and
  * the driver instance the shim holds on the device itself (autoclone and
- * proc modes).
+ * proc modes), and what a caller's limit means (0: its default, below 0:
+ * none; clone_shim_set_limit changes one later, under the core's table
+ * lock).
  *
  * What outlives a detach, on purpose: one struct dev_ops in the kernel's
  * devbuf type (the interposer, or autoclone's quiesce copy), because a
@@ -23,6 +25,50 @@
 
 struct clone_shim *clone_shims[CLONE_MAX_SHIMS];
 struct clone_inflight clone_inflight[CLONE_INFLIGHT_SLOTS];
+
+/* The core indexes its limits as clone_shim.h numbers them. */
+_Static_assert(CLONE_SHIM_MAX_PER_PROC == CLONE_LIMIT_PER_PROC, "limit");
+_Static_assert(CLONE_SHIM_MAX_PER_UID == CLONE_LIMIT_PER_UID, "limit");
+_Static_assert(CLONE_SHIM_MAX_TOTAL == CLONE_LIMIT_TOTAL, "limit");
+
+/*
+ * A limit as a caller gives it (the params, clone_shim_set_limit) to the
+ * value the core applies: 0 is the limit's default, below 0 no limit (-1).
+ */
+static int
+clone_limit_value(enum clone_shim_limit which, int v)
+{
+	static const int defaults[] = {
+		[CLONE_SHIM_MAX_PER_PROC] = CLONE_DEFAULT_MAX_PER_PROC,
+		[CLONE_SHIM_MAX_PER_UID] = CLONE_DEFAULT_MAX_PER_UID,
+		[CLONE_SHIM_MAX_TOTAL] = CLONE_DEFAULT_MAX_TOTAL,
+	};
+
+	if (v == 0)
+		return (defaults[which]);
+	return (v < 0 ? -1 : v);
+}
+
+int
+clone_shim_limit(struct clone_shim *shim, enum clone_shim_limit which)
+{
+	int v;
+
+	if ((unsigned)which > CLONE_SHIM_MAX_TOTAL)
+		return (-1);
+	v = clone_core_limit(shim->core, which);
+	return (v > 0 ? v : -1);
+}
+
+int
+clone_shim_set_limit(struct clone_shim *shim, enum clone_shim_limit which,
+    int value)
+{
+	if ((unsigned)which > CLONE_SHIM_MAX_TOTAL)
+		return (EINVAL);
+	clone_core_set_limit(shim->core, which, clone_limit_value(which, value));
+	return (0);
+}
 
 /* After the shim's slot was cleared: wait until no thread that may have
  * found it is still inside an entry point. */
@@ -180,19 +226,16 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	strlcpy(shim->name, dev->si_name, sizeof(shim->name));
 
 	bzero(&cp, sizeof(cp));
-	cp.max_per_proc = params->max_per_proc ? params->max_per_proc :
-	    CLONE_DEFAULT_MAX_PER_PROC;
-	cp.max_per_uid = params->max_per_uid ? params->max_per_uid :
-	    CLONE_DEFAULT_MAX_PER_UID;
-	cp.max_total = params->max_total ? params->max_total :
-	    CLONE_DEFAULT_MAX_TOTAL;
+	cp.max_per_proc = clone_limit_value(CLONE_SHIM_MAX_PER_PROC,
+	    params->max_per_proc);
+	cp.max_per_uid = clone_limit_value(CLONE_SHIM_MAX_PER_UID,
+	    params->max_per_uid);
+	cp.max_total = clone_limit_value(CLONE_SHIM_MAX_TOTAL,
+	    params->max_total);
 	cp.hash_size_hint = cp.max_total > 0 ? cp.max_total : 65536;
 	cp.one_per_proc = (mode == CLONE_MODE_PROC);
 	cp.finalize = clone_finalize;
 	cp.ctx = shim;
-	shim->max_per_proc = cp.max_per_proc;
-	shim->max_per_uid = cp.max_per_uid;
-	shim->max_total = cp.max_total;
 	error = clone_core_create(&cp, &shim->core);
 	if (error == 0 && params->sysctl_name != NULL)
 		error = clone_sysctl_attach(shim, params->sysctl_name);

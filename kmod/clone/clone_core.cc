@@ -5,7 +5,8 @@
  * record.
  *
  * Owns: the transitions OPENING -> LIVE -> CLOSING -> gone (clone_core.h),
- * and the allocations of records and table entries.
+ * the allocations of records and table entries, and the limits reserve
+ * applies (set at create, changed by clone_core_set_limit).
  *
  * Locking: as clone_core_impl.h.  reserve allocates with no lock held and
  * retries; publish, lookup and unpublish take one hash stripe; nothing
@@ -43,8 +44,32 @@ clone_core_create(const clone_core_params *p, clone_core **corep)
 		return clone_os_errno(kENOMEM);
 	}
 	c->table_ = Spin(c->table_lock_, 0);
+	{
+		LockGuard<Spin> g(c->table_);
+		c->limits_[CLONE_LIMIT_PER_PROC] = p->max_per_proc;
+		c->limits_[CLONE_LIMIT_PER_UID] = p->max_per_uid;
+		c->limits_[CLONE_LIMIT_TOTAL] = p->max_total;
+	}
 	*corep = c;
 	return 0;
+}
+
+int
+clone_core_limit(clone_core *c, int which)
+{
+	if (which < 0 || which >= CLONE_LIMIT_COUNT)
+		clone_os_panic("clone_core_limit: no such limit");
+	LockGuard<Spin> g(c->table_);
+	return c->limits_[which];
+}
+
+void
+clone_core_set_limit(clone_core *c, int which, int value)
+{
+	if (which < 0 || which >= CLONE_LIMIT_COUNT)
+		clone_os_panic("clone_core_set_limit: no such limit");
+	LockGuard<Spin> g(c->table_);
+	c->limits_[which] = value;
 }
 
 void
@@ -85,6 +110,9 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 		{
 			LockGuard<Spin> g(c->table_);
 			const clone_core_params &p = c->params;
+			const int max_proc = c->limits_[CLONE_LIMIT_PER_PROC];
+			const int max_uid = c->limits_[CLONE_LIMIT_PER_UID];
+			const int max_total = c->limits_[CLONE_LIMIT_TOTAL];
 			ProcEntry *pe = c->find_proc_locked(pid);
 			UidEntry *ue = c->find_uid_locked(uid);
 			if (c->detaching_) {
@@ -93,13 +121,13 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 			} else if (p.one_per_proc && pe && pe->count > 0) {
 				c->refused_[CLONE_REFUSED_BUSY]++;
 				error = clone_os_errno(kEBUSY);
-			} else if (p.max_per_proc > 0 && pe && pe->count >= p.max_per_proc) {
+			} else if (max_proc > 0 && pe && pe->count >= max_proc) {
 				c->refused_[CLONE_REFUSED_PROC]++;
 				error = clone_os_errno(kEMFILE);
-			} else if (p.max_per_uid > 0 && ue && ue->count >= p.max_per_uid) {
+			} else if (max_uid > 0 && ue && ue->count >= max_uid) {
 				c->refused_[CLONE_REFUSED_UID]++;
 				error = clone_os_errno(kEAGAIN);
-			} else if (p.max_total > 0 && c->nrecs_ >= p.max_total) {
+			} else if (max_total > 0 && c->nrecs_ >= max_total) {
 				c->refused_[CLONE_REFUSED_TOTAL]++;
 				error = clone_os_errno(kEAGAIN);
 			} else if ((!pe && !npe) || (!ue && !nue)) {

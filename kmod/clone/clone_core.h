@@ -53,8 +53,8 @@ int clone_os_errno(int which);
 
 /* --- the core's API ---------------------------------------------------- */
 struct clone_core_params {
-	int max_per_proc;	/* <= 0: unlimited */
-	int max_per_uid;
+	int max_per_proc;	/* <= 0: unlimited; clone_core_set_limit */
+	int max_per_uid;	/* changes them later */
 	int max_total;
 	int hash_size_hint;	/* expected live records: sizes the hash */
 	int one_per_proc;	/* proc mode: second reserve by a pid -> EBUSY */
@@ -113,6 +113,14 @@ int clone_core_unopened_keys(struct clone_core *core, const void **keys,
  * left to its process's exit or its own first call. */
 int clone_core_idle_keys(struct clone_core *core, int pid, const void **keys,
     int max);
+
+/* The limits, by index: read, or changed for the reserves that follow
+ * (<= 0: unlimited).  Records already made stay; the hash keeps the size
+ * max_total gave it at create. */
+enum { CLONE_LIMIT_PER_PROC, CLONE_LIMIT_PER_UID, CLONE_LIMIT_TOTAL,
+       CLONE_LIMIT_COUNT };
+int clone_core_limit(struct clone_core *core, int which);
+void clone_core_set_limit(struct clone_core *core, int which, int value);
 
 /* Detach: EBUSY if any record exists, else marks the core detaching
  * (every later reserve gets ENXIO) and returns 0. */

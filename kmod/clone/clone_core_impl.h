@@ -132,6 +132,7 @@ struct clone_core {
 	long created_ GUARDED_BY(table_);
 	long destroyed_ GUARDED_BY(table_);
 	long refused_[CLONE_REFUSED_COUNT] GUARDED_BY(table_);
+	int limits_[CLONE_LIMIT_COUNT] GUARDED_BY(table_);	/* <= 0: none */
 	bool detaching_ GUARDED_BY(table_);
 
 	Spin stripe(uint32_t b) { return Spin(stripes_, static_cast<int>(b & (kStripes - 1))); }

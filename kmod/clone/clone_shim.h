@@ -72,7 +72,7 @@ enum clone_shim_mode {
 #define CLONE_VERSION_A_FP		300700	/* a_fp in dev args */
 #define CLONE_VERSION_CDEVPRIV		300800	/* devfs_set_cdevpriv */
 
-/* Default limits (0 in the params means "this default"; -1 unlimited). */
+/* Default limits (a limit of 0 means "this default"; below 0, none). */
 #define CLONE_DEFAULT_MAX_PER_PROC	16
 #define CLONE_DEFAULT_MAX_PER_UID	256
 #define CLONE_DEFAULT_MAX_TOTAL		4096
@@ -82,12 +82,14 @@ struct clone_shim;
 
 struct clone_shim_params {
 	enum clone_shim_mode mode;
+	/* Limits: 0 their default, below 0 none (clone_shim_set_limit). */
 	int max_per_proc;	/* EMFILE beyond */
 	int max_per_uid;	/* EAGAIN beyond */
 	int max_total;		/* EAGAIN beyond; also sizes the fp hash */
 	/* sysctl node debug.<sysctl_name>.* made at attach (NULL: none):
 	 * mode, live, opens, closes, refused_*, listing, bytes_per_clone,
-	 * max_per_proc, max_per_uid, max_total. */
+	 * and max_per_proc, max_per_uid, max_total, which root may write
+	 * (clone_shim_set_limit). */
 	const char *sysctl_name;
 };
 
@@ -123,6 +125,23 @@ int clone_shim_mode_by_name(const char *name);
 enum clone_shim_mode clone_shim_default_mode(void);
 /* 0 if this kernel can do mode, else EOPNOTSUPP. */
 int clone_shim_mode_supported(enum clone_shim_mode mode);
+
+/* The limits, by name. */
+enum clone_shim_limit {
+	CLONE_SHIM_MAX_PER_PROC,
+	CLONE_SHIM_MAX_PER_UID,
+	CLONE_SHIM_MAX_TOTAL,
+};
+/* The limit in effect; -1 for none. */
+int clone_shim_limit(struct clone_shim *shim, enum clone_shim_limit which);
+/*
+ * Change a limit while attached, for the opens that follow: 0 sets its
+ * default, below 0 removes it.  Clones already made stay, even beyond the
+ * new limit; the fp hash keeps the size max_total gave it at attach.
+ * 0, or EINVAL for an unknown limit.
+ */
+int clone_shim_set_limit(struct clone_shim *shim, enum clone_shim_limit which,
+    int value);
 
 void clone_shim_stats(struct clone_shim *shim, struct clone_shim_stats *st);
 /*

@@ -77,9 +77,6 @@ struct clone_shim {
 	u_int			next_serial;	/* interposer clone names */
 	struct sysctl_ctx_list	sysctl_ctx;
 	int			sysctl_on;
-	int			max_per_proc;	/* effective limits (sysctl) */
-	int			max_per_uid;
-	int			max_total;
 	u_int			interposer_ready; /* its flags are final */
 	char			name[64];
 };

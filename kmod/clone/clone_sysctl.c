@@ -1,6 +1,7 @@
 /*
  * clone_sysctl.c - what a shim tells: the sysctl tree debug.<name>.*, the
- * statistics, the listing of live clones, the cost of one clone.
+ * statistics, the listing of live clones, the cost of one clone; and the
+ * three limits, which root may change there (clone_shim_set_limit).
  *
  * Owns: the shim's sysctl context (built at attach under the kernel's
  * "debug" node, SYSCTL_STATIC_CHILDREN(_debug); freed by clone_attach.c's
@@ -49,6 +50,20 @@ clone_sysctl_listing(SYSCTL_HANDLER_ARGS)
 	error = SYSCTL_OUT(req, buf, strlen(buf) + 1);
 	kfree(buf, M_CLONESHIM);
 	return (error);
+}
+
+/* arg2: the limit (enum clone_shim_limit).  Writes: 0 is the default,
+ * below 0 no limit; reads: the limit in effect, -1 for none. */
+static int
+clone_sysctl_limit(SYSCTL_HANDLER_ARGS)
+{
+	int v, error;
+
+	v = clone_shim_limit(arg1, arg2);
+	error = sysctl_handle_int(oidp, &v, 0, req);
+	if (error || req->newptr == NULL)
+		return (error);
+	return (clone_shim_set_limit(arg1, arg2, v));
 }
 
 static int
@@ -110,15 +125,18 @@ clone_sysctl_attach(struct clone_shim *shim, const char *name)
 	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "bytes_per_clone",
 	    CTLTYPE_LONG | CTLFLAG_RD, shim, 0, clone_sysctl_bytes, "L",
 	    "memory one clone costs the shim (record + cdev)");
-	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_per_proc",
-	    CTLFLAG_RD, &shim->max_per_proc, 0,
-	    "clones per process, EMFILE beyond (<= 0: unlimited)");
-	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_per_uid",
-	    CTLFLAG_RD, &shim->max_per_uid, 0,
-	    "clones per uid, EAGAIN beyond (<= 0: unlimited)");
-	SYSCTL_ADD_INT(&shim->sysctl_ctx, kids, OID_AUTO, "max_total",
-	    CTLFLAG_RD, &shim->max_total, 0,
-	    "clones in all, EAGAIN beyond (<= 0: unlimited)");
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "max_per_proc",
+	    CTLTYPE_INT | CTLFLAG_RW, shim, CLONE_SHIM_MAX_PER_PROC,
+	    clone_sysctl_limit, "I", "clones per process, EMFILE beyond; "
+	    "-1: no limit (write 0 for the default, 16)");
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "max_per_uid",
+	    CTLTYPE_INT | CTLFLAG_RW, shim, CLONE_SHIM_MAX_PER_UID,
+	    clone_sysctl_limit, "I", "clones per uid, EAGAIN beyond; "
+	    "-1: no limit (write 0 for the default, 256)");
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "max_total",
+	    CTLTYPE_INT | CTLFLAG_RW, shim, CLONE_SHIM_MAX_TOTAL,
+	    clone_sysctl_limit, "I", "clones in all, EAGAIN beyond; "
+	    "-1: no limit (write 0 for the default, 4096)");
 	return (0);
 }
 

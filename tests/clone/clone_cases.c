@@ -664,6 +664,93 @@ ATF_TC_BODY(limits__per_proc_uid_total, tc)
 	ct_shutdown_clean();
 }
 
+/* debug.<shim>.<what>: read (must exist) and write an int limit. */
+static long
+limit_get(const char *what)
+{
+	char name[96];
+	long long v;
+
+	snprintf(name, sizeof(name), "%s.%s", T->sysctl, what);
+	ATF_REQUIRE_EQ_MSG(hk_sysctl_int(name, &v), 0, "read %s", name);
+	return ((long)v);
+}
+
+static int
+limit_set(const char *what, int v)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s.%s", T->sysctl, what);
+	return (hk_sysctl(name, NULL, NULL, &v, sizeof(v)));
+}
+
+ATF_TC(limits__changed_at_run_time);
+ATF_TC_HEAD(limits__changed_at_run_time, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "The limits are sysctls root can write while the shim is attached: "
+	    "a lower max_total refuses the next open (autoclone: EBUSY), -1 "
+	    "removes it and reads back -1, 0 restores the default (4096); a "
+	    "max_per_uid below what a uid holds leaves its clones alone and "
+	    "refuses its next open");
+}
+ATF_TC_BODY(limits__changed_at_run_time, tc)
+{
+	struct ct_proc a, b, c;
+	int fd[3], e;
+
+	ct_set_limits(T, 0, 0, 0);	/* the defaults of clone_shim.h */
+	boot_load();
+	ATF_CHECK_EQ(limit_get("max_per_proc"), 16);
+	ATF_CHECK_EQ(limit_get("max_per_uid"), 256);
+	ATF_CHECK_EQ(limit_get("max_total"), 4096);
+	ct_proc_new(&a, 1000);
+	ct_proc_new(&b, 1000);
+	ct_proc_new(&c, 1000);
+
+	ATF_REQUIRE_EQ(limit_set("max_total", 1), 0);
+	ATF_CHECK_EQ(limit_get("max_total"), 1);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fd[0]), 0);
+	ct_leave();
+	ct_enter(&b);
+	e = ct_open(T, &fd[1]);
+	ct_leave();
+	ATF_CHECK_EQ(e, AUTOCLONE ? EBUSY : EAGAIN);
+	ATF_CHECK_EQ(ct_stat(T, "refused_total"), 1);
+
+	ATF_REQUIRE_EQ(limit_set("max_total", -1), 0);
+	ATF_CHECK_EQ(limit_get("max_total"), -1);
+	ct_enter(&b);
+	ATF_REQUIRE_EQ(ct_open(T, &fd[1]), 0);
+	ct_leave();
+	ATF_REQUIRE_EQ(limit_set("max_total", 0), 0);
+	ATF_CHECK_EQ(limit_get("max_total"), 4096);
+
+	/* uid 1000 holds 2: a limit of 1 keeps them, refuses a third. */
+	ATF_REQUIRE_EQ(limit_set("max_per_uid", 1), 0);
+	ATF_CHECK_EQ(ct_stat(T, "live"), 2);
+	ct_enter(&c);
+	e = ct_open(T, &fd[2]);
+	ct_leave();
+	ATF_CHECK_EQ(e, AUTOCLONE ? EBUSY : EAGAIN);
+	ATF_CHECK_EQ(ct_stat(T, "refused_uid"), 1);
+	ATF_REQUIRE_EQ(limit_set("max_per_uid", -7), 0);
+	ATF_CHECK_EQ(limit_get("max_per_uid"), -1);
+	ct_enter(&c);
+	ATF_REQUIRE_EQ(ct_open(T, &fd[2]), 0);
+	ct_leave();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 3);
+
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	ATF_REQUIRE_EQ(hk_proc_exit(b.p, 0), 0);
+	ATF_REQUIRE_EQ(hk_proc_exit(c.p, 0), 0);
+	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ct_shutdown_clean();
+}
+
 ATF_TC(kmalloc__open_failures_injected);
 ATF_TC_HEAD(kmalloc__open_failures_injected, tc)
 {
@@ -1144,6 +1231,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, unload__driver_held_by_shim);
 	ATF_TP_ADD_TC(tp, unload__load_unload_cycles);
 	ATF_TP_ADD_TC(tp, limits__per_proc_uid_total);
+	ATF_TP_ADD_TC(tp, limits__changed_at_run_time);
 	ATF_TP_ADD_TC(tp, kmalloc__open_failures_injected);
 	ATF_TP_ADD_TC(tp, kmalloc__attach_failures_injected);
 	ATF_TP_ADD_TC(tp, stress__ioctl_racing_close);
