@@ -27,9 +27,12 @@ struct clone_shim *clone_shims[CLONE_MAX_SHIMS];
 struct clone_inflight clone_inflight[CLONE_INFLIGHT_SLOTS];
 
 /* The core indexes its limits as clone_shim.h numbers them. */
-_Static_assert(CLONE_SHIM_MAX_PER_PROC == CLONE_LIMIT_PER_PROC, "limit");
-_Static_assert(CLONE_SHIM_MAX_PER_UID == CLONE_LIMIT_PER_UID, "limit");
-_Static_assert(CLONE_SHIM_MAX_TOTAL == CLONE_LIMIT_TOTAL, "limit");
+_Static_assert((int)CLONE_SHIM_MAX_PER_PROC == (int)CLONE_LIMIT_PER_PROC,
+    "limit");
+_Static_assert((int)CLONE_SHIM_MAX_PER_UID == (int)CLONE_LIMIT_PER_UID,
+    "limit");
+_Static_assert((int)CLONE_SHIM_MAX_TOTAL == (int)CLONE_LIMIT_TOTAL,
+    "limit");
 
 /*
  * A limit as a caller gives it (the params, clone_shim_set_limit) to the
