@@ -19,6 +19,7 @@
  */
 #include <sys/param.h>
 #include <sys/fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "clone/clone_shim_var.h"
@@ -73,13 +74,22 @@ clone_shim_set_limit(struct clone_shim *shim, enum clone_shim_limit which,
 	return (0);
 }
 
-/* After the shim's slot was cleared: wait until no thread that may have
- * found it is still inside an entry point. */
-static void
+/*
+ * After the shim's slot was cleared: wait until no thread that may have
+ * found it is still inside an entry point.  Runs under the kernel
+ * linker's lock, so it is bounded and interruptible: a driver call that
+ * blocks (an ioctl of a file opened before attach, forwarded through the
+ * interposer) must not stall every kld command.  EBUSY when it does not
+ * drain within CLONE_QUIET_SECONDS, EINTR/ERESTART when the unloading
+ * process gets a signal; the caller then puts everything back.
+ */
+#define CLONE_QUIET_SECONDS	2
+
+static int
 clone_wait_quiet(void)
 {
 	u_int busy;
-	int i;
+	int i, error, waited = 0;
 
 	for (;;) {
 		busy = 0;
@@ -87,8 +97,12 @@ clone_wait_quiet(void)
 			busy += __atomic_load_n(&clone_inflight[i].n,
 			    __ATOMIC_SEQ_CST);
 		if (busy == 0)
-			return;
-		tsleep(&clone_inflight, 0, "clnqt", 1);
+			return (0);
+		if (waited++ >= CLONE_QUIET_SECONDS * hz)
+			return (EBUSY);
+		error = tsleep(&clone_inflight, PCATCH, "clnqt", 1);
+		if (error != 0 && error != EWOULDBLOCK)
+			return (error);
 	}
 }
 
@@ -145,31 +159,115 @@ clone_unpublish_and_rele(struct clone_shim *shim, const void *key,
  * proc modes: every open that reaches the device itself (autoclone: devfs
  * did not clone; proc: a call that loaded the driver's ops before the
  * intercept) gets the driver's own EBUSY, and no file but the shim's has
- * an instance there.  Attach fails (EBUSY) while the device is open.
+ * an instance there.
+ *
+ * Its owner is a file of our own (shim->base_owner, never in any file
+ * table), not a NULL fp: a driver that records the opening file and lets
+ * only that file's close delete the instance (kqemu's si_drv2 rule) then
+ * ignores the close of any other file on the device -- such as one that
+ * 5.8.1's D_QUICK open path hands out although d_open said EBUSY.
+ *
+ * If the device is already open (a file opened before the shim attached),
+ * the driver says EBUSY: that file keeps its instance, and the shim takes
+ * the device's own instance at the first open after that file closed
+ * (clone_try_hold_base).  Returns the driver's error.
  */
 int
 clone_hold_base(struct clone_shim *shim)
 {
 	struct dev_open_args oa;
+	int error;
 
 	bzero(&oa, sizeof(oa));
 	oa.a_head.a_dev = shim->base;
 	oa.a_oflags = FREAD | FWRITE;
 	oa.a_devtype = S_IFCHR;
 	oa.a_cred = curthread->td_ucred;
-	return (shim->driver_ops->d_open(&oa));
+	oa.a_fp = shim->base_owner;
+	error = shim->driver_ops->d_open(&oa);
+	if (error == 0)
+		__atomic_store_n(&shim->base_held, 1, __ATOMIC_RELEASE);
+	return (error);
 }
 
+/*
+ * Not held yet (a file opened before attach had the device): try again,
+ * one thread at a time.  An EBUSY means that file is still open.
+ */
+void
+clone_try_hold_base(struct clone_shim *shim)
+{
+	if (clone_base_held(shim) ||
+	    !atomic_cmpset_int(&shim->base_trying, 0, 1))
+		return;
+	if (!clone_base_held(shim))
+		(void)clone_hold_base(shim);
+	atomic_store_rel_int(&shim->base_trying, 0);
+}
+
+/*
+ * proc mode's last close while the shim does not hold the device's own
+ * instance: it belongs to a file opened before attach, closed by now
+ * (nobody has the device open).  Forwarded without an fp, so the driver
+ * deletes it whoever opened it; serialised with clone_try_hold_base so
+ * it never closes an instance the shim just took.
+ */
+void
+clone_close_unheld_base(struct clone_shim *shim, int devtype)
+{
+	struct dev_close_args ca;
+
+	if (clone_base_held(shim))
+		return;
+	while (!atomic_cmpset_int(&shim->base_trying, 0, 1))
+		tsleep(&shim->base_trying, 0, "clnhold", 1);
+	if (!clone_base_held(shim)) {
+		bzero(&ca, sizeof(ca));
+		ca.a_head.a_dev = shim->base;
+		ca.a_fflag = FREAD | FWRITE;
+		ca.a_devtype = devtype;
+		shim->driver_ops->d_close(&ca);
+	}
+	atomic_store_rel_int(&shim->base_trying, 0);
+}
+
+/* Called by detach only, when no entry point can run any more. */
 void
 clone_rele_base(struct clone_shim *shim)
 {
 	struct dev_close_args ca;
 
+	if (!clone_base_held(shim))
+		return;
 	bzero(&ca, sizeof(ca));
 	ca.a_head.a_dev = shim->base;
 	ca.a_fflag = FREAD | FWRITE;
 	ca.a_devtype = S_IFCHR;
+	ca.a_fp = shim->base_owner;
 	shim->driver_ops->d_close(&ca);
+	__atomic_store_n(&shim->base_held, 0, __ATOMIC_RELEASE);
+}
+
+/* The owner file of the instance the shim holds (clone_hold_base). */
+static int
+clone_base_owner_new(struct clone_shim *shim)
+{
+	struct file *fp;
+
+	fp = kmalloc(sizeof(*fp), M_CLONESHIM, M_WAITOK | M_NULLOK | M_ZERO);
+	if (fp == NULL)
+		return (ENOMEM);
+	fp->f_flag = FREAD | FWRITE;
+	fp->f_count = 1;		/* ours; never dropped */
+	shim->base_owner = fp;
+	return (0);
+}
+
+static void
+clone_base_busy_note(struct clone_shim *shim)
+{
+	kprintf("clone_shim: %s is open: that file keeps its instance, every "
+	    "new open is cloned\n", shim->name);
 }
 
 static void
@@ -181,6 +279,8 @@ clone_shim_free(struct clone_shim *shim)
 		clone_core_destroy(shim->core);
 	if (shim->interposer_ops != NULL)		/* never installed */
 		kfree(shim->interposer_ops, M_DEVBUF);
+	if (shim->base_owner != NULL)
+		kfree(shim->base_owner, M_CLONESHIM);
 	kfree(shim, M_CLONESHIM);
 }
 
@@ -247,12 +347,23 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		return (error);
 	}
 
+	if (mode == CLONE_MODE_AUTOCLONE || mode == CLONE_MODE_PROC) {
+		error = clone_base_owner_new(shim);
+		if (error) {
+			clone_shim_free(shim);
+			return (error);
+		}
+	}
 	if (mode == CLONE_MODE_AUTOCLONE) {
 		clone_autoclone_init_ops(shim);
 		/* Hold the base instance: an open devfs does not clone (limit
-		 * refused, no fp) then gets the driver's own EBUSY. */
+		 * refused, no fp) then gets the driver's own EBUSY.  If a file
+		 * has the device open, it keeps it; the handler takes the
+		 * instance at an open after that file closed. */
 		error = clone_hold_base(shim);
-		if (error) {
+		if (error == EBUSY)
+			clone_base_busy_note(shim);
+		else if (error) {
 			clone_shim_free(shim);
 			return (error);
 		}
@@ -271,10 +382,15 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	}
 	clone_interposer_init_ops(shim);
 	if (mode == CLONE_MODE_PROC) {
-		/* No fp: a file on the device itself could not be told from
-		 * a clone's, so none may exist (see clone_hold_base). */
+		/* No fp: a file on the device itself cannot be told from a
+		 * clone's.  One opened before attach keeps the device's
+		 * instance until the device's last close; until then a
+		 * process without a clone reaches that instance, as it would
+		 * without the shim (clone_proc.c). */
 		error = clone_hold_base(shim);
-		if (error) {
+		if (error == EBUSY)
+			clone_base_busy_note(shim);
+		else if (error) {
 			clone_shim_free(shim);
 			return (error);
 		}
@@ -296,10 +412,36 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	return (0);
 }
 
+/*
+ * Put back what detach took away once the quiesce wait refused: the
+ * routing (autoclone's handler, the interposer), the published slot, the
+ * core's open door.  No entry point ran in between without finding the
+ * driver's ops, so nothing of the shim's changed meanwhile.
+ */
+static void
+clone_detach_undo(struct clone_shim *shim, int slot, struct dev_ops *iops)
+{
+	clone_shim_set_slot(slot, shim);
+	if (shim->mode == CLONE_MODE_AUTOCLONE) {
+		clone_autoclone_unload_undo(shim);
+	} else {
+		shim->interposer_ops = iops;
+		atomic_store_rel_int(&shim->interposer_ready, 0);
+		dev_ops_intercept(shim->base, iops);
+		if (shim->mode != CLONE_MODE_PROC)
+			atomic_set_int(&iops->head.flags, D_TRACKCLOSE);
+		else
+			atomic_clear_int(&iops->head.flags, D_TRACKCLOSE);
+		atomic_store_rel_int(&shim->interposer_ready, 1);
+	}
+	clone_core_cancel_detach(shim->core);
+}
+
 int
 clone_shim_detach(struct clone_shim *shim)
 {
-	int error, i;
+	struct dev_ops *iops = shim->interposer_ops;
+	int error, i, slot = -1;
 
 	if (shim->mode == CLONE_MODE_AUTOCLONE)
 		clone_autoclone_reap_orphans(shim);
@@ -330,12 +472,24 @@ clone_shim_detach(struct clone_shim *shim)
 	 * the handler went -- finds no shim and touches nothing of it.  (The
 	 * window left is every interposer's, kern/tty_cons.c's too: a thread
 	 * that read si_ops before the restore and enters only after this
-	 * module's text is gone.)
+	 * module's text is gone.)  A wait that does not drain puts it all
+	 * back and refuses the unload.
 	 */
 	for (i = 0; i < CLONE_MAX_SHIMS; i++)
-		if (clone_shim_slot(i) == shim)
+		if (clone_shim_slot(i) == shim) {
+			slot = i;
 			clone_shim_set_slot(i, NULL);
-	clone_wait_quiet();
+		}
+	error = clone_wait_quiet();
+	if (error) {
+		kprintf("clone_shim: %s: unload refused: a call into the "
+		    "driver did not return within %d s (error %d)\n",
+		    shim->name, CLONE_QUIET_SECONDS, error);
+		clone_detach_undo(shim, slot, iops);
+		return (EBUSY);
+	}
+	if (shim->mode == CLONE_MODE_AUTOCLONE)
+		clone_autoclone_unload_finish(shim);
 	if (shim->mode == CLONE_MODE_PROC) {
 		clone_unhook_exit();
 		/* Last, so that bare opens keep getting the driver's EBUSY
@@ -345,4 +499,3 @@ clone_shim_detach(struct clone_shim *shim)
 	clone_shim_free(shim);
 	return (0);
 }
-

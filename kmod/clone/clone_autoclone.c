@@ -69,6 +69,8 @@ clone_autoclone_handler(struct dev_clone_args *ap)
 		return (ENXIO);
 	}
 	base = shim->base;
+	if (!clone_base_held(shim))	/* a file opened before attach */
+		clone_try_hold_base(shim);
 	error = clone_core_reserve(shim->core, clone_curpid(),
 	    clone_cred_uid(ap->a_cred), curthread, &rec);
 	if ((error == EMFILE || error == EAGAIN) &&

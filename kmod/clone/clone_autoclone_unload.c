@@ -3,8 +3,8 @@
  * handler while no opener can be between devfs's D_QUICK test and the end
  * of devfs_clone() (docs/devfs-clone-bug.md has the proof).
  *
- * Owns: the locking of the node <name>'s vnode in every devfs mount (one
- * mount on the host kernel, CLONE_HOST_BUILD), the quiesce copy of the
+ * Owns: the locking of the node <name>'s vnode in every devfs mount, however
+ * many (one mount on the host kernel, CLONE_HOST_BUILD), the quiesce copy of the
  * driver's ops, and the order of the steps.
  *
  * Locking: runs from detach (module event, serialised by the kernel
@@ -19,36 +19,43 @@
 
 #include "clone/clone_shim_var.h"
 
-#define CLONE_MAX_DEVFS_MOUNTS	16
-
 /*
  * Lock the vnode of the node <name> in every devfs mount, exclusively
  * (the autoclone unload, docs/devfs-clone-bug.md).  May be called again:
- * mounts already locked are skipped (a second pass catches a devfs
- * mounted meanwhile).  Returns EBUSY if a node cannot be locked; the
- * caller unlocks what was locked either way.
+ * mounts already scanned are skipped (a second pass catches a devfs
+ * mounted meanwhile).  Any number of mounts (one devfs per jail is
+ * ordinary): one small record per scanned mount, kmalloc'd as the scan
+ * finds it.  Returns EBUSY if a node cannot be locked, ENOMEM if a record
+ * cannot be had; the caller unlocks what was locked either way.
  */
+struct clone_vmount {
+	void			*mp;	/* a scanned devfs mount */
+	struct vnode		*vp;	/* its <name> node, locked; or NULL */
+	struct clone_vmount	*next;
+};
+
 struct clone_vlock {
-	const char	*name;
-	cdev_t		base;
-	struct vnode	*vps[CLONE_MAX_DEVFS_MOUNTS];
-	void		*mps[CLONE_MAX_DEVFS_MOUNTS];	/* scanned mounts */
-	int		n;
-	int		nmps;
-	int		error;
+	const char		*name;
+	cdev_t			base;
+	struct clone_vmount	*mounts;	/* newest first */
+	int			error;
 };
 
 static int
 clone_lock_one(struct clone_vlock *vl, struct nlookupdata *nd, void *mp)
 {
+	struct clone_vmount *vm;
 	struct vnode *vp;
 	int error;
 
-	if (vl->nmps == CLONE_MAX_DEVFS_MOUNTS) {
+	vm = kmalloc(sizeof(*vm), M_CLONESHIM, M_WAITOK | M_NULLOK | M_ZERO);
+	if (vm == NULL) {
 		nlookup_done(nd);
-		return (EBUSY);
+		return (ENOMEM);
 	}
-	vl->mps[vl->nmps++] = mp;
+	vm->mp = mp;
+	vm->next = vl->mounts;
+	vl->mounts = vm;
 	error = nlookup(nd);
 	if (error == 0)
 		error = cache_vget(&nd->nl_nch, nd->nl_cred, LK_EXCLUSIVE, &vp);
@@ -61,17 +68,17 @@ clone_lock_one(struct clone_vlock *vl, struct nlookupdata *nd, void *mp)
 		vput(vp);	/* another device under that name: not ours */
 		return (0);
 	}
-	vl->vps[vl->n++] = vp;
+	vm->vp = vp;
 	return (0);
 }
 
 static int
 clone_mount_seen(struct clone_vlock *vl, void *mp)
 {
-	int i;
+	struct clone_vmount *vm;
 
-	for (i = 0; i < vl->nmps; i++)
-		if (vl->mps[i] == mp)
+	for (vm = vl->mounts; vm != NULL; vm = vm->next)
+		if (vm->mp == mp)
 			return (1);
 	return (0);
 }
@@ -126,8 +133,14 @@ clone_lock_nodes(struct clone_vlock *vl)
 static void
 clone_unlock_nodes(struct clone_vlock *vl)
 {
-	while (vl->n > 0)
-		vput(vl->vps[--vl->n]);
+	struct clone_vmount *vm;
+
+	while ((vm = vl->mounts) != NULL) {
+		vl->mounts = vm->next;
+		if (vm->vp != NULL)
+			vput(vm->vp);
+		kfree(vm, M_CLONESHIM);
+	}
 }
 
 /*
@@ -196,10 +209,24 @@ clone_autoclone_unload(struct clone_shim *shim)
 		devfs_clone_handler_add(shim->name, clone_autoclone_handler);
 		return (EBUSY);
 	}
+	return (0);
+}
+
+/* Detach's quiesce wait refused after clone_autoclone_unload(): clone
+ * again. */
+void
+clone_autoclone_unload_undo(struct clone_shim *shim)
+{
+	devfs_clone_handler_add(shim->name, clone_autoclone_handler);
+}
+
+/* After detach's quiesce wait: nothing of the shim runs any more. */
+void
+clone_autoclone_unload_finish(struct clone_shim *shim)
+{
 	/* (8) Every destroy_dev() of a clone has been processed: no cdev
 	 * points at autoclone_ops any more. */
 	devfs_config();
 	clone_rele_base(shim);
 	devfs_clone_bitmap_uninit(&shim->bitmap);
-	return (0);
 }

@@ -116,6 +116,8 @@ clone_interposer_open(struct dev_open_args *ap)
 	 */
 	while (atomic_load_acq_int(&shim->interposer_ready) == 0)
 		tsleep(&shim->interposer_ready, 0, "clnrdy", 1);
+	if (shim->mode == CLONE_MODE_PROC && !clone_base_held(shim))
+		clone_try_hold_base(shim);
 	if (fp == NULL && shim->mode != CLONE_MODE_PROC) {
 		/* A kernel-internal open without a file: plain open of the
 		 * device itself (nothing to key a clone on). */
@@ -221,7 +223,9 @@ clone_interposer_close(struct dev_close_args *ap)
  * function with a_dev = the clone, holding only the record's reference.
  * A file the shim does not know: in fp/native mode one opened before the
  * shim attached (passed through to the device itself); in proc mode
- * another process's file (ENXIO: a forked child).
+ * another process's file (ENXIO: a forked child), or -- while a file
+ * opened before attach still has the device's own instance -- possibly
+ * that file (passed through: proc mode cannot tell).
  */
 #define CLONE_FORWARD(fn, argtype)					\
 static int								\
@@ -242,7 +246,8 @@ clone_interposer_##fn(struct argtype *ap)					\
 	}								\
 	rec = clone_interposer_rec(shim, ap->a_fp, &refd);			\
 	if (rec == NULL) {						\
-		if (shim->mode == CLONE_MODE_PROC) {			\
+		if (shim->mode == CLONE_MODE_PROC &&			\
+		    clone_base_held(shim)) {				\
 			clone_core_count_refusal(shim->core,		\
 			    CLONE_REFUSED_FOREIGN);				\
 			error = ENXIO;					\

@@ -23,9 +23,10 @@ static int clone_exit_hooks;	/* attached shims using the at_exit hook */
  * devfs counts an open only after its d_open returned, so that may be an
  * open in flight in another process (clone_core_idle_keys).  The
  * interposer has no D_TRACKCLOSE in proc mode (cleared if the driver had
- * it), so its d_close is the device's last close.  Nothing is forwarded
- * to the driver for the device itself: the only instance there is the
- * one the shim holds.
+ * it), so its d_close is the device's last close.  The instance on the
+ * device itself is the shim's (nothing to forward), unless a file opened
+ * before attach had it: that file is closed now too, so its instance goes
+ * (clone_close_unheld_base).
  */
 void
 clone_proc_last_close(struct clone_shim *shim, int devtype)
@@ -39,6 +40,7 @@ clone_proc_last_close(struct clone_shim *shim, int devtype)
 			clone_unpublish_and_rele(shim, keys[i], FREAD | FWRITE,
 			    devtype, NULL);
 	}
+	clone_close_unheld_base(shim, devtype);
 }
 
 /*

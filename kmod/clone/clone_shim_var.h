@@ -78,6 +78,13 @@ struct clone_shim {
 	struct sysctl_ctx_list	sysctl_ctx;
 	int			sysctl_on;
 	u_int			interposer_ready; /* its flags are final */
+	/* The driver's instance on the device itself (autoclone, proc):
+	 * held under an owner file of our own, so the driver's owner rule
+	 * keeps every other file's close away from it; taken at attach, or
+	 * at the first open after a file opened before attach closed. */
+	struct file		*base_owner;
+	u_int			base_held;	/* the instance is ours */
+	u_int			base_trying;	/* a thread is taking it */
 	char			name[64];
 };
 
@@ -172,7 +179,17 @@ int	clone_shim_driver_supported(cdev_t dev, const char **why);
 void	clone_unpublish_and_rele(struct clone_shim *shim, const void *key,
 	    int fflag, int devtype, struct file *fp);
 int	clone_hold_base(struct clone_shim *shim);
+void	clone_try_hold_base(struct clone_shim *shim);
+void	clone_close_unheld_base(struct clone_shim *shim, int devtype);
 void	clone_rele_base(struct clone_shim *shim);
+
+/* Whether the shim holds the device's own instance (an acquire load: one
+ * per open while it does not, nothing on the hot path). */
+static __inline int
+clone_base_held(struct clone_shim *shim)
+{
+	return (__atomic_load_n(&shim->base_held, __ATOMIC_ACQUIRE) != 0);
+}
 
 /* clone_interposer.c */
 void	clone_interposer_init_ops(struct clone_shim *shim);
@@ -189,6 +206,8 @@ d_clone_t clone_autoclone_handler;
 
 /* clone_autoclone_unload.c */
 int	clone_autoclone_unload(struct clone_shim *shim);
+void	clone_autoclone_unload_undo(struct clone_shim *shim);
+void	clone_autoclone_unload_finish(struct clone_shim *shim);
 
 /* clone_sysctl.c */
 int	clone_sysctl_attach(struct clone_shim *shim, const char *name);

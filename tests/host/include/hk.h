@@ -135,6 +135,13 @@ int hk_proc_set_uspace(struct hk_proc *p, const struct hk_uspace_ops *ops);
  * root passes): EACCES otherwise.  Syscalls of a thread whose process has
  * exited (killed) return EINTR. */
 int hk_open(const char *path, int flags, int *fdp);
+/* With flags | HK_O_QUICK the open takes devfs_spec_open's D_QUICK path
+ * whatever the device's flags: what 5.8.1 does for an opener that saw
+ * D_QUICK (a devfs mounted during an autoclone unload sees the quiesce
+ * copy's), so d_open's error is dropped and the file kept -- a stray
+ * file on the device itself. */
+#define HK_O_QUICK	0x40000000
+
 int hk_close(int fd);
 int hk_dup(int fd, int *newfdp);
 /* ioctl(2): like sys_ioctl, copies IOCPARM_LEN(cmd) bytes in for IOC_IN

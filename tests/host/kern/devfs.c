@@ -859,7 +859,7 @@ stdopen(struct vnode *vp)
  */
 static int
 devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
-    struct file *vop_fp, struct file *dev_fp, struct vnode **fvpp)
+    struct file *vop_fp, struct file *dev_fp, struct vnode **fvpp, int quick)
 {
 	struct vnode *orig_vp = NULL, *nvp;
 	struct devfs_node *node, *newnode;
@@ -870,7 +870,7 @@ devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
 	if ((dev = vp->v_rdev) == NULL)
 		return (ENXIO);
 
-	if (dev_dflags(dev) & D_QUICK) {
+	if (quick || (dev_dflags(dev) & D_QUICK)) {
 		vn_unlock(vp);
 		error = dev_dopen(dev, mode, S_IFCHR, cred, dev_fp, vp);
 		vn_lock(vp, LK_SHARED | LK_RETRY);
@@ -958,7 +958,7 @@ node_access(cdev_t dev, struct ucred *cred, int fmode)
 /* vn_open of a devfs path for a file (the open(2) half of hk_open). */
 int
 hk_devfs_open(const char *name, int fmode, struct ucred *cred,
-    struct file *fp)
+    struct file *fp, int quick)
 {
 	struct hk_file_priv *fpp = fp->f_hk;
 	struct devfs_node *node;
@@ -985,7 +985,8 @@ hk_devfs_open(const char *name, int fmode, struct ucred *cred,
 	else
 		error = node_access(vp->v_rdev, cred, fmode);
 	if (error == 0)
-		error = devfs_spec_open(vp, fmode, cred, vop_fp, dev_fp, &fvp);
+		error = devfs_spec_open(vp, fmode, cred, vop_fp, dev_fp, &fvp,
+		    quick);
 	vn_unlock(vp);
 	vrele(vp);
 	if (error)

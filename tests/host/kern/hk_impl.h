@@ -169,7 +169,7 @@ void	hk_devfs_shutdown(void);
 void	hk_devfs_create_dev(cdev_t dev);	/* async node creation */
 void	hk_devfs_destroy_dev(cdev_t dev);	/* async */
 int	hk_devfs_open(const char *name, int fmode, struct ucred *cred,
-	    struct file *fp);
+	    struct file *fp, int quick);
 int	hk_devfs_close(struct file *fp);
 int	hk_devfs_check_module(void *base, const char *name);
 

@@ -202,7 +202,8 @@ hk_open(const char *path, int flags, int *fdp)
 	}
 	fmode = FFLAGS(flags & O_ACCMODE) | (flags & (O_NONBLOCK | O_APPEND));
 	fp = hk_falloc(p->cred, fmode);
-	error = hk_devfs_open(devname_of(path), fmode, p->cred, fp);
+	error = hk_devfs_open(devname_of(path), fmode, p->cred, fp,
+	    (flags & HK_O_QUICK) != 0);
 	if (error == 0)
 		error = hk_fd_install(p, fp, fdp);
 	else

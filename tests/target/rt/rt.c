@@ -188,6 +188,9 @@ int unlink(const char *p) { return (int)SC1(SYS_unlink, p); }
 int ftruncate(int fd, long l) { return (int)SC3(SYS_ftruncate, fd, 0, l); }
 int mount(const char *t, const char *p, int f, void *d) { return (int)SC4(SYS_mount, t, p, f, d); }
 int unmount(const char *p, int f) { return (int)SC2(SYS_unmount, p, f); }
+int mkdir(const char *p, int m) { return (int)SC2(SYS_mkdir, p, m); }
+int rmdir(const char *p) { return (int)SC1(SYS_rmdir, p); }
+int stat(const char *p, struct kqt_stat *sb) { return (int)SC2(SYS_stat, p, sb); }
 int sigaction(int s, const struct sigaction *a, struct sigaction *o) { return (int)SC3(SYS_sigaction, s, a, o); }
 int setitimer(int w, const struct itimerval *v, struct itimerval *o) { return (int)SC3(SYS_setitimer, w, v, o); }
 int usched_set(pid_t p, int c, void *d, int b) { return (int)SC4(SYS_usched_set, p, c, d, b); }

@@ -69,6 +69,9 @@ typedef __builtin_va_list va_list;
 #define SYS_ftruncate	201
 #define SYS_sigaction	342
 #define SYS_usched_set	481
+#define SYS_mkdir	136
+#define SYS_rmdir	137
+#define SYS_stat	475
 
 /* errno values (sys/errno.h). */
 #define EPERM		1
@@ -208,6 +211,22 @@ int unlink(const char *path);
 int ftruncate(int fd, long length);
 int mount(const char *type, const char *path, int flags, void *data);
 int unmount(const char *path, int flags);
+int mkdir(const char *path, int mode);
+int rmdir(const char *path);
+/* The fields of DragonFly's struct stat (sys/stat.h) the suites read; the
+ * rest is padding up to its size. */
+struct kqt_stat {
+	unsigned long	st_ino;
+	unsigned int	st_nlink;
+	unsigned int	st_dev;
+	unsigned short	st_mode;
+	unsigned short	st_padding1;
+	unsigned int	st_uid;
+	unsigned int	st_gid;
+	unsigned int	st_rdev;
+	char		rest[160];
+};
+int stat(const char *path, struct kqt_stat *sb);
 int sigaction(int sig, const struct sigaction *act, struct sigaction *oact);
 int setitimer(int which, const struct itimerval *itv, struct itimerval *old);
 int usched_set(pid_t pid, int cmd, void *data, int bytes);
