@@ -5,7 +5,7 @@
  * words (BSD encoding, which DragonFly's kernel and the host kernel use, and
  * Linux encoding, which a QEMU built on Linux sends through devhost), the
  * EXEC exit reasons, the guest physical memory kinds and the page-list
- * limits.  Written from the facts in DESIGN.md section 6, in our own words.
+ * limits.  Written in our own words; docs/design.md §12.
  *
  * Usable from C and C++, from user space and from the kernel.  In the kernel
  * (and in the freestanding C++ cores) it includes nothing: fixed-width types

@@ -23,6 +23,7 @@
 # _maninstall).  DragonFly's share/mk has no deinstall target: ours removes
 # exactly what install put there and leaves the directories, which belong
 # to the system.
+# Design: docs/design.md §3.
 
 .include <bsd.man.mk>
 

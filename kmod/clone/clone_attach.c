@@ -16,6 +16,8 @@
  *
  * Locking: attach and detach run from module events, which the kernel
  * linker serialises; they are the only writers of clone_shims[].
+ *
+ * Design: docs/design.md §6, §7.1, §7.2.
  */
 #include <sys/param.h>
 #include <sys/fcntl.h>

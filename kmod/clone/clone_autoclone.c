@@ -14,6 +14,8 @@
  * handler runs in the opener's context inside devfs_clone().  A clone's
  * ops lead to its shim (clone_autoclone_shim) without the shim table: a clone
  * cdev exists only while its shim does (detach waits for every destroy).
+ *
+ * Design: docs/design.md §4.
  */
 #include <sys/param.h>
 #include <sys/fcntl.h>

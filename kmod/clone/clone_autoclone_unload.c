@@ -11,6 +11,8 @@
  * linker) with the core marked detaching and no record live.  The vnode
  * locks are taken exclusively, in mount-list order, and all released
  * before it returns.
+ *
+ * Design: docs/design.md §7.3.
  */
 #include <sys/param.h>
 #include <sys/mount.h>
@@ -144,7 +146,8 @@ clone_unlock_nodes(struct clone_vlock *vl)
 }
 
 /*
- * The autoclone unload (issue 7; docs/devfs-clone-bug.md has the proof).
+ * The autoclone unload (docs/design.md §7.3; docs/devfs-clone-bug.md has
+ * the step-by-step proof).
  * Called with the core already marked detaching (the handler refuses every
  * new clone) and no record live.
  */

@@ -1,6 +1,6 @@
 /*
  * clone_core.cc - the life of a record in the cloning shim's hermetic core
- * (C++, DESIGN.md §4): create and destroy the core; reserve (limits, the
+ * (C++, docs/design.md §3): create and destroy the core; reserve (limits, the
  * per-process list), publish, look up, unpublish, reference and free a
  * record.
  *
@@ -11,6 +11,8 @@
  * Locking: as clone_core_impl.h.  reserve allocates with no lock held and
  * retries; publish, lookup and unpublish take one hash stripe; nothing
  * calls out with a lock held (finalize runs after the last rele, unlocked).
+ *
+ * Design: docs/design.md §5.
  */
 #include "clone/clone_core_impl.h"
 

@@ -26,6 +26,8 @@
  * lock is taken.
  *
  * The OS interface (clone_os_*) is implemented by clone_os.c.
+ *
+ * Design: docs/design.md §5.
  */
 #ifndef CLONE_CORE_H
 #define CLONE_CORE_H

@@ -25,6 +25,8 @@
  *    last rele.
  *  - Lock order: table_ before a stripe (publish does not nest them).
  *  Nothing is allocated, and nothing calls out, with a lock held.
+ *
+ * Design: docs/design.md §5.
  */
 #ifndef CLONE_CORE_IMPL_H
 #define CLONE_CORE_IMPL_H

@@ -8,6 +8,8 @@
  * Locking: the key walks, the detach flag, the statistics and the listing
  * take the table lock; the accessors read a record the caller holds a
  * reference on (constant fields, or atomics).
+ *
+ * Design: docs/design.md §5.
  */
 #include "clone/clone_core_impl.h"
 

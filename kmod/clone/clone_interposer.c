@@ -14,6 +14,8 @@
  * Locking: every entry point runs inside clone_enter()/clone_leave() and
  * holds no lock across the driver's call, only a reference on its record
  * (native: the file's cdevpriv holds it).
+ *
+ * Design: docs/design.md §4, §6.
  */
 #include <sys/param.h>
 #include <sys/fcntl.h>

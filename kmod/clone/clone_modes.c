@@ -8,6 +8,8 @@
  * tunable and the sysctl tree, and the driver checks attach makes first.
  *
  * Locking: none; everything here is constant or read-only.
+ *
+ * Design: docs/design.md §4.
  */
 #include "clone/clone_shim_var.h"
 

@@ -8,6 +8,8 @@
  * Locking: none of its own; the spinlocks made here are the core's (its
  * table lock and hash stripes, clone_core.h).  clone_os_alloc may sleep
  * (M_WAITOK | M_NULLOK): the core never allocates holding a lock.
+ *
+ * Design: docs/design.md §2.
  */
 #include <sys/param.h>
 #include <sys/spinlock.h>

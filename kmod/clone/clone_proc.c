@@ -8,6 +8,8 @@
  * Locking: clone_exit_hooks is touched by attach/detach only (module
  * events, serialised by the kernel linker).  The hook runs inside
  * clone_enter()/clone_leave() like every entry point.
+ *
+ * Design: docs/design.md §4, §7.4.
  */
 #include <sys/param.h>
 #include <sys/fcntl.h>
@@ -106,18 +108,13 @@ clone_count_exiting(struct proc *p, void *data)
  * counters drained.  5.8's exit1() walks exit_list with no lock, and
  * rm_at_exit() kfree()s our entry at once: a process still inside
  * clone_at_exit, or just returned from it, would then load the next link
- * from the freed entry (the general protection fault at exit1+0xa8 that
- * race__exit_vs_load_unload reproduced when the hook was removed before the
- * wait).  After the drain no walker is inside the hook, and one that calls
- * it now finds no shim and returns at once; the grace period covers the few
- * instructions between its return and the walker's load of the link.  What
- * no module can close: a walker that loaded the pointer to our entry just
- * before rm_at_exit() unlinked it, or was stalled past the grace (procfs's
- * own rm_at_exit() has the same race).  That is narrower, not gone: under
- * QEMU's TCG a 20 s race__exit_vs_load_unload still hit it once.  So only
- * proc mode (kernels without fp, where nothing else tells a process's
- * clone) uses the hook; autoclone reaps without one
- * (clone_autoclone_reap_orphans).
+ * from the freed entry.  After the drain no walker is inside the hook, and
+ * one that calls it now finds no shim and returns at once; the grace period
+ * covers the few instructions between its return and the walker's load of
+ * the link.  What no module can close: a walker that loaded the pointer to
+ * our entry just before rm_at_exit() unlinked it, or was stalled past the
+ * grace (procfs's own rm_at_exit() has the same race).  So only proc mode
+ * uses the hook (docs/design.md §7.4).
  */
 void
 clone_unhook_exit(void)

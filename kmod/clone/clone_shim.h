@@ -6,8 +6,7 @@
  * when a module attaches this shim to its cdev: every open gets a private
  * clone cdev made with the driver's own dev_ops, and every later operation
  * of that open file reaches the driver with a_dev = that clone.  The driver
- * never knows.  See DESIGN.md section 2 and clone_shim(9)
- * (kmod/clone/clone_shim.9).
+ * never knows.  See clone_shim(9) (kmod/clone/clone_shim.9).
  *
  * Modes (how an operation finds the clone of its open file):
  *   CLONE_MODE_AUTOCLONE  devfs clone handler under the node's name: every
@@ -52,6 +51,8 @@
  * Locking: the shim takes its own locks only; none is held across a call
  * into the wrapped driver.  attach/detach must be called from a module
  * event handler (they may sleep).
+ *
+ * Design: docs/design.md §4, §7.
  */
 #ifndef CLONE_SHIM_H
 #define CLONE_SHIM_H

@@ -38,6 +38,8 @@
  * The wrapped driver must be D_MPSAFE (kqemu is), and have no d_mmap,
  * d_mmap_single, d_kqfilter or d_uksmap: attach refuses any other
  * (clone_shim_driver_supported, clone_modes.c, says why).
+ *
+ * Design: docs/design.md §6.
  */
 #ifndef CLONE_SHIM_VAR_H
 #define CLONE_SHIM_VAR_H

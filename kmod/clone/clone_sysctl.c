@@ -10,6 +10,8 @@
  * Locking: the handlers run under the sysctl lock that sysctl_ctx_free()
  * takes exclusively, so none runs once it returns.  The numbers come from
  * the core under its table lock (clone_core_stats, clone_core_listing).
+ *
+ * Design: docs/design.md §4.
  */
 #include "clone/clone_shim_var.h"
 

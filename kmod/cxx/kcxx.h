@@ -5,7 +5,7 @@
  * annotation macros, a [[nodiscard]] non-copyable lock guard, and an
  * intrusive doubly linked list that asserts it is empty when destroyed.
  *
- * Rules (DESIGN.md §4): no kernel header, no std:: header, no exceptions, no
+ * Rules (docs/design.md §3): no kernel header, no std:: header, no exceptions, no
  * RTTI, no plain operator new, no global object with a constructor or a
  * destructor (DragonFly's kernel linker never runs .init_array).  Each core
  * declares its own extern "C" OS interface (alloc, lock, log, abort, pid),

@@ -1,6 +1,6 @@
 /*
  * kqemu_clone.c - kqemu_clone.ko: every open of /dev/kqemu gets its own
- * kqemu instance (DESIGN.md section 2, issues 4 and 7).
+ * kqemu instance.
  *
  * Owns: the module events, the loader tunables hw.kqemu_clone.*, and the
  * one shim attached to kqemu's cdev, which makes the sysctl tree
@@ -8,13 +8,15 @@
  * bytes_per_clone, max_*).  The cloning itself is the generic shim
  * (kmod/clone/).
  *
- * Unload order (DESIGN.md section 5, the linker's reference rules): we
+ * Unload order (the linker's reference rules, docs/design.md §10): we
  * hold kqemu through its export API (kqemu_hold) for as long as the shim
  * is attached, so kqemu's own MOD_UNLOAD refuses even after a vetoed
  * kldunload of this module has dropped the MODULE_DEPEND reference.
  *
  * Locking: kqemu_clone_shim is touched only by the module events, which
  * the kernel linker serialises.
+ *
+ * Design: docs/design.md §4, §7.2.
  */
 #include <sys/param.h>
 #include <sys/systm.h>

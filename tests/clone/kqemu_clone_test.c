@@ -163,7 +163,7 @@ unload_order(const char *mode)
 	ATF_REQUIRE_EQ(ct_open(T, &fd), 0);
 	ct_leave();
 	/* A vetoed kldunload of kqemu_clone drops its MODULE_DEPEND
-	 * reference on kqemu (DESIGN.md §5)... */
+	 * reference on kqemu (docs/design.md §10)... */
 	ATF_CHECK_EQ(ct_unload_shim(T), EBUSY);
 	/* ...so kldunload(kqemu) reaches kqemu's MOD_UNLOAD: refused. */
 	hk_kldunload("kqemu");

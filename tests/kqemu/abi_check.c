@@ -3,7 +3,7 @@
  * compiled for.  Built twice by mk/kqemu.mk: natively (LP64) and with -m32
  * -ffreestanding -fsyntax-only (ILP32, no 32-bit libc needed), so a layout
  * that differs between i386 and amd64 breaks the build.  Offsets are the
- * kqemu 1.4 ones (DESIGN.md section 6).  Nothing runs: if it compiles, the
+ * kqemu 1.4 ones (docs/design.md §12).  Nothing runs: if it compiles, the
  * ABI holds.
  *
  * Locking: none.

@@ -142,9 +142,9 @@ h_line_has(const char *name, const char *needle)
 }
 
 /*
- * DragonFly's linker drops a reference when MOD_UNLOAD vetoes (DESIGN.md
- * section 5): after one vetoed kldunload, loading h_twin (which depends on
- * kqemu) leaves kqemu with the single reference that lets the next
+ * DragonFly's linker drops a reference when MOD_UNLOAD vetoes
+ * (docs/design.md §10): after one vetoed kldunload, loading h_twin (which
+ * depends on kqemu) leaves kqemu with the single reference that lets the next
  * kldunload(kqemu) reach kqemu's own MOD_UNLOAD while h_twin is loaded --
  * the case kqemu's holder count and interception check exist for.
  */

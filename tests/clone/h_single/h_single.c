@@ -8,7 +8,7 @@
  * a value (isolation checks), SLEEP n ticks (calls in flight), SERIAL (which
  * instance answered).  Exports hsingle_hold/hsingle_rele: MOD_UNLOAD
  * refuses while held, while any instance lives or while the cdev is
- * intercepted (DESIGN.md section 5).  sysctl debug.hsingle.instances.
+ * intercepted (docs/design.md §7.2).  sysctl debug.hsingle.instances.
  *
  * d_psize and d_revoke answer on the device itself (operations a wrapper
  * must forward too): debug.hsingle.psize and .revoke call them through

@@ -36,7 +36,7 @@ extern "C" {
 /* --- boot, profiles, teardown ----------------------------------------- */
 
 /*
- * Kernel profiles (DESIGN.md §2):
+ * Kernel profiles (docs/design.md §4, §11):
  *  HK_PROFILE_MODERN      dev args carry a_fp, cdevpriv, devfs clone handlers (>= 3.8)
  *  HK_PROFILE_NOCDEVPRIV  a_fp but no devfs_*_cdevpriv (set/get return ENOENT)
  *  HK_PROFILE_LEGACY      no fp in any dev args (a_fp == NULL), no cdevpriv,
@@ -152,7 +152,7 @@ int hk_read(int fd, void *buf, size_t len, size_t *done);
 int hk_write(int fd, const void *buf, size_t len, size_t *done);
 
 /* kldload/kldunload by module file name ("kqemu", "kqemu_clone"), with
- * DragonFly's linker reference rules (DESIGN.md §5). *fileidp may be NULL.
+ * DragonFly's linker reference rules (docs/design.md §10). *fileidp may be NULL.
  * A MOD_LOAD error is returned and the file unloaded (5.8 returns 0 and
  * keeps it).  hk_kldload returns after devfs has created the module's
  * nodes.  These and hk_sysctl may be called from an unbound OS thread:

@@ -1,9 +1,9 @@
 /*
  * accel_vm.h: our own kqemu client for the accel suite and the accel bench,
- * doing for a minimal PC guest what QEMU 0.10's kqemu.c does (DESIGN.md
- * sections 6 and 8): the guest's RAM, dirty bytes and three page arrays in
- * the process (page aligned, one mapping, as QEMU's kqemu_vmalloc makes
- * them), GET_VERSION, INIT, SET_PHYS_MEM, then an EXEC loop that handles
+ * doing for a minimal PC guest what QEMU 0.10's kqemu.c does
+ * (docs/design.md §9 and §12): the guest's RAM, dirty bytes and three
+ * page arrays in the process (page aligned, one mapping, as QEMU's
+ * kqemu_vmalloc makes them), GET_VERSION, INIT, SET_PHYS_MEM, then an EXEC loop that handles
  * every return code.  The client never interprets a guest instruction: a
  * SOFTMMU return is a failure that names the guest's eip.
  *

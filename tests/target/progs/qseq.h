@@ -1,6 +1,6 @@
 /*
  * qseq.h: what QEMU 0.10/0.11 does with /dev/kqemu, as target-suite helpers
- * (DESIGN.md section 6): GET_VERSION, INIT with page-aligned RAM and page
+ * (docs/design.md §12): GET_VERSION, INIT with page-aligned RAM and page
  * lists, SET_PHYS_MEM per region, an EXEC loop, MODIFY_RAM_PAGES.
  * Always the BSD command words (KQEMU_IOC_*): this runs on DragonFly.
  * Locking: none (per process).
