@@ -80,7 +80,7 @@ clone_shim_mode(const struct clone_shim *shim)
 /*
  * What a driver must be for the shim to keep it safe in every mode.
  * Returns 0, or ENODEV with *why saying what is missing (attach prints
- * it; docs/kqemu_clone.4.md says what it means for a user):
+ * it; kqemu_clone(4) says what it means for a user):
  *  - D_MPSAFE: the shim calls the driver's d_open/d_close from paths the
  *    kernel's dev_d* wrappers never see (a process's exit, a reap, the
  *    instance held on the device, unload), so nothing would take the MP
