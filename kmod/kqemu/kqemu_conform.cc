@@ -1,6 +1,6 @@
 /*
  * kqemu_conform.cc - the `conform` engine: the whole kqemu 1.4 contract
- * without acceleration (DESIGN.md section 6, issue 3).
+ * without acceleration (docs/design.md §12).
  *
  * Owns: one ConformVm per READY instance -- a copy of the INIT parameters,
  * its share of the locked-pages budget, the guest physical map, the last
@@ -21,7 +21,7 @@
  *
  * What it does not do: run guest code.  QEMU interprets every block
  * itself, so a guest runs correctly but slower than with no kqemu at all
- * (DESIGN.md section 6): this engine is for tests, the demo and conformance
+ * (docs/design.md §9): this engine is for tests, the demo and conformance
  * with real QEMU, never the default.
  *
  * Locking: every op but stats runs under the instance lock (kqemu_core.cc),

@@ -25,6 +25,8 @@
  *    ioctl writes a shared cache line); the driver keeps rare events and
  *    the totals of deleted instances under its lock, and kqemu_core_stats
  *    sums the two.
+ *
+ * Design: docs/design.md §8, §12.
  */
 #include "cxx/kcxx.h"
 #include "kqemu_core.h"

@@ -16,6 +16,8 @@
  * under the driver lock (kqemu_core_stats).
  *
  * Usable from C and C++; includes only kqemu headers (hermetic).
+ *
+ * Design: docs/design.md §8.
  */
 #ifndef KQEMU_CORE_H
 #define KQEMU_CORE_H

@@ -6,7 +6,7 @@
  * hw.kqemu.engine, hw.kqemu.max_locked_pages), the sysctl tree hw.kqemu.*,
  * the holder count of kqemu_export.h, and the kqemu_os_* services the C++
  * core (kqemu_core.cc) uses.  This is the only kqemu file that includes
- * kernel headers (DESIGN.md section 4).
+ * kernel headers (docs/design.md §2).
  *
  * Single-instance semantics, on purpose: a cdev's VM instance lives in its
  * si_drv1.  The first open (which must allow writing: else EPERM) creates
@@ -29,7 +29,7 @@
  * The device is D_MPSAFE and D_TRACKCLOSE: d_close comes once per open
  * file description (its last fdrop) rather than when devfs's open count
  * says the device's last close -- a count a close racing a close-then-
- * reopen can get wrong, leaking the instance (DESIGN.md section 5).
+ * reopen can get wrong, leaking the instance (docs/design.md §8).
  * Only the open that created the instance succeeds, so exactly one close
  * deletes it.
  */

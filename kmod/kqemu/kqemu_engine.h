@@ -31,6 +31,8 @@
  * the module was loaded with.
  *
  * Usable from C and C++; includes only kqemu.h (hermetic).
+ *
+ * Design: docs/design.md §9.
  */
 #ifndef KQEMU_ENGINE_H
 #define KQEMU_ENGINE_H

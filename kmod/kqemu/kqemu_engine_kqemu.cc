@@ -1,6 +1,6 @@
 /*
  * kqemu_engine_kqemu.cc - the `kqemu` engine: kqemu 1.4's own monitor runs
- * the guest natively (DESIGN.md section 8, issue 11).
+ * the guest natively (docs/design.md §9).
  *
  * Owns: one KqemuVm per READY instance -- its share of the locked-pages
  * budget and its monitor VM (kqemu_mon.h) -- and the monitor's global state

@@ -4,7 +4,7 @@
  *
  * Why: DragonFly's linker drops a reference even when MOD_UNLOAD vetoes, so
  * MODULE_DEPEND alone does not keep kqemu loaded under its wrapper
- * (DESIGN.md section 5).  A wrapper holds kqemu for as long as it keeps
+ * (docs/design.md §10).  A wrapper holds kqemu for as long as it keeps
  * kqemu's dev_ops or cdevs anywhere: kqemu's MOD_UNLOAD refuses with EBUSY
  * while any hold is outstanding (and also while its cdev is intercepted or
  * any instance lives, held or not).

@@ -37,7 +37,7 @@
  * records and nothing else; nothing sleeps under it.  A VM's calls are
  * serialized by the core's instance lock; its counters are atomic words
  * (read unlocked by kqemu_mon_stats).  The monitor's global state has its
- * own internal lock.
+ * own internal lock.  Design: docs/design.md §9.
  */
 #include <sys/param.h>
 #include <sys/systm.h>

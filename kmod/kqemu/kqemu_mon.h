@@ -20,6 +20,8 @@
  * destroy (it reads atomic counters).  Every call may sleep.
  *
  * Usable from C and C++; includes nothing.
+ *
+ * Design: docs/design.md §9.
  */
 #ifndef KQEMU_MON_H
 #define KQEMU_MON_H

@@ -5,6 +5,8 @@
  * same two symbols instead (kqemu_engine.h).
  *
  * Locking: none (constants).  Hermetic: includes only kqemu_engine.h.
+ *
+ * Design: docs/design.md §9.
  */
 #include "kqemu_engine.h"
 

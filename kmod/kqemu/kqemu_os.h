@@ -1,5 +1,5 @@
 /*
- * kqemu_os.h - the OS interface of kqemu's C++ core (DESIGN.md section 4).
+ * kqemu_os.h - the OS interface of kqemu's C++ core (docs/design.md §2).
  *
  * Owns: the only services the core (kqemu_core.cc, the engines) takes from
  * the kernel.  Implemented by the C glue (kqemu_dev.c), which is the only

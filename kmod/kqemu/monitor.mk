@@ -7,7 +7,7 @@
 # load and in sysctl hw.kqemu.license).  Nothing of the tree is copied into
 # this repository; it is compiled where it lies, outputs in ${.OBJDIR}.
 #
-# Steps (the facts are in DESIGN.md section 8):
+# Steps (docs/design.md §9):
 #  1. host tools genoffsets and genmon, with the host cc;
 #  2. monitor_def.h = genoffsets' output (offsets the monitor's asm uses);
 #  3. the monitor image: monitor.c, monitor-utils.c, interp.c and the
