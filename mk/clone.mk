@@ -8,7 +8,7 @@
 # expand $(HOSTKERN_LDLIBS) only in recipes (after every fragment is read);
 # everything is wired in only when mk/hostkern.mk exists.
 
-CLONE_SHIM_SRCS := $(addprefix kmod/clone/,clone_attach.c clone_modes.c \
+CLONE_SHIM_SRCS := $(addprefix kmod/clone/,clone_attach.c clone_base.c clone_modes.c \
     clone_interposer.c clone_proc.c clone_autoclone.c \
     clone_autoclone_unload.c clone_sysctl.c clone_os.c clone_core.cc clone_core_query.cc)
 CLONE_MODES     := autoclone fp native proc

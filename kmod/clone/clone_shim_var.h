@@ -9,8 +9,8 @@
  *
  * The glue, one concern a file:
  *   clone_attach.c            attach/detach, the in-flight protocol, the
- *                             shared close path (finalize), the instance
- *                             held on the base device
+ *                             shared close path (finalize), the limits
+ *   clone_base.c              the instance held on the base device
  *   clone_modes.c             the capability table and the mode names
  *   clone_interposer.c        fp, native and proc modes' dev_ops
  *   clone_proc.c              proc mode: its exit hook, its last close
@@ -180,6 +180,10 @@ int	clone_shim_driver_supported(cdev_t dev, const char **why);
 /* clone_attach.c */
 void	clone_unpublish_and_rele(struct clone_shim *shim, const void *key,
 	    int fflag, int devtype, struct file *fp);
+
+/* clone_base.c */
+int	clone_base_owner_new(struct clone_shim *shim);
+void	clone_base_busy_note(struct clone_shim *shim);
 int	clone_hold_base(struct clone_shim *shim);
 void	clone_try_hold_base(struct clone_shim *shim);
 void	clone_close_unheld_base(struct clone_shim *shim, int devtype);
