@@ -220,11 +220,15 @@ avm_comm(struct avm *vm)
 	return ((struct avm_comm *)(vm->ram + AVM_COMM));
 }
 
-/* A code/data descriptor (or a TSS): base, 20-bit limit, flags = the type
- * byte and the G/D nibble as in the descriptor's second word >> 8. */
+/* The GDT entry of selector sel (a code/data descriptor or a TSS): base,
+ * 20-bit limit, flags = the type byte and the G/D nibble as in the
+ * descriptor's second word >> 8. */
 static void
-set_desc(uint32_t *d, uint32_t base, uint32_t limit, uint32_t flags)
+set_desc(uint32_t *gdt, unsigned int sel, uint32_t base, uint32_t limit,
+    uint32_t flags)
 {
+	uint32_t *d = gdt + (sel & ~7U) / 4;
+
 	d[0] = (base << 16) | (limit & 0xffff);
 	d[1] = ((base >> 16) & 0xff) | (base & 0xff000000U) |
 	    (limit & 0xf0000) | (flags << 8);
@@ -267,11 +271,11 @@ build_guest(struct avm *vm)
 	}
 	/* GDT: flat 4 GiB ring-3 code and data (accessed), ring-0 code and
 	 * data, a 32-bit TSS, as kqemu's own test client lays them out. */
-	set_desc(gdt + AVM_USER_CS / 8, 0, 0xfffff, 0xc0fb);
-	set_desc(gdt + AVM_USER_DS / 8, 0, 0xfffff, 0xc0f3);
-	set_desc(gdt + 0x50 / 8, 0, 0xfffff, 0xc09b);
-	set_desc(gdt + 0x58 / 8, 0, 0xfffff, 0xc093);
-	set_desc(gdt + AVM_TSS_SEL / 8, (uint32_t)AVM_TSS, 0x67, 0x89);
+	set_desc(gdt, AVM_USER_CS, 0, 0xfffff, 0xc0fb);
+	set_desc(gdt, AVM_USER_DS, 0, 0xfffff, 0xc0f3);
+	set_desc(gdt, 0x50, 0, 0xfffff, 0xc09b);
+	set_desc(gdt, 0x58, 0, 0xfffff, 0xc093);
+	set_desc(gdt, AVM_TSS_SEL, (uint32_t)AVM_TSS, 0x67, 0x89);
 	/* TSS: ring-0 stack, no I/O bitmap.  The IDT stays empty: with
 	 * user_only every exception and interrupt leaves the monitor. */
 	((uint32_t *)(vm->ram + AVM_TSS))[1] = (uint32_t)AVM_STACK_TOP;

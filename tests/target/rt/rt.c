@@ -334,7 +334,7 @@ vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 	struct obuf o = { buf, n, 0 };
 
 	for (; *fmt; fmt++) {
-		int lng = 0, width = 0;
+		int lng = 0, width = 0, alt = 0;
 		char pad = ' ';
 
 		if (*fmt != '%') {
@@ -342,6 +342,8 @@ vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 			continue;
 		}
 		fmt++;
+		if (*fmt == '#')
+			alt = 1, fmt++;		/* %#x: 0x prefix */
 		if (*fmt == '0')
 			pad = '0', fmt++;
 		while (*fmt >= '0' && *fmt <= '9')
@@ -360,6 +362,10 @@ vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 			    va_arg(ap, unsigned int), 10, 0, width, pad);
 			break;
 		case 'x':
+			if (alt) {
+				oput(&o, '0');
+				oput(&o, 'x');
+			}
 			onum(&o, lng ? va_arg(ap, unsigned long) :
 			    va_arg(ap, unsigned int), 16, 0, width, pad);
 			break;
