@@ -329,16 +329,21 @@ avm_start(struct avm *vm)
 	struct kqemu_phys_mem pm;
 	int version = 0;
 
+#define PHASE(n)	do { if (vm->phase != NULL) *vm->phase = (n); } while (0)
 	build_guest(vm);
+	PHASE(1);
 	vm->fd = open(KQEMU_DEVICE_PATH, O_RDWR);
 	if (vm->fd < 0)
 		return t_fail("open %s: %s", KQEMU_DEVICE_PATH, strerror(errno));
+	PHASE(2);
 	if (ioctl(vm->fd, KQEMU_IOC_GET_VERSION, &version) < 0)
 		return t_fail("GET_VERSION: %s", strerror(errno));
 	if (version != KQEMU_VERSION)
 		return t_fail("GET_VERSION %#x", version);
+	PHASE(3);
 	if (ioctl(vm->fd, KQEMU_IOC_INIT, &vm->init) < 0)
 		return t_fail("INIT: %s", strerror(errno));
+	PHASE(4);
 	memset(&pm, 0, sizeof(pm));
 	pm.phys_addr = 0;
 	pm.size = vm->ram_size;
@@ -347,6 +352,8 @@ avm_start(struct avm *vm)
 	if (ioctl(vm->fd, KQEMU_IOC_SET_PHYS_MEM, &pm) < 0)
 		return t_fail("SET_PHYS_MEM: %s", strerror(errno));
 	reset_state(vm, avm_entry_addr(AVM_E_START));
+	PHASE(5);
+#undef PHASE
 	return (NULL);
 }
 

@@ -87,6 +87,7 @@ struct avm {
 	struct kqemu_init init;
 	struct kqemu_cpu_state cs;
 	struct avm_stats st;
+	volatile long *phase;		/* if set: how far avm_start got (1..5) */
 };
 
 /* Instructions per loop iteration (for the instructions-per-second line). */
