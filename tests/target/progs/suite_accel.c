@@ -835,6 +835,12 @@ fair_one_cpu(void)
 			smp[k][i] = i < ng ? (long)avm_comm(&vm[i])->progress :
 			    s[i].count;
 	}
+	for (i = 0; i < n; i++)
+		if (s[i].state != 1) {
+			reap(pids, n);
+			return t_fail("%s %d stopped: %s", i < ng ? "guest" :
+			    "plain process", i, s[i].msg);
+		}
 	reap(pids, n);
 	/* The longest stall of each (in samples), and each must have moved
 	 * in every 2 s window. */
