@@ -63,6 +63,7 @@
 #include <vm/pmap.h>
 
 #include <machine/cpu.h>
+#include <machine/vmparam.h>
 #include <machine/stdarg.h>
 
 /*

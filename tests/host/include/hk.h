@@ -63,6 +63,7 @@ struct hk_leaks {
 	int files;		/* struct file still referenced */
 	int procs;		/* processes not reaped */
 	int modules;		/* modules still loaded */
+	int vm;			/* held/wired pages, kmem, mapdevs, vmspaces */
 };
 /* Exit every process, unload every module (in reverse dependency order,
  * ignoring vetoes only after reporting them), stop the kernel, fill *lk. */
@@ -196,6 +197,31 @@ int hk_kmalloc_stats(const char *type, size_t *bytes, size_t *count);
  * hk_set_lock_violation_fatal(0) -- tests of the checker itself use that. */
 long hk_lock_violations(void);
 void hk_set_lock_violation_fatal(int fatal);
+
+/*
+ * The VM model (tests/host/kern/vm_model.c: vm_fault_page_quick, vm_map_wire,
+ * kmem_alloc, pmap_mapdev_uncacheable, acquire_curproc ...).  Counts are
+ * what is live now, except dirtied/acquires/user_yields (calls since boot).
+ */
+struct hk_vm_stats {
+	long held_pages;	/* vm_page holds */
+	long wired_pages;	/* page wirings in user maps */
+	long kmem_pages;	/* kmem_alloc pages */
+	long mapdevs;		/* pmap_mapdev mappings */
+	long dirtied;		/* vm_page_dirty of a clean page */
+	long acquires;		/* acquire_curproc calls */
+	long user_yields;	/* lwkt_user_yield calls */
+	long vmspaces;		/* vmspaces alive (processes + references) */
+};
+int hk_vm_stats(struct hk_vm_stats *st);
+/* Fail the nth call from now (1 = the next) of fn: "vm_fault_page_quick",
+ * "vm_map_wire", "kmem_alloc" or "pmap_mapdev"; 0 turns it off.  EINVAL
+ * for another name. */
+int hk_vm_fail_nth(const char *fn, int nth);
+/* Raise (1) or drop (0) the user-reschedule request user_resched_wanted()
+ * reports, as DragonFly's scheduler clock does when another process waits
+ * for the CPU; acquire_curproc clears it. */
+void hk_sched_want_user_resched(int on);
 
 /* Wait until the devfs thread has processed everything queued (devfs_config). */
 void hk_devfs_sync(void);

@@ -124,6 +124,15 @@ void	hk_proc_boot(void);
 int	hk_proc_shutdown(void);		/* exits all; returns procs not reaped */
 void	hk_sleep_wakeall(void);		/* signals, exit: re-check sleepers */
 void	hk_exit_hooks_check_module(void *base, const char *name);
+/* Is [uaddr, uaddr+len) registered user memory of p (writable if write)?
+ * 0 for a devhost process (its memory is elsewhere). */
+int	hk_user_range_ok(struct hk_proc *p, uintptr_t uaddr, size_t len, int write);
+
+/* --- VM model (vm_model.c) ---------------------------------------------- */
+void	hk_vm_boot(void);
+int	hk_vm_shutdown(void);		/* leaked holds, wirings, kmem, vmspaces */
+struct vmspace *hk_vmspace_new(struct hk_proc *p);
+void	hk_vmspace_exit(struct hk_proc *p);	/* exit1, after fdfree */
 
 /* --- descriptors (kern_descrip.c) --------------------------------------- */
 struct hk_file_priv {

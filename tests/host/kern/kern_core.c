@@ -675,6 +675,7 @@ hk_boot(enum hk_profile profile, const char *module_path)
 	__atomic_store_n(&violations, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&hk_reports, 0, __ATOMIC_SEQ_CST);
 	hk_malloc_boot();
+	hk_vm_boot();
 	hk_proc_boot();
 	hk_descrip_boot();
 	hk_device_boot();
@@ -709,6 +710,7 @@ hk_shutdown(struct hk_leaks *lk)
 	l.cdevs += (int)__atomic_load_n(&hk_reports, __ATOMIC_SEQ_CST);
 	hk_devfs_shutdown();
 	hk_sysctl_shutdown();
+	l.vm = hk_vm_shutdown();
 	hk_malloc_shutdown(&l.kmalloc_bytes, &l.kmalloc_count);
 	kenv_clear();
 	hk_booted = 0;
@@ -725,11 +727,11 @@ hk_shutdown_clean(void)
 
 	hk_shutdown(&l);
 	bad = l.kmalloc_bytes != 0 || l.kmalloc_count != 0 || l.cdevs != 0 ||
-	    l.files != 0 || l.procs != 0 || l.modules != 0;
+	    l.files != 0 || l.procs != 0 || l.modules != 0 || l.vm != 0;
 	if (bad)
 		fprintf(stderr, "hostkern: shutdown not clean: kmalloc %zu bytes "
 		    "in %zu allocations, %d cdevs/reports, %d files, %d procs, "
-		    "%d modules\n", l.kmalloc_bytes, l.kmalloc_count, l.cdevs,
-		    l.files, l.procs, l.modules);
+		    "%d modules, %d VM objects\n", l.kmalloc_bytes,
+		    l.kmalloc_count, l.cdevs, l.files, l.procs, l.modules, l.vm);
 	return (bad ? EBUSY : 0);
 }

@@ -13,6 +13,8 @@
  */
 #include "hk_impl.h"
 
+#include <sys/usched.h>
+
 #include <signal.h>
 
 #include <signal.h>
@@ -83,6 +85,9 @@ proc_init(struct hk_proc *p, struct ucred *cr, pid_t pid)
 	p->state = HK_PS_ALIVE;
 	p->refs = 1;		/* the process table */
 	snprintf(p->p.p_comm, sizeof(p->p.p_comm), "proc%d", (int)pid);
+	p->p.p_usched = &hk_usched;
+	if (pid != 0)
+		p->p.p_vmspace = hk_vmspace_new(p);
 }
 
 void
@@ -103,6 +108,7 @@ hk_proc_boot(void)
 static void
 proc_free(struct hk_proc *p)
 {
+	hk_vmspace_exit(p);	/* a process that never went through exit1 */
 	free(p->fds);
 	free(p->ranges);
 	crfree(p->cred);
@@ -218,6 +224,10 @@ thread_new(struct hk_proc *p)
 	ht->lwp.lwp_proc = &p->p;
 	ht->lwp.lwp_thread = &ht->td;
 	ht->lwp.lwp_tid = __atomic_fetch_add(&next_tid, 1, __ATOMIC_SEQ_CST);
+	ht->lwp.lwp_vmspace = p->p.p_vmspace;
+	/* As userenter() leaves a thread that entered the kernel. */
+	ht->td.td_release = lwkt_passive_release;
+	ht->td.td_pri = TDPRI_USER_NORM;
 	return (&ht->td);
 }
 
@@ -486,6 +496,7 @@ exit1(struct hk_proc *p)
 		((exitlist_fn)fns[i])(curthread);
 	free(fns);
 	hk_fdfree(p);
+	hk_vmspace_exit(p);
 	if (td != NULL) {
 		t->bound = saved;
 		free(td->td_hk);
@@ -709,6 +720,17 @@ user_ok(struct hk_proc *p, uintptr_t uaddr, size_t len, int write)
 	}
 	pthread_mutex_unlock(&p->mtx);
 	return (ok);
+}
+
+int
+hk_user_range_ok(struct hk_proc *p, uintptr_t uaddr, size_t len, int write)
+{
+	int has;
+
+	pthread_mutex_lock(&p->mtx);
+	has = p->has_uops;
+	pthread_mutex_unlock(&p->mtx);
+	return (!has && user_ok(p, uaddr, len, write));
 }
 
 static struct hk_proc *

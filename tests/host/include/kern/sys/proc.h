@@ -17,7 +17,10 @@ struct lwp {
 	struct thread	*lwp_thread;
 	lwpid_t		lwp_tid;
 	sigset_t	lwp_sigmask;
+	struct vmspace	*lwp_vmspace;	/* its process's (vm/vm_map.h) */
+	int		lwp_mpflags;	/* LWP_MP_* (atomic) */
 };
+#define LWP_MP_WEXIT	0x0000002	/* the lwp is being asked to exit */
 struct proc {
 	pid_t		p_pid;
 	struct ucred	*p_ucred;
@@ -25,6 +28,8 @@ struct proc {
 	char		p_comm[MAXCOMLEN + 1];
 	int		p_flags;
 	void		*p_hk;		/* host kernel private */
+	struct vmspace	*p_vmspace;	/* vm/vm_map.h */
+	struct usched	*p_usched;	/* sys/usched.h */
 };
 #define P_POSTEXIT	0x00040	/* exit1: from just before the at_exit walk */
 #define P_WEXIT		0x02000

@@ -20,7 +20,16 @@ struct thread {
 	int		td_critcount;
 	char		td_comm[16 + 1];
 	void		*td_hk;		/* host kernel private */
+	/* userenter() sets lwkt_passive_release: a block releases the
+	 * usched designation (kern/lwkt_thread.c). */
+	void		(*td_release)(struct thread *);
+	int		td_pri;		/* TDPRI_* */
 };
+#define TDPRI_USER_NORM		6
+#define TDPRI_KERN_USER		10
+void	lwkt_user_yield(void);
+void	lwkt_passive_release(struct thread *);
+void	lwkt_setpri_self(int pri);
 
 /*
  * LWKT tokens (kern/lwkt_token.c): a thread may hold a token recursively
