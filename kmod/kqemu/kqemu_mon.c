@@ -11,19 +11,25 @@
  * which VM it works for.
  *
  * The services, each checked against DragonFly 5.8.1's vm and kern code:
- *  - lock_user_page: the page is wired in the caller's map (vm_map_wire,
- *    as FreeBSD's kqemu glue does) and held (vm_fault_page_quick with
- *    READ|WRITE, which also breaks copy-on-write), and a reference on the
- *    vmspace is kept.  Wired, because vm_map_copy_entry() copies a wired
- *    entry into the child at fork() instead of marking both sides
- *    copy-on-write: the parent's guest RAM and page arrays (QEMU allocates
- *    some privately) never part from the pages the monitor maps.  Held,
- *    because munmap() of a wired range unwires it: the hold keeps the page
- *    from being freed while the monitor still maps it.  Unlock marks the
- *    page dirty (the monitor wrote it through its own page tables, which
- *    the pmap's modified bits never see), drops the hold, unwires the range
- *    in the vmspace that wired it (which fails harmlessly once that
- *    vmspace is torn down) and drops the vmspace reference.
+ *  - lock_user_page: the page is held (vm_fault_page_quick with
+ *    READ|WRITE, which also breaks copy-on-write) and a reference on the
+ *    vmspace is kept.  If its map entry would be copied at fork() (not
+ *    VM_INHERIT_SHARE: private memory; QEMU allocates its page arrays
+ *    privately), the page is also wired in the caller's map (vm_map_wire,
+ *    as FreeBSD's kqemu glue does): vm_map_copy_entry() copies a wired
+ *    entry into the child instead of marking both sides copy-on-write, so
+ *    the parent's pages never part from those the monitor maps.  Shared
+ *    entries (MAP_SHARED, as QEMU maps guest RAM) are never copied at
+ *    fork, and must not be wired: 5.8.1's pmap cannot unwire a page mapped
+ *    through a shared page table (pmap_unwire: "we cannot wire shared
+ *    pages"), so the page would stay wired after its object dies
+ *    (vm_object_terminate warns "Encountered wired page").  Held, because
+ *    munmap() of a wired range unwires it: the hold keeps the page from
+ *    being freed while the monitor still maps it.  Unlock marks the page
+ *    dirty (the monitor wrote it through its own page tables, which the
+ *    pmap's modified bits never see), drops the hold, unwires the range if
+ *    it wired it, in the vmspace that wired it (which fails harmlessly once
+ *    that vmspace is torn down), and drops the vmspace reference.
  *  - alloc_zeroed_page / vmalloc: kmem_alloc(&kernel_map): wired, zeroed,
  *    mapped VM_PROT_ALL (the monitor's switch code runs from its state);
  *    physical page numbers from pmap_kextract; kmem_free with the size
@@ -109,6 +115,7 @@ struct kqmon_upage {
 	vm_page_t		m;
 	struct vmspace		*vmspace;	/* referenced; where it is wired */
 	vm_offset_t		va;
+	int			wired;		/* we wired it in vmspace */
 	struct kqemu_mon_vm	*vm;		/* NULL: outside any VM call */
 };
 
@@ -179,6 +186,20 @@ kqmon_current_vm(void)
 
 /* --- the host services (kqemu-kernel.h) ---------------------------------- */
 
+/* Would fork() copy (rather than share) the map entry holding va? */
+static int
+kqmon_copied_on_fork(vm_map_t map, vm_offset_t va)
+{
+	vm_map_entry_t entry;
+	int copied = 1;
+
+	vm_map_lock_read(map);
+	if (vm_map_lookup_entry(map, va, &entry))
+		copied = entry->inheritance != VM_INHERIT_SHARE;
+	vm_map_unlock_read(map);
+	return (copied);
+}
+
 struct kqemu_user_page *
 kqemu_lock_user_page(unsigned long *ppage_index, unsigned long user_addr)
 {
@@ -196,13 +217,17 @@ kqemu_lock_user_page(unsigned long *ppage_index, unsigned long user_addr)
 	if (up == NULL)
 		goto fail;
 	vms = lp->lwp_vmspace;
-	if (vm_map_wire(&vms->vm_map, va, va + PAGE_SIZE, 0) != KERN_SUCCESS) {
+	up->wired = kqmon_copied_on_fork(&vms->vm_map, va);
+	if (up->wired &&
+	    vm_map_wire(&vms->vm_map, va, va + PAGE_SIZE, 0) != KERN_SUCCESS) {
 		kfree(up, M_KQEMUMON);
 		goto fail;
 	}
 	m = vm_fault_page_quick(va, VM_PROT_READ | VM_PROT_WRITE, &error, NULL);
 	if (m == NULL) {
-		(void)vm_map_wire(&vms->vm_map, va, va + PAGE_SIZE, KM_PAGEABLE);
+		if (up->wired)
+			(void)vm_map_wire(&vms->vm_map, va, va + PAGE_SIZE,
+			    KM_PAGEABLE);
 		kfree(up, M_KQEMUMON);
 		goto fail;
 	}
@@ -229,8 +254,9 @@ kqemu_unlock_user_page(struct kqemu_user_page *page)
 	vm_page_unhold(up->m);
 	/* KERN_INVALID_ADDRESS once the vmspace's entries are gone (its
 	 * process exited before the last close): nothing left to unwire. */
-	(void)vm_map_wire(&up->vmspace->vm_map, up->va, up->va + PAGE_SIZE,
-	    KM_PAGEABLE);
+	if (up->wired)
+		(void)vm_map_wire(&up->vmspace->vm_map, up->va,
+		    up->va + PAGE_SIZE, KM_PAGEABLE);
 	vmspace_rel(up->vmspace);
 	kqmon_count(KQMON_STAT(up->vm, user_pages), -1);
 	kfree(up, M_KQEMUMON);
@@ -359,7 +385,14 @@ kqemu_io_unmap(void *ptr, unsigned int size)
  * until the usched picks us again.  Back here we are the current user
  * process again and restore what userenter() set on kernel entry
  * (td_release = lwkt_passive_release), so a later block still releases
- * the designation.
+ * the designation.  lwkt_user_yield() (pending interrupts, other kernel
+ * threads) only when no user reschedule is asked for: it would switch
+ * with td_release still set, which releases the designation passively and
+ * leaves this thread running on at kernel priority, ahead of the very
+ * processes the reschedule was for.  (On 5.8.1, a guest and two plain
+ * processes pinned to one CPU: with yield-then-acquire one run of three
+ * saw the guest stall for a full second; in this order three runs
+ * showed none.)
  */
 int
 kqemu_schedule(void)
@@ -371,12 +404,13 @@ kqemu_schedule(void)
 	kqmon_count(KQMON_STAT(vm, schedules), 1);
 	if (lp == NULL)
 		return (0);
-	lwkt_user_yield();
 	if (user_resched_wanted()) {
 		lwkt_passive_recover(td);
 		lp->lwp_proc->p_usched->acquire_curproc(lp);
 		td->td_release = lwkt_passive_release;
 		kqmon_count(KQMON_STAT(vm, yields), 1);
+	} else {
+		lwkt_user_yield();
 	}
 	/* A signal to deliver, or the process is exiting. */
 	return (CURSIG_NOBLOCK(lp) != 0 ||

@@ -7,7 +7,8 @@
  *
  * Owns: the module kqemu_acc (kqemu.ko as built with KQEMU_SRC, the stub
  * linked instead of the GPL monitor) and these cases: engine default and
- * license, INIT/EXEC/delete bookkeeping of user pages, kernel pages and
+ * license, INIT/EXEC/delete bookkeeping of user pages (wired only when
+ * fork would copy them), kernel pages and
  * device mappings against the host VM model, EXEC exit reasons and their
  * counters, the monitor reading and writing guest RAM through the pages the
  * glue locked, the budget, bad pointers, injected failures of every VM
@@ -271,6 +272,42 @@ ATF_TC_BODY(init__pages_locked_then_all_returned, tc)
 	ATF_REQUIRE_EQ(hk_close(fd), 0);
 	h_require_idle(base);
 	ATF_REQUIRE(h_vmst().dirtied >= INIT_PAGES);
+	kqs_vm_free(&vm);
+	h_end();
+}
+
+ATF_TC(lock__shared_memory_held_not_wired);
+ATF_TC_HEAD(lock__shared_memory_held_not_wired, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "Pages of memory shared with children "
+	    "(MAP_SHARED, VM_INHERIT_SHARE) are held but not wired: fork never "
+	    "copies them, and 5.8.1's pmap could not unwire them; private "
+	    "pages are wired too, so fork copies them for the child");
+}
+ATF_TC_BODY(lock__shared_memory_held_not_wired, tc)
+{
+	struct kqs_vm vm;
+	int fd;
+
+	h_boot();
+	h_vm(&vm);
+	ATF_REQUIRE_EQ(hk_proc_share_user(h_proc, vm.block, 1), 0);
+	fd = h_open();
+	ATF_REQUIRE_EQ(h_init(fd, &vm), 0);
+	ATF_REQUIRE_EQ(h_vmst().held_pages, INIT_PAGES);
+	ATF_REQUIRE_EQ(h_vmst().wired_pages, 0);
+	ATF_REQUIRE_EQ(h_exec(fd, &vm, OP_SUM, 0, 3 * PAGE), KQEMU_RET_INT | 0x80);
+	ATF_REQUIRE_EQ(h_vmst().held_pages, INIT_PAGES + 3);
+	ATF_REQUIRE_EQ(h_vmst().wired_pages, 0);
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	ATF_REQUIRE_EQ(h_vmst().held_pages, 0);
+
+	ATF_REQUIRE_EQ(hk_proc_share_user(h_proc, vm.block, 0), 0);
+	fd = h_open();
+	ATF_REQUIRE_EQ(h_init(fd, &vm), 0);
+	ATF_REQUIRE_EQ(h_vmst().wired_pages, INIT_PAGES);
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	ATF_REQUIRE_EQ(h_vmst().wired_pages, 0);
 	kqs_vm_free(&vm);
 	h_end();
 }
@@ -748,6 +785,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, engine__default_kqemu_gpl);
 	ATF_TP_ADD_TC(tp, engine__unknown_name_refused);
 	ATF_TP_ADD_TC(tp, init__pages_locked_then_all_returned);
+	ATF_TP_ADD_TC(tp, lock__shared_memory_held_not_wired);
 	ATF_TP_ADD_TC(tp, exec__monitor_reads_guest_ram);
 	ATF_TP_ADD_TC(tp, exec__monitor_writes_guest_ram);
 	ATF_TP_ADD_TC(tp, exec__exit_codes_counted);

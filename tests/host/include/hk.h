@@ -120,6 +120,9 @@ int hk_sig_clear(struct hk_proc *p, int sig);
  * writable).  copyin/copyout/uiomove outside every range -> EFAULT. */
 int hk_proc_map_user(struct hk_proc *p, const void *addr, size_t len, int writable);
 int hk_proc_unmap_user(struct hk_proc *p, const void *addr);
+/* Mark the range mapped at addr shared with children (MAP_SHARED:
+ * VM_INHERIT_SHARE, what vm_map_lookup_entry reports) or not (default). */
+int hk_proc_share_user(struct hk_proc *p, const void *addr, int shared);
 
 /* devhost: user memory lives in a real process; these move bytes. */
 struct hk_uspace_ops {

@@ -91,6 +91,7 @@ struct hk_urange {
 	uintptr_t	start;
 	size_t		len;
 	int		writable;
+	int		shared;		/* VM_INHERIT_SHARE (MAP_SHARED) */
 };
 struct hk_proc {
 	struct proc	p;
@@ -127,6 +128,9 @@ void	hk_exit_hooks_check_module(void *base, const char *name);
 /* Is [uaddr, uaddr+len) registered user memory of p (writable if write)?
  * 0 for a devhost process (its memory is elsewhere). */
 int	hk_user_range_ok(struct hk_proc *p, uintptr_t uaddr, size_t len, int write);
+/* The range holding uaddr: 0 and its bounds and sharing, or ENOENT. */
+int	hk_user_range_find(struct hk_proc *p, uintptr_t uaddr, uintptr_t *startp,
+	    size_t *lenp, int *sharedp);
 
 /* --- VM model (vm_model.c) ---------------------------------------------- */
 void	hk_vm_boot(void);

@@ -665,6 +665,7 @@ hk_proc_map_user(struct hk_proc *p, const void *addr, size_t len, int writable)
 	r[p->nranges].start = (uintptr_t)addr;
 	r[p->nranges].len = len;
 	r[p->nranges].writable = writable;
+	r[p->nranges].shared = 0;
 	p->nranges++;
 	pthread_mutex_unlock(&p->mtx);
 	return (0);
@@ -720,6 +721,44 @@ user_ok(struct hk_proc *p, uintptr_t uaddr, size_t len, int write)
 	}
 	pthread_mutex_unlock(&p->mtx);
 	return (ok);
+}
+
+int
+hk_proc_share_user(struct hk_proc *p, const void *addr, int shared)
+{
+	int i, error = ENOENT;
+
+	pthread_mutex_lock(&p->mtx);
+	for (i = 0; i < p->nranges; i++) {
+		if (p->ranges[i].start == (uintptr_t)addr) {
+			p->ranges[i].shared = shared;
+			error = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->mtx);
+	return (error);
+}
+
+int
+hk_user_range_find(struct hk_proc *p, uintptr_t uaddr, uintptr_t *startp,
+    size_t *lenp, int *sharedp)
+{
+	int i, error = ENOENT;
+
+	pthread_mutex_lock(&p->mtx);
+	for (i = 0; i < p->nranges; i++) {
+		struct hk_urange *r = &p->ranges[i];
+		if (uaddr >= r->start && uaddr < r->start + r->len) {
+			*startp = r->start;
+			*lenp = r->len;
+			*sharedp = r->shared;
+			error = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->mtx);
+	return (error);
 }
 
 int

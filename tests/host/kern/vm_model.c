@@ -14,6 +14,9 @@
  *                         allowing the access
  *   vm_page_hold/unhold   vm/vm_page.c (unhold of an unheld page panics)
  *   vm_page_dirty         vm/vm_page.c (host: the page must be held)
+ *   vm_map_lookup_entry   vm/vm_map.c: the entry's inheritance (SHARE for a
+ *                         range hk_proc_share_user marked, else COPY);
+ *                         the map lock must be held (lock_read/unlock_read)
  *   vm_map_wire           vm/vm_map.c: wire (count per page) or, with
  *                         KM_PAGEABLE, unwire (KERN_INVALID_ARGUMENT when
  *                         not wired); KERN_INVALID_ADDRESS once the map's
@@ -292,6 +295,46 @@ vm_map_wire(vm_map_t map, vm_offset_t start, vm_offset_t end, int kmflags)
 out:
 	pthread_mutex_unlock(&vm_mtx);
 	return (rv);
+}
+
+/* The map lock: the host keeps a per-thread count (lookup must hold it). */
+static __thread int map_read_locks;
+
+void
+hk_vm_map_lock_read(vm_map_t map)
+{
+	hk_assert_sleepable("vm_map_lock_read");
+	map_read_locks++;
+}
+
+void
+hk_vm_map_unlock_read(vm_map_t map)
+{
+	if (map_read_locks <= 0)
+		HK_ABORT("vm_map_unlock_read: map not locked");
+	map_read_locks--;
+}
+
+/* vm_map.c vm_map_lookup_entry: the entry containing va (the user range). */
+int
+vm_map_lookup_entry(vm_map_t map, vm_offset_t va, vm_map_entry_t *entryp)
+{
+	static __thread struct vm_map_entry entry;
+	struct vmspace *vm = map->hk_vmspace;
+	uintptr_t start;
+	size_t len;
+	int shared;
+
+	if (map_read_locks <= 0)
+		HK_ABORT("vm_map_lookup_entry without the map lock");
+	if (vm == NULL || vm->hk_proc == NULL ||
+	    hk_user_range_find(vm->hk_proc, va, &start, &len, &shared) != 0)
+		return (0);
+	entry.start = start;
+	entry.end = start + len;
+	entry.inheritance = shared ? VM_INHERIT_SHARE : VM_INHERIT_COPY;
+	*entryp = &entry;
+	return (1);
 }
 
 /* --- vm/vm_fault.c, vm/vm_page.c ----------------------------------------- */
