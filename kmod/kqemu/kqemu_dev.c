@@ -116,7 +116,7 @@ kqemu_sysctl_int(SYSCTL_HANDLER_ARGS)
  *    softmmu=<n> intr=<n> phys_calls=<n> ranges=<n> modify=<n>
  *    flushed=<n> modified=<n> locked=<pages> exception=<n> int=<n>
  *    syscall=<n> abort=<n> user_pages=<n> kernel_pages=<n>
- *    lock_failures=<n> schedules=<n> yields=<n>"
+ *    lock_failures=<n> schedules=<n> yields=<n> slices=<n>"
  * (exception..abort: EXEC exit reasons; user_pages..yields: what engine
  * kqemu's monitor holds now and how often it gave the CPU away)
  * so an administrator (and a test) sees who holds which instance.
@@ -144,7 +144,7 @@ kqemu_sysctl_list(SYSCTL_HANDLER_ARGS)
 		    "softmmu=%lu intr=%lu phys_calls=%lu ranges=%lu modify=%lu "
 		    "flushed=%lu modified=%lu locked=%lu exception=%lu int=%lu "
 		    "syscall=%lu abort=%lu user_pages=%lu kernel_pages=%lu "
-		    "lock_failures=%lu schedules=%lu yields=%lu\n",
+		    "lock_failures=%lu schedules=%lu yields=%lu slices=%lu\n",
 		    o->name, o->pid, o->ready ? "READY" : "NEW", o->engine,
 		    o->ioctls, o->execs, o->exec_softmmu, o->exec_intr,
 		    o->set_phys_mem, (unsigned long)o->es.phys_ranges,
@@ -157,7 +157,8 @@ kqemu_sysctl_list(SYSCTL_HANDLER_ARGS)
 		    (unsigned long)o->es.kernel_pages,
 		    (unsigned long)o->es.lock_failures,
 		    (unsigned long)o->es.schedules,
-		    (unsigned long)o->es.yields);
+		    (unsigned long)o->es.yields,
+		    (unsigned long)o->es.slices);
 		error = SYSCTL_OUT(req, line, strlen(line));
 	}
 	if (error == 0)

@@ -58,6 +58,7 @@ struct kqemu_engine_stats {
 	kqemu_u64 lock_failures;	/* user pages it could not lock */
 	kqemu_u64 schedules;		/* kqemu_schedule calls */
 	kqemu_u64 yields;		/* ... that gave the CPU away */
+	kqemu_u64 slices;		/* EXECs ended by their time slice */
 };
 
 struct kqemu_engine_ops {

@@ -158,6 +158,7 @@ kqemu_eng_stats(void *state, kqemu_engine_stats *st)
 	st->lock_failures = ms.lock_failures;
 	st->schedules = ms.schedules;
 	st->yields = ms.yields;
+	st->slices = ms.slices;
 }
 
 } // namespace

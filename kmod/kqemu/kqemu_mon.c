@@ -36,7 +36,8 @@
  *    remembered here.
  *  - io_map: pmap_mapdev_uncacheable (the monitor maps only the local APIC;
  *    plain pmap_mapdev is write-back on 5.8) / pmap_unmapdev.
- *  - schedule: see kqemu_schedule below (fairness).
+ *  - schedule: see kqemu_schedule below (fairness; a signal or the end of
+ *    an EXEC's time slice -> INTR).
  *  - log: kvprintf with a "kqemu: " prefix.
  *
  * Locking: kqmon_spin (a spinlock) guards the call list, the vmalloc
@@ -108,7 +109,19 @@ struct kqmon_call {
 	TAILQ_ENTRY(kqmon_call)	link;
 	struct thread		*td;
 	struct kqemu_mon_vm	*vm;
+	int			start;		/* ticks at entry */
 };
+
+/*
+ * The longest a guest runs in one EXEC before kqemu_schedule asks the
+ * monitor to return (INTR) although no signal is pending.  Without it an
+ * EXEC whose guest never traps lasts until a signal comes, and anything
+ * that waits for the ioctls in flight to return -- a wrapping module
+ * being unloaded (kqemu_clone drains its calls), a debugger -- waits as
+ * long.  QEMU treats INTR as "check for events, EXEC again"; its own
+ * SIGALRM timer makes EXEC return far more often than this.
+ */
+#define KQMON_EXEC_SLICE_MS	100
 
 /* A user page the monitor locked. */
 struct kqmon_upage {
@@ -153,6 +166,7 @@ kqmon_call_enter(struct kqmon_call *c, struct kqemu_mon_vm *vm)
 {
 	c->td = curthread;
 	c->vm = vm;
+	c->start = ticks;
 	spin_lock(&kqmon_spin);
 	TAILQ_INSERT_TAIL(&kqmon_calls, c, link);
 	spin_unlock(&kqmon_spin);
@@ -166,22 +180,29 @@ kqmon_call_leave(struct kqmon_call *c)
 	spin_unlock(&kqmon_spin);
 }
 
+/* The calling thread's call in progress (NULL outside any VM call); it
+ * lives on that thread's stack until kqmon_call_leave. */
+static struct kqmon_call *
+kqmon_current_call(void)
+{
+	struct kqmon_call *c;
+
+	spin_lock(&kqmon_spin);
+	TAILQ_FOREACH(c, &kqmon_calls, link) {
+		if (c->td == curthread)
+			break;
+	}
+	spin_unlock(&kqmon_spin);
+	return (c);
+}
+
 /* The VM the calling thread is working for (NULL outside any VM call). */
 static struct kqemu_mon_vm *
 kqmon_current_vm(void)
 {
-	struct kqmon_call *c;
-	struct kqemu_mon_vm *vm = NULL;
+	struct kqmon_call *c = kqmon_current_call();
 
-	spin_lock(&kqmon_spin);
-	TAILQ_FOREACH(c, &kqmon_calls, link) {
-		if (c->td == curthread) {
-			vm = c->vm;
-			break;
-		}
-	}
-	spin_unlock(&kqmon_spin);
-	return (vm);
+	return (c != NULL ? c->vm : NULL);
 }
 
 /* --- the host services (kqemu-kernel.h) ---------------------------------- */
@@ -389,22 +410,26 @@ kqemu_io_unmap(void *ptr, unsigned int size)
  * threads) only when no user reschedule is asked for: it would switch
  * with td_release still set, which releases the designation passively and
  * leaves this thread running on at kernel priority, ahead of the very
- * processes the reschedule was for.  (On 5.8.1, a guest and two plain
- * processes pinned to one CPU: with yield-then-acquire one run of three
- * saw the guest stall for a full second; in this order three runs
- * showed none.)
+ * processes the reschedule was for.  For the same reason a thread that
+ * finds itself released (td_release NULL: an lwkt switch or a sleep in a
+ * host service gave the designation away) acquires it again before the
+ * guest runs on -- what the disabled block at the end of 5.8.1's
+ * lwkt_user_yield() describes -- so guest code never runs at kernel
+ * priority for longer than until the next host interrupt.
  */
 int
 kqemu_schedule(void)
 {
 	struct thread *td = curthread;
 	struct lwp *lp = td->td_lwp;
-	struct kqemu_mon_vm *vm = kqmon_current_vm();
+	struct kqmon_call *c = kqmon_current_call();
+	struct kqemu_mon_vm *vm = c != NULL ? c->vm : NULL;
+	int slice;
 
 	kqmon_count(KQMON_STAT(vm, schedules), 1);
 	if (lp == NULL)
 		return (0);
-	if (user_resched_wanted()) {
+	if (user_resched_wanted() || td->td_release == NULL) {
 		lwkt_passive_recover(td);
 		lp->lwp_proc->p_usched->acquire_curproc(lp);
 		td->td_release = lwkt_passive_release;
@@ -413,8 +438,14 @@ kqemu_schedule(void)
 		lwkt_user_yield();
 	}
 	/* A signal to deliver, or the process is exiting. */
-	return (CURSIG_NOBLOCK(lp) != 0 ||
-	    (lp->lwp_mpflags & LWP_MP_WEXIT) != 0);
+	if (CURSIG_NOBLOCK(lp) != 0 || (lp->lwp_mpflags & LWP_MP_WEXIT) != 0)
+		return (1);
+	slice = hz * KQMON_EXEC_SLICE_MS / 1000;
+	if (c != NULL && ticks - c->start >= (slice > 0 ? slice : 1)) {
+		kqmon_count(KQMON_STAT(vm, slices), 1);
+		return (1);
+	}
+	return (0);
 }
 
 void
@@ -532,4 +563,5 @@ kqemu_mon_stats(struct kqemu_mon_vm *vm, struct kqemu_mon_stats *st)
 	st->vmalloc_bytes = atomic_load_acq_long(&vm->st.vmalloc_bytes);
 	st->schedules = atomic_load_acq_long(&vm->st.schedules);
 	st->yields = atomic_load_acq_long(&vm->st.yields);
+	st->slices = atomic_load_acq_long(&vm->st.slices);
 }

@@ -46,6 +46,7 @@ struct kqemu_mon_stats {
 	unsigned long	vmalloc_bytes;	/* page-granular kernel memory now */
 	unsigned long	schedules;	/* kqemu_schedule calls */
 	unsigned long	yields;		/* ... that gave the CPU to another process */
+	unsigned long	slices;		/* EXECs ended (INTR) by their time slice */
 };
 
 /* MOD_LOAD: the monitor's global state, budget max_locked_pages.  0, or

@@ -12,7 +12,8 @@
  * device mappings against the host VM model, EXEC exit reasons and their
  * counters, the monitor reading and writing guest RAM through the pages the
  * glue locked, the budget, bad pointers, injected failures of every VM
- * call and allocation, signal -> INTR, the user-reschedule path of
+ * call and allocation, signal -> INTR, the EXEC time slice, the
+ * user-reschedule path of
  * kqemu_schedule, a process killed inside EXEC, fork with the parent
  * exiting first, unload refused while a monitor instance lives.  Every case
  * boots a fresh host kernel and ends with hk_shutdown_clean(): no page
@@ -43,7 +44,7 @@
 /* The stub keeps at most 8 guest RAM pages locked. */
 #define RAM_LOCKS	8
 
-enum { OP_SUM = 1, OP_SPIN = 2, OP_FAULT = 3, OP_STORE = 4, OP_ABORT = 5 };
+enum { OP_SUM = 1, OP_SPIN = 2, OP_FAULT = 3, OP_STORE = 4, OP_ABORT = 5, OP_CLOCK = 6 };
 enum { RAX = 0, RCX = 1, RDX = 2, RBX = 3 };
 
 static struct hk_proc *h_proc;
@@ -598,8 +599,35 @@ ATF_TC_BODY(schedule__signal_returns_intr, tc)
 	ATF_REQUIRE_EQ(h_exec(fd, &vm, OP_SPIN, 0, 0), KQEMU_RET_INTR);
 	ATF_REQUIRE_EQ(hk_sig_clear(h_proc, SIGALRM), 0);
 	ATF_REQUIRE(h_list_has(" execs=2 softmmu=1 intr=1 "));
-	ATF_REQUIRE(h_list_has(" schedules=51 yields=0"));
+	ATF_REQUIRE(h_list_has(" schedules=51 yields=0 slices=0"));
 	ATF_REQUIRE_EQ(h_exec(fd, &vm, OP_SUM, 0, 1), KQEMU_RET_INT | 0x80);
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	kqs_vm_free(&vm);
+	h_end();
+}
+
+ATF_TC(schedule__time_slice_ends_exec);
+ATF_TC_HEAD(schedule__time_slice_ends_exec, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "A guest that never traps and gets no "
+	    "signal still leaves EXEC (INTR) once its 100 ms slice of host "
+	    "clock ticks is used up, so callers draining in-flight ioctls "
+	    "never wait on it for long; counted as slices");
+}
+ATF_TC_BODY(schedule__time_slice_ends_exec, tc)
+{
+	struct kqs_vm vm;
+	int fd;
+
+	h_boot();
+	h_vm(&vm);
+	fd = h_open();
+	ATF_REQUIRE_EQ(h_init(fd, &vm), 0);
+	ATF_REQUIRE_EQ(h_exec(fd, &vm, OP_CLOCK, 0, 0), KQEMU_RET_INTR);
+	ATF_REQUIRE(h_list_has(" yields=0 slices=1"));
+	ATF_REQUIRE(h_list_has(" schedules=10 "));	/* hz 100: 10 ticks */
+	ATF_REQUIRE_EQ(h_exec(fd, &vm, OP_CLOCK, 0, 0), KQEMU_RET_INTR);
+	ATF_REQUIRE(h_list_has(" slices=2"));
 	ATF_REQUIRE_EQ(hk_close(fd), 0);
 	kqs_vm_free(&vm);
 	h_end();
@@ -794,6 +822,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, init__no_apic_mapping_still_runs);
 	ATF_TP_ADD_TC(tp, exec__lock_failure_aborts_cleanly);
 	ATF_TP_ADD_TC(tp, schedule__signal_returns_intr);
+	ATF_TP_ADD_TC(tp, schedule__time_slice_ends_exec);
 	ATF_TP_ADD_TC(tp, schedule__user_resched_gives_cpu_away);
 	ATF_TP_ADD_TC(tp, kill__inside_exec_reclaimed);
 	ATF_TP_ADD_TC(tp, fork__parent_exits_first);

@@ -26,6 +26,9 @@
  *   4 STORE  lock the RAM page at offset RBX and write the byte RCX at its
  *            start through the physical page; return INT 0x80.
  *   5 ABORT  log and return ABORT.
+ *   6 CLOCK  as SPIN forever, but one host clock tick passes per call of
+ *            kqemu_schedule (it advances the host kernel's ticks): the
+ *            glue's time slice ends the run with INTR.
  *   other    SOFTMMU.
  * Delete unlocks every page it locked and frees everything it allocated.
  *
@@ -33,6 +36,8 @@
  * is updated with atomic operations.
  */
 #include "kqemu-kernel.h"
+
+extern int ticks;	/* the host kernel's clock (sys/kernel.h) */
 
 #define STUB_PAGE		4096UL
 #define STUB_MIN_PAGES		1024
@@ -269,6 +274,16 @@ kqemu_exec(struct kqemu_state *s)
 		stub_phys(l->index)[c->regs[3] & (STUB_PAGE - 1)] =
 		    (unsigned char)c->regs[1];
 		c->retval = KQEMU_RET_INT | 0x80;
+		break;
+	case 6:			/* CLOCK */
+		c->retval = KQEMU_RET_SOFTMMU;
+		for (i = 0; i < 1000000; i++) {
+			__atomic_fetch_add(&ticks, 1, __ATOMIC_SEQ_CST);
+			if (kqemu_schedule()) {
+				c->retval = KQEMU_RET_INTR;
+				break;
+			}
+		}
 		break;
 	case 5:			/* ABORT */
 		kqemu_log("stub monitor: abort requested (%d)\n", 5);
