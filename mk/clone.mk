@@ -37,6 +37,13 @@ $(eval $(call host_module,h_single_clone,tests/clone/h_single/h_single_clone.c $
 
 $(foreach m,$(CLONE_MODES),$(eval $(call clone_prog,$(B)/tests/clone/clone_$(m)_test,tests/clone/clone_$(m)_test.c $(CLONE_UTIL_SRCS))))
 $(eval $(call clone_prog,$(B)/tests/clone/kqemu_clone_test,tests/clone/kqemu_clone_test.c $(CLONE_UTIL_SRCS) tests/kqemu/qemu_seq.c))
+# The core alone, with the test's own OS interface (no host kernel).
+$(B)/obj/host-tests/clone/clone_core_test.o: HOST_CPPFLAGS += -Ikmod
+CLONE_CORE_OBJS := $(B)/obj/kmod-kmod/clone/clone_core.o $(B)/obj/kmod-kmod/clone/clone_core_query.o
+$(B)/tests/clone/clone_core_test: $(B)/obj/host-tests/clone/clone_core_test.o $(CLONE_CORE_OBJS) | deps-test
+	@mkdir -p $(@D)
+	$(CXX) $(HOST_LDFLAGS) -o $@ $(B)/obj/host-tests/clone/clone_core_test.o $(CLONE_CORE_OBJS) -latf-c -lpthread
+ALL_TARGETS += $(B)/tests/clone/clone_core_test
 ALL_TARGETS += $(foreach m,$(CLONE_MODES),$(B)/tests/clone/clone_$(m)_test) $(B)/tests/clone/kqemu_clone_test
 $(eval $(call kyua_area,tests/clone))
 

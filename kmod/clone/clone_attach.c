@@ -328,6 +328,13 @@ clone_shim_detach(struct clone_shim *shim)
 	struct dev_ops *iops = shim->interposer_ops;
 	int error, i, slot = -1;
 
+	if (shim->mode == CLONE_MODE_PROC &&
+	    (error = clone_proc_may_unhook()) != 0) {
+		kprintf("clone_shim: %s: a proc mode shim stays until the "
+		    "system goes down (its exit hook cannot be removed "
+		    "safely)\n", shim->name);
+		return (error);
+	}
 	if (shim->mode == CLONE_MODE_AUTOCLONE)
 		clone_autoclone_reap_orphans(shim);
 	error = clone_core_begin_detach(shim->core);
@@ -377,8 +384,6 @@ clone_shim_detach(struct clone_shim *shim)
 		clone_autoclone_unload_finish(shim);
 	if (shim->mode == CLONE_MODE_PROC) {
 		clone_unhook_exit();
-		/* Last, so that bare opens keep getting the driver's EBUSY
-		 * through the unhook's grace period. */
 		clone_rele_base(shim);
 	}
 	clone_shim_free(shim);

@@ -31,28 +31,40 @@ static d_close_t	clone_autoclone_close;
  * create the node and opened the base instead) has no file and so no close.
  * It goes once its process is gone: found here, at unload and when an open
  * is refused by a limit, rather than by an exit hook -- 5.8's exit_list
- * cannot be left safely by a module that unloads (clone_unhook_exit), and
+ * cannot be left by a module that unloads (clone_proc_may_unhook), and
  * autoclone is the default mode.  A record of a live process may be an
- * open in flight (between the handler and its d_open) and stays.
- * Returns how many went.
+ * open in flight (between the handler and its d_open) and stays.  No walk
+ * at all while every published record was opened (the usual case, even
+ * for an open refused by a limit); else the walk holds the table lock one
+ * chunk at a time and ends each orphan by identity, with its own
+ * reference (clone_reap_rec).  Returns how many went.
  */
 int
 clone_autoclone_reap_orphans(struct clone_shim *shim)
 {
-	const void *keys[16];
-	int pids[16], i, n, reaped = 0;
+	struct clone_core_walk w;
+	struct clone_rec *recs[16];
+	int i, n, reaped = 0;
 	struct proc *p;
 
-	n = clone_core_unopened_keys(shim->core, keys, pids, 16);
-	for (i = 0; i < n; i++) {
-		if ((p = pfind(pids[i])) != NULL) {	/* zombies are not found */
-			PRELE(p);
-			continue;
+	if (clone_core_unopened(shim->core) == 0)
+		return (0);
+	clone_core_walk_begin(shim->core, &w);
+	while (!w.done) {
+		n = clone_core_walk_next(shim->core, &w, CLONE_WALK_UNOPENED, 0,
+		    recs, 16);
+		for (i = 0; i < n; i++) {
+			/* zombies are not found */
+			if ((p = pfind(clone_rec_pid(recs[i]))) != NULL) {
+				PRELE(p);
+				clone_core_rele(shim->core, recs[i]);
+				continue;
+			}
+			clone_reap_rec(shim, recs[i], FREAD | FWRITE, S_IFCHR);
+			reaped++;
 		}
-		clone_unpublish_and_rele(shim, keys[i], FREAD | FWRITE, S_IFCHR,
-		    NULL);
-		reaped++;
 	}
+	clone_core_walk_end(shim->core, &w);
 	return (reaped);
 }
 

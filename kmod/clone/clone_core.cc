@@ -107,6 +107,7 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 	rec->unit = -1;
 	rec->refs = 1;
 	rec->state = OPENING;
+	rec->core = c;
 	for (;;) {
 		bool need_pe = false, need_ue = false;
 		{
@@ -211,6 +212,11 @@ clone_core_publish(clone_core *c, clone_rec *rec, const void *key)
 		if (r->key == key)
 			return clone_os_errno(kEEXIST);
 	rec->key = key;
+	if (load_acq(&rec->driver_opened) == 0) {
+		/* autoclone: published by the handler before devfs opens it */
+		__atomic_store_n(&rec->counted_unopened, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&c->unopened_, 1, __ATOMIC_RELAXED);
+	}
 	__atomic_store_n(&rec->state, LIVE, __ATOMIC_RELEASE);
 	rec->hnext = c->buckets_[b];
 	c->buckets_[b] = rec;
@@ -233,6 +239,18 @@ clone_core_lookup(clone_core *c, const void *key)
 }
 
 clone_rec *
+clone_core_find(clone_core *c, const void *key)
+{
+	uint32_t b = hash_ptr(key) & c->mask_;
+	Spin s = c->stripe(b);
+	LockGuard<Spin> g(s);
+	for (clone_rec *r = c->buckets_[b]; r; r = r->hnext)
+		if (r->key == key)
+			return r;
+	return nullptr;
+}
+
+clone_rec *
 clone_core_unpublish(clone_core *c, const void *key)
 {
 	uint32_t b = hash_ptr(key) & c->mask_;
@@ -248,6 +266,25 @@ clone_core_unpublish(clone_core *c, const void *key)
 		}
 	}
 	return nullptr;
+}
+
+int
+clone_core_unpublish_rec(clone_core *c, clone_rec *rec)
+{
+	/* The caller holds a reference: rec and its key cannot go, so the
+	 * bucket is the one rec was published in, if it still is. */
+	uint32_t b = hash_ptr(rec->key) & c->mask_;
+	Spin s = c->stripe(b);
+	LockGuard<Spin> g(s);
+	for (clone_rec **pp = &c->buckets_[b]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == rec) {
+			*pp = rec->hnext;
+			rec->hnext = nullptr;
+			__atomic_store_n(&rec->state, CLOSING, __ATOMIC_RELEASE);
+			return 1;	/* the hash's reference, now the caller's */
+		}
+	}
+	return 0;
 }
 
 void
@@ -278,6 +315,7 @@ clone_core_free(clone_core *c, clone_rec *rec)
 {
 	ProcEntry *fpe = nullptr;
 	UidEntry *fue = nullptr;
+	uncount_unopened(rec);
 	{
 		LockGuard<Spin> g(c->table_);
 		c->unlink_locked(rec, &fpe, &fue);

@@ -15,10 +15,12 @@
  * callback (forward d_close, destroy the clone) -> clone_core_free (GONE).
  * An open that fails between reserve and publish calls clone_core_abort.
  *
- * Locking (see clone_core.cc for the detail):
+ * Locking (see clone_core_impl.h for the detail):
  *   table lock (one spinlock)  per-process/per-uid tables, the all-records
  *                              list, counts, the detaching flag; taken on
- *                              open, close, exit and sysctl, never per op.
+ *                              open, close, exit and sysctl, never per op,
+ *                              and never for more than one chunk of a walk
+ *                              (CLONE_CORE_WALK_CHUNK records).
  *   stripe locks (spinlocks)   the hash chains of the buckets they stripe;
  *                              held for a chain walk and a refcount bump.
  *   record refs (atomic)       a record is freed only by its last rele.
@@ -87,6 +89,10 @@ void clone_core_abort(struct clone_core *core, struct clone_rec *rec);
 int clone_core_publish(struct clone_core *core, struct clone_rec *rec, const void *key);
 /* Find the LIVE record of key and take a reference; NULL if none. */
 struct clone_rec *clone_core_lookup(struct clone_core *core, const void *key);
+/* The same without a reference, for a caller that holds what keeps the
+ * record published (fp mode: the caller's reference on the file whose
+ * close alone unpublishes it). */
+struct clone_rec *clone_core_find(struct clone_core *core, const void *key);
 /* Remove key's record from the hash (CLOSING) and hand the hash's
  * reference to the caller; NULL if none. */
 struct clone_rec *clone_core_unpublish(struct clone_core *core, const void *key);
@@ -99,22 +105,63 @@ void clone_core_rele(struct clone_core *core, struct clone_rec *rec);
 /* From finalize: unlink from every list, count the close, free. */
 void clone_core_free(struct clone_core *core, struct clone_rec *rec);
 
-/* Up to max published keys of pid's records, copied under the table lock
- * (at_exit in proc mode); returns how many. */
-int clone_core_keys_of_pid(struct clone_core *core, int pid,
-    const void **keys, int max);
-/* Up to max published keys, with their owner pids, of records whose first
- * open never happened (autoclone: devfs made the record but could not make
- * the node, or the opener is between the handler and its d_open). */
-int clone_core_unopened_keys(struct clone_core *core, const void **keys,
-    int *pids, int max);
-/* Up to max published keys for proc mode's device last close: every
- * record that has served a call, and every record of pid.  A record that
- * never served a call may belong to an open still in flight in another
- * process (devfs counts that open only after d_open returns), so it is
- * left to its process's exit or its own first call. */
-int clone_core_idle_keys(struct clone_core *core, int pid, const void **keys,
-    int max);
+/*
+ * Reaping.  Every record a reaper finds comes back with a reference of
+ * the reaper's own, so it cannot go (nor its key be reused by another
+ * record) before the reaper is done; the reaper then unpublishes that
+ * record itself, by identity (clone_core_unpublish_rec), never by a key
+ * it copied: two reapers, or a record freed and a new one made at the
+ * same address or pid, can never make it reap the wrong record.
+ */
+/* Unpublish rec if it is still published (LIVE -> CLOSING): 1 and the
+ * hash's reference is the caller's, or 0 (someone else did). */
+int clone_core_unpublish_rec(struct clone_core *core, struct clone_rec *rec);
+/* Up to max published records of pid, referenced (proc mode's exit;
+ * O(records of pid), off the all-records list). */
+int clone_core_recs_of_pid(struct clone_core *core, int pid,
+    struct clone_rec **recs, int max);
+/* Published records whose driver d_open has not succeeded yet (autoclone:
+ * the handler made the record, devfs has not opened its node or never
+ * will).  Counted without a walk, so a reaper can skip an empty walk. */
+long clone_core_unopened(struct clone_core *core);
+
+/*
+ * A walk over every record, in chunks: the table lock is held for at most
+ * CLONE_CORE_WALK_CHUNK records at a time, never across the whole table
+ * (opens and closes wait for it).  The walk's place is a marker record in
+ * the caller's struct clone_core_walk; begin, call next/listing until
+ * done, then end (always).
+ */
+#define CLONE_CORE_WALK_CHUNK	32
+/* The longest listing line: "unit pid uid opens ops\n", every number at
+ * its widest (int, int, unsigned, two 64-bit counters). */
+#define CLONE_CORE_LISTING_LINE_MAX	80
+#define CLONE_CORE_LISTING_CHUNK_BYTES \
+	(CLONE_CORE_WALK_CHUNK * CLONE_CORE_LISTING_LINE_MAX)
+struct clone_core_walk {
+	int		done;
+	unsigned long	marker[32];	/* a struct clone_rec (size checked) */
+};
+enum clone_walk_kind {
+	/* published, the driver's d_open not (yet) succeeded (autoclone) */
+	CLONE_WALK_UNOPENED,
+	/* published, and served a call or owned by pid (proc mode's device
+	 * last close: a record that never served a call may belong to an
+	 * open still in flight in another process -- devfs counts that open
+	 * only after d_open returns -- so it is left to its process's exit
+	 * or its own first call) */
+	CLONE_WALK_IDLE,
+};
+void clone_core_walk_begin(struct clone_core *core, struct clone_core_walk *w);
+/* The next chunk's matching records, referenced (at most max); 0 once
+ * w->done, or when the chunk had none. */
+int clone_core_walk_next(struct clone_core *core, struct clone_core_walk *w,
+    enum clone_walk_kind kind, int pid, struct clone_rec **recs, int max);
+/* The next chunk's listing lines into buf (len >=
+ * CLONE_CORE_LISTING_CHUNK_BYTES), not NUL-terminated; returns bytes. */
+int clone_core_walk_listing(struct clone_core *core, struct clone_core_walk *w,
+    char *buf, int len);
+void clone_core_walk_end(struct clone_core *core, struct clone_core_walk *w);
 
 /* The limits, by index: read, or changed for the reserves that follow
  * (<= 0: unlimited).  Records already made stay; the hash keeps the size
@@ -147,6 +194,8 @@ int clone_rec_claim_first_open(struct clone_rec *rec);
 void clone_rec_mark_driver_opened(struct clone_rec *rec);
 int clone_rec_driver_opened(const struct clone_rec *rec);
 void clone_rec_count_open_call(struct clone_rec *rec);
+/* Not atomic with itself: concurrent calls on one file may lose counts
+ * (never the first one). */
 void clone_rec_count_op_call(struct clone_rec *rec);
 /* d_close arguments kept for a deferred finalize. */
 void clone_rec_set_close_args(struct clone_rec *rec, int fflag, int devtype, void *fp);
@@ -155,8 +204,6 @@ void clone_rec_close_args(const struct clone_rec *rec, int *fflag, int *devtype,
 void clone_core_count_refusal(struct clone_core *core, enum clone_refusal why);
 void clone_core_stats(struct clone_core *core, long *live, long *created,
     long *destroyed, long refused[CLONE_REFUSED_COUNT]);
-/* "unit pid uid opens ops\n" per record; returns the full length. */
-int clone_core_listing(struct clone_core *core, char *buf, int len);
 /* Bytes the core allocates per record (bench: bytes per clone). */
 long clone_core_record_bytes(void);
 

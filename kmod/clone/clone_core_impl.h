@@ -12,8 +12,11 @@
  *  - table_ (one OS spinlock, table_lock_) guards procs_, uids_, all_,
  *    every ProcEntry/UidEntry, nrecs_, the counters and detaching_ (checked
  *    by clang's -Wthread-safety: GUARDED_BY/REQUIRES below).
- *    Taken by reserve/abort/free/listing/keys: open, close, exit, sysctl.
- *    Never taken by lookup, so never per ioctl.
+ *    Taken by reserve/abort/free and the walks: open, close, exit,
+ *    sysctl.  Never taken by lookup, so never per ioctl.  A walk over all_
+ *    holds it for one chunk (kWalkChunk records) at a time and keeps its
+ *    place between chunks with a marker record (state MARKER) linked in
+ *    all_; every walk skips markers, nothing else ever sees one.
  *  - stripes_ (nstripes OS spinlocks) guard the hash chains: bucket b is
  *    guarded by stripe b & (nstripes - 1).  lookup holds one stripe for a
  *    chain walk and a refcount bump: with 64 stripes and a hash sized from
@@ -22,7 +25,12 @@
  *  - clone_rec::refs is atomic.  The hash owns one reference while a record
  *    is LIVE; lookup adds one under the stripe lock, so a record cannot be
  *    freed under a lookup: freeing needs unpublish (stripe lock) and then the
- *    last rele.
+ *    last rele.  A walk adds one under the table lock, only to a LIVE
+ *    record whose count is not zero (try_ref): a record whose last
+ *    reference went is being finalized and is not handed out again; an
+ *    OPENING one may still be aborted (freed with no reference count).
+ *  - unopened_ is atomic: published records the driver has not opened
+ *    (clone_rec::counted_unopened says which, cleared exactly once).
  *  - Lock order: table_ before a stripe (publish does not nest them).
  *  Nothing is allocated, and nothing calls out, with a lock held.
  *
@@ -47,7 +55,9 @@ namespace clone_detail {
 enum { kENOMEM = CLONE_E_NOMEM, kEMFILE = CLONE_E_MFILE, kEAGAIN = CLONE_E_AGAIN,
        kEBUSY = CLONE_E_BUSY, kENXIO = CLONE_E_NXIO, kEEXIST = CLONE_E_EXIST };
 
-enum State : uint32_t { OPENING = 0, LIVE = 1, CLOSING = 2 };
+enum State : uint32_t { OPENING = 0, LIVE = 1, CLOSING = 2, MARKER = 3 };
+
+constexpr int kWalkChunk = CLONE_CORE_WALK_CHUNK;
 
 class CAPABILITY("spinlock") Spin {
 public:
@@ -94,6 +104,8 @@ struct clone_rec {
 	int close_fflag;
 	int close_devtype;
 	void *close_fp;
+	clone_core *core;	/* constant: for unopened_ */
+	uint32_t counted_unopened; /* atomic: counted in core->unopened_ */
 };
 
 namespace clone_detail {
@@ -136,6 +148,7 @@ struct clone_core {
 	long refused_[CLONE_REFUSED_COUNT] GUARDED_BY(table_);
 	int limits_[CLONE_LIMIT_COUNT] GUARDED_BY(table_);	/* <= 0: none */
 	bool detaching_ GUARDED_BY(table_);
+	long unopened_;		/* atomic */
 
 	Spin stripe(uint32_t b) { return Spin(stripes_, static_cast<int>(b & (kStripes - 1))); }
 
@@ -211,6 +224,29 @@ inline uint32_t
 load_acq(const uint32_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* A reference for a walk: only on a LIVE record whose count is not zero
+ * (see the locking notes above).  Called under the table lock. */
+inline bool
+try_ref(clone_rec *r)
+{
+	if (load_acq(&r->state) != LIVE)
+		return false;
+	uint32_t n = __atomic_load_n(&r->refs, __ATOMIC_RELAXED);
+	while (n != 0)
+		if (__atomic_compare_exchange_n(&r->refs, &n, n + 1, false,
+		    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
+/* Drop the record's count in core->unopened_, once. */
+inline void
+uncount_unopened(clone_rec *r)
+{
+	if (__atomic_exchange_n(&r->counted_unopened, 0, __ATOMIC_ACQ_REL) != 0)
+		__atomic_fetch_sub(&r->core->unopened_, 1, __ATOMIC_RELAXED);
 }
 
 } // namespace clone_detail

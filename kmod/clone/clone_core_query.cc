@@ -1,13 +1,15 @@
 /*
- * clone_core_query.cc - what the shim's glue reads from the core: the keys
- * to reap (exit, last close, orphans), the detach gate, the record
- * accessors, the statistics and the listing.
+ * clone_core_query.cc - what the shim's glue reads from the core: the
+ * records to reap (exit, last close, orphans) and the listing, both as
+ * walks in chunks, the detach gate, the record accessors and the
+ * statistics.
  *
  * Owns: nothing beyond the core's state (clone_core_impl.h).
  *
- * Locking: the key walks, the detach flag, the statistics and the listing
- * take the table lock; the accessors read a record the caller holds a
- * reference on (constant fields, or atomics).
+ * Locking: the walks take the table lock one chunk at a time
+ * (clone_core_impl.h); the detach flag and the statistics take it briefly;
+ * the accessors read a record the caller holds a reference on (constant
+ * fields, or atomics).
  *
  * Design: docs/design.md §5.
  */
@@ -45,10 +47,72 @@ struct Out {
 
 } // namespace clone_detail
 
+static_assert(sizeof(clone_rec) <= sizeof(((clone_core_walk *)nullptr)->marker),
+    "struct clone_core_walk cannot hold a marker record");
+
+namespace clone_detail {
+
+inline clone_rec *
+walk_marker(clone_core_walk *w)
+{
+	return reinterpret_cast<clone_rec *>(w->marker);
+}
+
+/* Does r match the walk?  (table lock held) */
+inline bool
+walk_matches(const clone_rec *r, clone_walk_kind kind, int pid)
+{
+	if (load_acq(&r->state) != LIVE)
+		return false;
+	switch (kind) {
+	case CLONE_WALK_UNOPENED:
+		return load_acq(&r->driver_opened) == 0;
+	case CLONE_WALK_IDLE:
+		return r->pid == pid ||
+		    __atomic_load_n(&r->op_calls, __ATOMIC_RELAXED) != 0;
+	}
+	return false;
+}
+
+/*
+ * Visit the next chunk after the marker (table lock held): f(r) for each
+ * record, until kWalkChunk were visited or f says stop (returns false,
+ * r not consumed); then move the marker after the last one consumed, or
+ * unlink it at the end of the list (done).
+ */
+template <class F>
+void
+walk_chunk_locked(clone_core *c, clone_core_walk *w, F f) REQUIRES(c->table_)
+{
+	clone_rec *m = walk_marker(w), *last = m, *r;
+	int seen = 0;
+
+	if (!m->all_node.linked()) {
+		w->done = 1;
+		return;
+	}
+	for (r = c->all_.next(m); r && seen < kWalkChunk; r = c->all_.next(r)) {
+		seen++;
+		if (load_acq(&r->state) != MARKER && !f(r))
+			break;
+		last = r;
+	}
+	if (last != m) {
+		c->all_.remove(m);
+		c->all_.insert_after(last, m);
+	}
+	if (!c->all_.next(m)) {
+		c->all_.remove(m);
+		w->done = 1;
+	}
+}
+
+} // namespace clone_detail
+
 extern "C" {
 
 int
-clone_core_keys_of_pid(clone_core *c, int pid, const void **keys, int max)
+clone_core_recs_of_pid(clone_core *c, int pid, clone_rec **recs, int max)
 {
 	int n = 0;
 	LockGuard<Spin> g(c->table_);
@@ -56,36 +120,81 @@ clone_core_keys_of_pid(clone_core *c, int pid, const void **keys, int max)
 	if (!pe)
 		return 0;
 	for (clone_rec *r = pe->recs.front(); r && n < max; r = pe->recs.next(r))
-		if (load_acq(&r->state) == LIVE)
-			keys[n++] = r->key;
+		if (try_ref(r))
+			recs[n++] = r;
 	return n;
 }
 
-int
-clone_core_unopened_keys(clone_core *c, const void **keys, int *pids, int max)
+long
+clone_core_unopened(clone_core *c)
 {
-	int n = 0;
+	return __atomic_load_n(&c->unopened_, __ATOMIC_RELAXED);
+}
+
+void
+clone_core_walk_begin(clone_core *c, clone_core_walk *w)
+{
+	clone_rec *m = new (w->marker) clone_rec();
+	m->state = MARKER;
+	w->done = 0;
 	LockGuard<Spin> g(c->table_);
-	for (clone_rec *r = c->all_.front(); r && n < max; r = c->all_.next(r)) {
-		if (load_acq(&r->state) == LIVE && load_acq(&r->driver_opened) == 0) {
-			keys[n] = r->key;
-			pids[n] = r->pid;
-			n++;
-		}
+	c->all_.push_front(m);
+}
+
+void
+clone_core_walk_end(clone_core *c, clone_core_walk *w)
+{
+	clone_rec *m = walk_marker(w);
+	{
+		LockGuard<Spin> g(c->table_);
+		if (m->all_node.linked())
+			c->all_.remove(m);
 	}
+	w->done = 1;
+	m->~clone_rec();
+}
+
+int
+clone_core_walk_next(clone_core *c, clone_core_walk *w, clone_walk_kind kind,
+    int pid, clone_rec **recs, int max)
+{
+	int n = 0;
+	if (w->done)
+		return 0;
+	LockGuard<Spin> g(c->table_);
+	walk_chunk_locked(c, w, [&](clone_rec *r) {
+		if (n == max)
+			return false;
+		if (walk_matches(r, kind, pid) && try_ref(r))
+			recs[n++] = r;
+		return true;
+	});
 	return n;
 }
 
 int
-clone_core_idle_keys(clone_core *c, int pid, const void **keys, int max)
+clone_core_walk_listing(clone_core *c, clone_core_walk *w, char *buf, int len)
 {
-	int n = 0;
+	Out o{buf, len, 0};
+	if (w->done)
+		return 0;
 	LockGuard<Spin> g(c->table_);
-	for (clone_rec *r = c->all_.front(); r && n < max; r = c->all_.next(r))
-		if (load_acq(&r->state) == LIVE &&
-		    (r->pid == pid || __atomic_load_n(&r->op_calls, __ATOMIC_RELAXED) != 0))
-			keys[n++] = r->key;
-	return n;
+	walk_chunk_locked(c, w, [&](clone_rec *r) {
+		if (len - o.pos < CLONE_CORE_LISTING_LINE_MAX)
+			return false;
+		o.num(r->unit);
+		o.put(' ');
+		o.num(r->pid);
+		o.put(' ');
+		o.num(r->uid);
+		o.put(' ');
+		o.num(static_cast<long long>(__atomic_load_n(&r->open_calls, __ATOMIC_RELAXED)));
+		o.put(' ');
+		o.num(static_cast<long long>(__atomic_load_n(&r->op_calls, __ATOMIC_RELAXED)));
+		o.put('\n');
+		return true;
+	});
+	return o.pos;
 }
 
 int
@@ -139,6 +248,7 @@ void
 clone_rec_mark_driver_opened(clone_rec *rec)
 {
 	__atomic_store_n(&rec->driver_opened, 1, __ATOMIC_RELEASE);
+	uncount_unopened(rec);
 }
 
 int
@@ -156,7 +266,12 @@ clone_rec_count_open_call(clone_rec *rec)
 void
 clone_rec_count_op_call(clone_rec *rec)
 {
-	__atomic_fetch_add(&rec->op_calls, 1, __ATOMIC_RELAXED);
+	/* A load and a store, not a locked add: this runs on every forwarded
+	 * call.  Calls racing on one file may lose a count; none is lost
+	 * from zero to non-zero (CLONE_WALK_IDLE only asks that). */
+	__atomic_store_n(&rec->op_calls,
+	    __atomic_load_n(&rec->op_calls, __ATOMIC_RELAXED) + 1,
+	    __ATOMIC_RELAXED);
 }
 
 void
@@ -192,30 +307,6 @@ clone_core_stats(clone_core *c, long *live, long *created, long *destroyed,
 	*destroyed = c->destroyed_;
 	for (int i = 0; i < CLONE_REFUSED_COUNT; i++)
 		refused[i] = c->refused_[i];
-}
-
-int
-clone_core_listing(clone_core *c, char *buf, int len)
-{
-	Out o{buf, len, 0};
-	{
-		LockGuard<Spin> g(c->table_);
-		for (clone_rec *r = c->all_.front(); r; r = c->all_.next(r)) {
-			o.num(r->unit);
-			o.put(' ');
-			o.num(r->pid);
-			o.put(' ');
-			o.num(r->uid);
-			o.put(' ');
-			o.num(static_cast<long long>(__atomic_load_n(&r->open_calls, __ATOMIC_RELAXED)));
-			o.put(' ');
-			o.num(static_cast<long long>(__atomic_load_n(&r->op_calls, __ATOMIC_RELAXED)));
-			o.put('\n');
-		}
-	}
-	if (len > 0)
-		buf[o.pos < len ? o.pos : len - 1] = '\0';
-	return o.pos;
 }
 
 long

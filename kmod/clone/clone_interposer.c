@@ -12,8 +12,10 @@
  * clone_proc.c.
  *
  * Locking: every entry point runs inside clone_enter()/clone_leave() and
- * holds no lock across the driver's call, only a reference on its record
- * (native: the file's cdevpriv holds it).
+ * holds no lock across the driver's call, at most a reference on its
+ * record -- except native mode's forwarded calls on a file of its own,
+ * which need neither (clone_native_*: the file pins its record, the
+ * record pins the shim).
  *
  * Design: docs/design.md §4, §6.
  */
@@ -28,6 +30,9 @@ static d_close_t	clone_interposer_close;
 static d_read_t		clone_interposer_read;
 static d_write_t	clone_interposer_write;
 static d_ioctl_t	clone_interposer_ioctl;
+static d_read_t		clone_native_read;
+static d_write_t	clone_native_write;
+static d_ioctl_t	clone_native_ioctl;
 static d_mmap_t		clone_interposer_mmap;
 static d_mmap_single_t	clone_interposer_mmap_single;
 static d_strategy_t	clone_interposer_strategy;
@@ -54,23 +59,22 @@ clone_interposer_current_ops(cdev_t dev, d_open_t *ours)
 	return (ops->d_open == ours ? NULL : ops);
 }
 
-/* The record of the calling file, referenced (*refd) or not (native: the
- * file's own cdevpriv reference outlives any call made through it). */
+/*
+ * The record of the calling file and whether a reference was taken on it.
+ * fp: none is needed -- the caller holds the file, and only that file's
+ * last close unpublishes its record (fp mode has no reaper), so the record
+ * stays for the call; and while a record lives, detach refuses, so the
+ * shim stays too.  proc: a reaper may end it, so it is referenced.
+ */
 static struct clone_rec *
 clone_interposer_rec(struct clone_shim *shim, struct file *fp, int *refd)
 {
-	void *priv;
-
-	*refd = 1;
+	*refd = 0;
 	switch (shim->mode) {
 	case CLONE_MODE_FP:
-		return (fp != NULL ? clone_core_lookup(shim->core, fp) : NULL);
-	case CLONE_MODE_NATIVE:
-		*refd = 0;
-		if (fp == NULL || devfs_get_cdevpriv(fp, &priv) != 0)
-			return (NULL);
-		return (priv);
+		return (fp != NULL ? clone_core_find(shim->core, fp) : NULL);
 	case CLONE_MODE_PROC:
+		*refd = 1;
 		return (clone_core_lookup(shim->core,
 		    (void *)(intptr_t)clone_curpid()));
 	default:
@@ -222,16 +226,16 @@ clone_interposer_close(struct dev_close_args *ap)
 
 /*
  * The forwarded operations: find the record, call the driver's own
- * function with a_dev = the clone, holding only the record's reference.
- * A file the shim does not know: in fp/native mode one opened before the
- * shim attached (passed through to the device itself); in proc mode
- * another process's file (ENXIO: a forked child), or -- while a file
- * opened before attach still has the device's own instance -- possibly
- * that file (passed through: proc mode cannot tell).
+ * function with a_dev = the clone, holding at most the record's reference
+ * (see clone_interposer_rec).  A file the shim does not know: in fp/native
+ * mode one opened before the shim attached (passed through to the device
+ * itself); in proc mode another process's file (ENXIO: a forked child), or
+ * -- while a file opened before attach still has the device's own
+ * instance -- possibly that file (passed through: proc mode cannot tell).
  */
 #define CLONE_FORWARD(fn, argtype)					\
 static int								\
-clone_interposer_##fn(struct argtype *ap)					\
+clone_interposer_##fn(struct argtype *ap)				\
 {									\
 	int slot = clone_enter();					\
 	cdev_t dev = ap->a_head.a_dev;					\
@@ -241,31 +245,58 @@ clone_interposer_##fn(struct argtype *ap)					\
 	int error, refd;						\
 									\
 	if (shim == NULL) {						\
-		now = clone_interposer_current_ops(dev, clone_interposer_open);			\
+		now = clone_interposer_current_ops(dev,			\
+		    clone_interposer_open);				\
 		error = now != NULL ? now->d_##fn(ap) : ENXIO;		\
 		clone_leave(slot);					\
 		return (error);						\
 	}								\
-	rec = clone_interposer_rec(shim, ap->a_fp, &refd);			\
+	rec = clone_interposer_rec(shim, ap->a_fp, &refd);		\
 	if (rec == NULL) {						\
 		if (shim->mode == CLONE_MODE_PROC &&			\
 		    clone_base_held(shim)) {				\
 			clone_core_count_refusal(shim->core,		\
-			    CLONE_REFUSED_FOREIGN);				\
+			    CLONE_REFUSED_FOREIGN);			\
 			error = ENXIO;					\
 		} else {						\
-			error = shim->driver_ops->d_##fn(ap);			\
+			error = shim->driver_ops->d_##fn(ap);		\
 		}							\
 		clone_leave(slot);					\
 		return (error);						\
 	}								\
 	clone_rec_count_op_call(rec);					\
 	ap->a_head.a_dev = clone_rec_dev(rec);				\
-	error = shim->driver_ops->d_##fn(ap);					\
+	error = shim->driver_ops->d_##fn(ap);				\
 	ap->a_head.a_dev = dev;						\
 	if (refd)							\
 		clone_core_rele(shim->core, rec);			\
 	clone_leave(slot);						\
+	return (error);							\
+}									\
+									\
+/*									\
+ * native mode: the file's cdevpriv is its record, referenced by the	\
+ * file until after its last close, so it lives through the call; while \
+ * it lives, detach refuses, so neither the in-flight count nor the	\
+ * shim is needed.  The clone's ops are the driver's own (make_only_dev	\
+ * with them).  A file without our cdevpriv (opened before attach)	\
+ * takes the path above.  (A driver that sets cdevpriv itself cannot be \
+ * wrapped in native mode: docs/design.md §4.)			\
+ */									\
+static int								\
+clone_native_##fn(struct argtype *ap)					\
+{									\
+	cdev_t dev = ap->a_head.a_dev, clone;				\
+	void *priv;							\
+	int error;							\
+									\
+	if (ap->a_fp == NULL || devfs_get_cdevpriv(ap->a_fp, &priv) != 0) \
+		return (clone_interposer_##fn(ap));			\
+	clone = clone_rec_dev(priv);					\
+	clone_rec_count_op_call(priv);					\
+	ap->a_head.a_dev = clone;					\
+	error = clone->si_ops->d_##fn(ap);				\
+	ap->a_head.a_dev = dev;						\
 	return (error);							\
 }
 
@@ -322,9 +353,15 @@ clone_interposer_init_ops(struct clone_shim *shim)
 	ops->head.name = shim->driver_ops->head.name;
 	ops->d_open = clone_interposer_open;
 	ops->d_close = clone_interposer_close;
-	ops->d_read = clone_interposer_read;
-	ops->d_write = clone_interposer_write;
-	ops->d_ioctl = clone_interposer_ioctl;
+	if (shim->mode == CLONE_MODE_NATIVE) {
+		ops->d_read = clone_native_read;
+		ops->d_write = clone_native_write;
+		ops->d_ioctl = clone_native_ioctl;
+	} else {
+		ops->d_read = clone_interposer_read;
+		ops->d_write = clone_interposer_write;
+		ops->d_ioctl = clone_interposer_ioctl;
+	}
 	ops->d_mmap = clone_interposer_mmap;
 	ops->d_mmap_single = clone_interposer_mmap_single;
 	ops->d_strategy = clone_interposer_strategy;

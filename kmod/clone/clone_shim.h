@@ -116,8 +116,13 @@ struct clone_shim_stats {
  */
 int clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
     struct clone_shim **shimp);
-/* EBUSY while a clone lives (still attached); else 0 and shim is gone. */
+/* EBUSY while a clone lives, and always in CLONE_MODE_PROC before
+ * clone_shim_shutdown() (still attached, still cloning: its exit hook
+ * cannot be removed safely, clone_proc.c); else 0 and shim is gone. */
 int clone_shim_detach(struct clone_shim *shim);
+/* MOD_SHUTDOWN: the kernel is going down and will not unload modules
+ * while processes run; a proc shim may be detached after this. */
+void clone_shim_shutdown(struct clone_shim *shim);
 
 enum clone_shim_mode clone_shim_mode(const struct clone_shim *shim);
 const char *clone_shim_mode_name(enum clone_shim_mode mode);

@@ -174,6 +174,23 @@ clone_cred_uid(struct ucred *cred)
 	return (cred != NULL ? (unsigned)cred->cr_uid : 0);
 }
 
+/*
+ * A reaper's end of a record it found with a reference of its own
+ * (clone_core_recs_of_pid, clone_core_walk_next): unpublish that very
+ * record if nobody else has (by identity: never a key copied earlier),
+ * then drop the reaper's reference.  The clone goes with the last one.
+ */
+static __inline void
+clone_reap_rec(struct clone_shim *shim, struct clone_rec *rec, int fflag,
+    int devtype)
+{
+	if (clone_core_unpublish_rec(shim->core, rec)) {
+		clone_rec_set_close_args(rec, fflag, devtype, NULL);
+		clone_core_rele(shim->core, rec);	/* the hash's */
+	}
+	clone_core_rele(shim->core, rec);
+}
+
 /* clone_modes.c */
 int	clone_shim_driver_supported(cdev_t dev, const char **why);
 
@@ -203,6 +220,7 @@ void	clone_interposer_init_ops(struct clone_shim *shim);
 /* clone_proc.c */
 void	clone_proc_last_close(struct clone_shim *shim, int devtype);
 int	clone_hook_exit(void);
+int	clone_proc_may_unhook(void);
 void	clone_unhook_exit(void);
 
 /* clone_autoclone.c */

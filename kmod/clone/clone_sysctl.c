@@ -9,7 +9,8 @@
  *
  * Locking: the handlers run under the sysctl lock that sysctl_ctx_free()
  * takes exclusively, so none runs once it returns.  The numbers come from
- * the core under its table lock (clone_core_stats, clone_core_listing).
+ * the core under its table lock (clone_core_stats), the listing from a
+ * walk that holds it one chunk at a time (clone_core_walk_listing).
  *
  * Design: docs/design.md §4.
  */
@@ -36,21 +37,35 @@ clone_sysctl_stat(SYSCTL_HANDLER_ARGS)
 	return (SYSCTL_OUT(req, &v, sizeof(v)));
 }
 
+/*
+ * The listing, one chunk of records at a time (the core holds its table
+ * lock for one chunk only), each chunk copied out before the next is
+ * read: one pass, no buffer the size of the table.  A clone made or gone
+ * during the read may be in it or not.
+ */
 static int
 clone_sysctl_listing(SYSCTL_HANDLER_ARGS)
 {
 	struct clone_shim *shim = arg1;
+	struct clone_core_walk w;
 	char *buf;
-	int len, error;
+	int len, error = 0;
 
-	len = clone_shim_listing(shim, NULL, 0) + 256;
-	buf = kmalloc(len, M_CLONESHIM, M_WAITOK | M_NULLOK);
+	buf = kmalloc(CLONE_CORE_LISTING_CHUNK_BYTES, M_CLONESHIM,
+	    M_WAITOK | M_NULLOK);
 	if (buf == NULL)
 		return (ENOMEM);
-	/* A clone made since the sizing may be left out; never overrun. */
-	clone_shim_listing(shim, buf, len);
-	error = SYSCTL_OUT(req, buf, strlen(buf) + 1);
+	clone_core_walk_begin(shim->core, &w);
+	while (!w.done && error == 0) {
+		len = clone_core_walk_listing(shim->core, &w, buf,
+		    CLONE_CORE_LISTING_CHUNK_BYTES);
+		if (len > 0)
+			error = SYSCTL_OUT(req, buf, len);
+	}
+	clone_core_walk_end(shim->core, &w);
 	kfree(buf, M_CLONESHIM);
+	if (error == 0)
+		error = SYSCTL_OUT(req, "", 1);
 	return (error);
 }
 
@@ -161,7 +176,31 @@ clone_shim_stats(struct clone_shim *shim, struct clone_shim_stats *st)
 int
 clone_shim_listing(struct clone_shim *shim, char *buf, int len)
 {
-	return (clone_core_listing(shim->core, buf, len));
+	struct clone_core_walk w;
+	char *chunk;
+	int n, total = 0;
+
+	chunk = kmalloc(CLONE_CORE_LISTING_CHUNK_BYTES, M_CLONESHIM,
+	    M_WAITOK | M_NULLOK);
+	if (chunk == NULL) {
+		if (len > 0)
+			buf[0] = '\0';
+		return (0);
+	}
+	clone_core_walk_begin(shim->core, &w);
+	while (!w.done) {
+		n = clone_core_walk_listing(shim->core, &w, chunk,
+		    CLONE_CORE_LISTING_CHUNK_BYTES);
+		if (total < len - 1)
+			memcpy(buf + total, chunk,
+			    (size_t)(n < len - 1 - total ? n : len - 1 - total));
+		total += n;
+	}
+	clone_core_walk_end(shim->core, &w);
+	kfree(chunk, M_CLONESHIM);
+	if (len > 0)
+		buf[total < len - 1 ? total : len - 1] = '\0';
+	return (total);
 }
 
 long

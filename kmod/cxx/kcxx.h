@@ -124,6 +124,25 @@ public:
 		n->prev = n->next = nullptr;
 		--count_;
 	}
+	/* Link t right after pos (both T; pos linked here). */
+	void insert_after(T *pos, T *t)
+	{
+		ListNode *p = &(pos->*Node), *n = &(t->*Node);
+		n->prev = p;
+		n->next = p->next;
+		p->next->prev = n;
+		p->next = n;
+		++count_;
+	}
+	void push_front(T *t)
+	{
+		ListNode *n = &(t->*Node);
+		n->prev = &head_;
+		n->next = head_.next;
+		head_.next->prev = n;
+		head_.next = n;
+		++count_;
+	}
 	T *front() const { return empty() ? nullptr : owner(head_.next); }
 	T *next(T *t) const
 	{

@@ -101,6 +101,9 @@ kqemu_clone_modevent(module_t mod, int type, void *data)
 		kqemu_rele();
 		return (0);
 	case MOD_SHUTDOWN:
+		/* Going down: a proc shim may now be detached (clone_shim.h). */
+		if (kqemu_clone_shim != NULL)
+			clone_shim_shutdown(kqemu_clone_shim);
 		return (0);
 	default:
 		return (EOPNOTSUPP);

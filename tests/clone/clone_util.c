@@ -108,6 +108,18 @@ ct_load(const struct ct_target *t)
 }
 
 int
+ct_shim_is_proc(const struct ct_target *t)
+{
+	char name[96], mode[16];
+	size_t len = sizeof(mode);
+
+	snprintf(name, sizeof(name), "%s.mode", t->sysctl);
+	if (hk_sysctl(name, mode, &len, NULL, 0) != 0)
+		return (0);
+	return (strcmp(mode, "proc") == 0);
+}
+
+int
 ct_unload_shim(const struct ct_target *t)
 {
 	int error = hk_kldunload(t->shim);
@@ -127,12 +139,27 @@ ct_shutdown_clean(void)
 	const struct ct_target *ts[] = { &ct_hsingle, &ct_kqemu };
 	unsigned i;
 
+	int at_shutdown = 0;
+
 	/* Unload the shims ourselves, so their unloads are
-	 * counted; hk_shutdown unloads the rest. */
-	for (i = 0; i < 2; i++)
-		if (hk_kld_isloaded(ts[i]->shim))
-			ATF_CHECK_EQ_MSG(ct_unload_shim(ts[i]), 0,
-			    "kldunload %s at shutdown", ts[i]->shim);
+	 * counted; hk_shutdown unloads the rest.  A proc mode shim refuses
+	 * (EBUSY) until MOD_SHUTDOWN: hk_shutdown unloads it, leaving its
+	 * interposer like any other unload. */
+	for (i = 0; i < 2; i++) {
+		if (!hk_kld_isloaded(ts[i]->shim))
+			continue;
+		if (ct_shim_is_proc(ts[i])) {
+			ATF_CHECK_EQ_MSG(ct_unload_shim(ts[i]), EBUSY,
+			    "kldunload %s (proc mode) before shutdown",
+			    ts[i]->shim);
+			at_shutdown++;
+			continue;
+		}
+		ATF_CHECK_EQ_MSG(ct_unload_shim(ts[i]), 0,
+		    "kldunload %s at shutdown", ts[i]->shim);
+	}
+	/* A proc shim still loaded holds its interposer there too. */
+	ct_shim_unloads += at_shutdown;
 	hk_kmalloc_stats("devbuf", &bytes, &count);
 	ATF_CHECK_EQ_MSG(count - ct_devbuf_base_count,
 	    (size_t)ct_shim_unloads,

@@ -36,6 +36,8 @@ void ct_boot(const struct ct_target *t, const char *mode, enum hk_profile prof);
 void ct_set_limits(const struct ct_target *t, int per_proc, int per_uid, int total);
 /* kldload driver then shim; returns the shim's kldload error. */
 int ct_load(const struct ct_target *t);
+/* Whether t's shim is loaded in proc mode (debug.<shim>.mode). */
+int ct_shim_is_proc(const struct ct_target *t);
 /* kldunload the shim, counting successful unloads. */
 int ct_unload_shim(const struct ct_target *t);
 /* Shut down; the only allowed leftover is one dev_ops per successful

@@ -90,6 +90,9 @@ hsingle_clone_modevent(module_t mod, int type, void *data)
 		hsingle_rele();
 		return (0);
 	case MOD_SHUTDOWN:
+		/* Going down: a proc shim may now be detached (clone_shim.h). */
+		if (hsingle_clone_shim != NULL)
+			clone_shim_shutdown(hsingle_clone_shim);
 		return (0);
 	default:
 		return (EOPNOTSUPP);

@@ -133,7 +133,9 @@ shutdown_kernel(const char **loads, int nloads, int exitcode)
 		snprintf(name, sizeof(name), "debug.%s.mode", loads[i]);
 		shim = hk_sysctl(name, mode, &len, NULL, 0) == 0;
 		error = hk_kldunload(loads[i]);
-		if (error != 0)
+		if (error == EBUSY && shim && strcmp(mode, "proc") == 0)
+			shims++;	/* stays until hk_shutdown (MOD_SHUTDOWN) */
+		else if (error != 0)
 			logmsg("kldunload %s: %s", loads[i], strerror(error));
 		else if (shim && !hk_kld_isloaded(loads[i]))
 			shims++;

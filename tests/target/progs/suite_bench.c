@@ -183,6 +183,10 @@ ratios(void)
 	reference("/dev/tun", O_RDWR, k_oc, c_oc);
 	reference("/dev/bpf", O_RDONLY, k_oc, c_oc);
 
+	/* A proc mode kqemu_clone stays while the system runs (its exit
+	 * hook cannot be removed safely): the boot ends with it loaded. */
+	if (strcmp(m, "proc") == 0)
+		return (NULL);
 	/* Leave the kernel as the boot found it (nothing open now). */
 	for (int i = 0; i < 300 && kqt_unload("kqemu_clone") != 0 &&
 	    errno != ENOENT; i++)
@@ -339,6 +343,9 @@ accel_ratios(void)
 	long p1, p2, pl, ka, ks, sa = 0, ss = 0, b16p, b16g;
 	int had;
 
+	if (kqt_loaded("kqemu_clone") && strcmp(mode, "proc") == 0)
+		return t_skip("a proc mode kqemu_clone, loaded by the ratios case, "
+		    "stays while the system runs: kqemu alone cannot be timed");
 	if (kqt_loaded("kqemu_clone"))
 		CHECK_OK(kqt_unload("kqemu_clone"), "kldunload kqemu_clone");
 	if (kqt_loaded("kqemu"))

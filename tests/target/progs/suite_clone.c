@@ -381,6 +381,20 @@ unload_refused_while_clone_lives(void)
 	    "the clone broke after the refused unload: %s", strerror(errno));
 	close(fd);
 	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	if (is_proc()) {
+		/* Never while the system runs: its exit hook cannot be removed
+		 * safely (clone_proc.c).  It stays, and clones. */
+		CHECK_ERR(kqt_unload("kqemu_clone"), EBUSY, "kldunload of a proc mode "
+		    "kqemu_clone with no clone");
+		CHECK(kqt_loaded("kqemu_clone"), "proc mode kqemu_clone went away");
+		fd = open(DEV, O_RDWR);
+		CHECK(fd >= 0, "open after the refused unload: %s", strerror(errno));
+		CHECK(ioctl(fd, KQEMU_IOC_GET_VERSION, &(int){ 0 }) == 0, "GET_VERSION: %s",
+		    strerror(errno));
+		close(fd);
+		CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+		return (NULL);
+	}
 	CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone after the close: %s",
 	    strerror(errno));
 	CHECK(!kqt_loaded("kqemu_clone"), "kqemu_clone still loaded");
@@ -398,7 +412,9 @@ kqemu_kept_under_clone(void)
 {
 	int a, b, r;
 
-	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	if (!is_proc() || !kqt_loaded("kqemu_clone"))
+		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s",
+		    strerror(errno));
 	/* The real linker: this drops a reference and returns 0 (or EBUSY);
 	 * kqemu must stay, wrapped and working. */
 	errno = 0;
@@ -417,6 +433,12 @@ kqemu_kept_under_clone(void)
 		close(b);
 	close(a);
 	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	if (is_proc()) {
+		CHECK_ERR(kqt_unload("kqemu_clone"), EBUSY, "kldunload of a proc mode "
+		    "kqemu_clone");
+		CHECK(kqt_loaded("kqemu"), "kqemu went away under a proc mode kqemu_clone");
+		return (NULL);
+	}
 	/* Unloading the shim releases its hold; kqemu may follow (its user
 	 * reference is gone), or stay: either way nothing dangles. */
 	CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s", strerror(errno));
@@ -466,6 +488,9 @@ attach_over_raw_open(void)
 	pid_t pid;
 	char c;
 
+	if (is_proc())
+		return t_skip("a proc mode kqemu_clone is never unloaded while the "
+		    "system runs");
 	if (kqt_loaded("kqemu_clone"))
 		CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s",
 		    strerror(errno));
@@ -588,6 +613,9 @@ cycles(void)
 {
 	int i, a, b;
 
+	if (is_proc())
+		return t_skip("a proc mode kqemu_clone is never unloaded while the "
+		    "system runs");
 	if (kqt_loaded("kqemu_clone"))
 		CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s", strerror(errno));
 	for (i = 0; i < 3; i++) {
