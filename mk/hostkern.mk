@@ -24,7 +24,7 @@ HOSTKERN_CPPFLAGS := -D_KERNEL -I$(TOP)/tests/host/include/kern \
 
 $(B)/obj/hostkern-%.o: %.c | deps-build
 	@mkdir -p $(@D)
-	$(CC) $(HOSTKERN_CPPFLAGS) $(HOST_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(HOSTKERN_CPPFLAGS) $(HOST_CFLAGS) $(HOSTKERN_XFLAGS) -MMD -MP -c -o $@ $<
 
 $(HOSTKERN_LIB): $(HOSTKERN_OBJS)
 	@mkdir -p $(@D)
@@ -47,11 +47,11 @@ $(eval $(call host_module,semcount,tests/kmod/semcount/semcount.c))
 # Host-only test KLD for the linker rules (linker_test).
 $(eval $(call host_module,hkdep,tests/hostkern/modules/hkdep.c))
 
-HOSTKERN_TESTS := devfs descrip exit kmalloc lock linker clone vfs stress
+HOSTKERN_TESTS := devfs descrip exit kmalloc lock linker clone vfs stress strict
 $(foreach t,$(HOSTKERN_TESTS),$(if $(wildcard tests/hostkern/$(t)_test.c),$(eval $(call host_test_prog,tests/hostkern/$(t)_test,tests/hostkern/$(t)_test.c tests/hostkern/h_common.c))))
 $(eval $(call kyua_area,tests/hostkern))
 
-# lock_test and kmalloc_test call the kernel API directly (kernel context).
+# lock_test, kmalloc_test, vfs_test and strict_test call the kernel API directly (kernel context).
 $(B)/obj/host-tests/hostkern/lock_test.o $(B)/obj/host-tests/hostkern/kmalloc_test.o \
-$(B)/obj/host-tests/hostkern/vfs_test.o: \
+$(B)/obj/host-tests/hostkern/vfs_test.o $(B)/obj/host-tests/hostkern/strict_test.o: \
 	HOST_CPPFLAGS += -D_KERNEL -I$(TOP)/tests/host/include/kern

@@ -120,13 +120,21 @@ ct_shim_is_proc(const struct ct_target *t)
 }
 
 int
+ct_registered(const struct ct_target *t)
+{
+	return (hk_modfind(t->shim) == 0);
+}
+
+int
 ct_unload_shim(const struct ct_target *t)
 {
+	int attached = ct_registered(t);
 	int error = hk_kldunload(t->shim);
 
 	/* Every detach leaves one dev_ops in devbuf: the interposer, or
-	 * autoclone's quiesce copy (docs/devfs-clone-bug.md). */
-	if (error == 0 && !hk_kld_isloaded(t->shim))
+	 * autoclone's quiesce copy (docs/devfs-clone-bug.md).  A file whose
+	 * MOD_LOAD failed (5.8 keeps it loaded) detaches nothing. */
+	if (error == 0 && attached && !hk_kld_isloaded(t->shim))
 		ct_shim_unloads++;
 	return (error);
 }

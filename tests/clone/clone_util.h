@@ -34,10 +34,14 @@ enum hk_profile ct_profile_for(const char *mode);
  * 0 = the shim's defaults.  Aborts the test case on failure. */
 void ct_boot(const struct ct_target *t, const char *mode, enum hk_profile prof);
 void ct_set_limits(const struct ct_target *t, int per_proc, int per_uid, int total);
-/* kldload driver then shim; returns the shim's kldload error. */
+/* kldload driver then shim; returns the shim's kldload error.  As on
+ * 5.8.1, a failed MOD_LOAD is not a kldload error: the file stays loaded
+ * with no module (ct_registered tells). */
 int ct_load(const struct ct_target *t);
 /* Whether t's shim is loaded in proc mode (debug.<shim>.mode). */
 int ct_shim_is_proc(const struct ct_target *t);
+/* Is t's shim module registered (its MOD_LOAD succeeded)? */
+int ct_registered(const struct ct_target *t);
 /* kldunload the shim, counting successful unloads. */
 int ct_unload_shim(const struct ct_target *t);
 /* Shut down; the only allowed leftover is one dev_ops per successful

@@ -162,16 +162,25 @@ ATF_TC_BODY(linker_file_unload__veto_drops_reference, tc)
 ATF_TC(module_register_init__mod_load_failure);
 ATF_TC_HEAD(module_register_init__mod_load_failure, tc)
 {
-	atf_tc_set_md_var(tc, "descr", "kern_module.c module_register_init: "
-	    "a MOD_LOAD error gets MOD_UNLOAD; the host then unloads the file "
-	    "(and its dependency) and returns the error (5.8 returns 0 and "
-	    "keeps the empty file)");
+	atf_tc_set_md_var(tc, "descr", "kern_module.c module_register_init "
+	    "(a void SYSINIT): a MOD_LOAD error gets MOD_UNLOAD and the module "
+	    "is released; kern_linker.c linker_load_file still links the file "
+	    "and kldload returns 0 (5.8.1): the file and its dependency stay "
+	    "loaded, its sysctls stay, modfind fails, and the empty file "
+	    "unloads (with its dependency)");
 }
 ATF_TC_BODY(module_register_init__mod_load_failure, tc)
 {
 	ATF_REQUIRE_EQ(hk_setenv("hkdep.fail_load", "5"), 0);
 	h_boot(HK_PROFILE_MODERN);
-	ATF_CHECK_EQ(hk_kldload("hkdep", NULL), 5);
+	ATF_CHECK_EQ(hk_kldload("hkdep", NULL), 0);
+	ATF_CHECK(hk_kld_isloaded("hkdep"));
+	ATF_CHECK_EQ(hk_modfind("hkdep"), ENOENT);
+	ATF_CHECK(hk_kld_isloaded("semcount"));
+	ATF_CHECK_EQ(hk_modfind("semcount"), 0);
+	ATF_CHECK_EQ(h_sysctl("debug.hkdep.unload_calls"), 1);
+	ATF_CHECK_EQ(hk_kldload("hkdep", NULL), EEXIST);
+	ATF_CHECK_EQ(hk_kldunload("hkdep"), 0);
 	ATF_CHECK(!hk_kld_isloaded("hkdep"));
 	ATF_CHECK(!hk_kld_isloaded("semcount"));
 	ATF_CHECK(!hk_devfs_exists("semcount"));

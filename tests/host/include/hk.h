@@ -157,14 +157,18 @@ int hk_write(int fd, const void *buf, size_t len, size_t *done);
 
 /* kldload/kldunload by module file name ("kqemu", "kqemu_clone"), with
  * DragonFly's linker reference rules (docs/design.md §10). *fileidp may be NULL.
- * A MOD_LOAD error is returned and the file unloaded (5.8 returns 0 and
- * keeps it).  hk_kldload returns after devfs has created the module's
+ * As on 5.8.1, a MOD_LOAD error is NOT returned: the module gets MOD_UNLOAD
+ * and is released, the file stays loaded and kldload returns 0 (ask
+ * hk_modfind whether the module registered).  hk_kldload returns after
+ * devfs has created the module's
  * nodes.  These and hk_sysctl may be called from an unbound OS thread:
  * they then run as proc0 (root); from a non-root process kldload,
  * kldunload and sysctl writes get EPERM. */
 int hk_kldload(const char *name, int *fileidp);
 int hk_kldunload(const char *name);
 int hk_kld_isloaded(const char *name);
+/* modfind(2) by module name (DECLARE_MODULE's): 0 if registered, else ENOENT. */
+int hk_modfind(const char *modname);
 
 /* sysctl read by name ("debug.kqemu_clone.live"): copies at most *lenp
  * bytes, sets *lenp to the full size (oldp NULL: size only). Strings are
@@ -225,6 +229,15 @@ int hk_vm_fail_nth(const char *fn, int nth);
  * reports, as DragonFly's scheduler clock does when another process waits
  * for the CPU; acquire_curproc clears it. */
 void hk_sched_want_user_resched(int on);
+/* exit1's unlocked walk of exit_list (as 5.8.1's TAILQ_FOREACH): pause(fn)
+ * is called by the exiting thread on each entry it holds, before it loads
+ * and calls the entry's function fn, so a test can stall a walker there
+ * (a CPU that lost its time slice); NULL disables.  The entry may be freed
+ * meanwhile by rm_at_exit: the walker then reads freed memory, as on 5.8. */
+void hk_set_exit_walk_pause(void (*pause)(void *fn));
+/* Name of the loaded module file ("kqemu_clone") whose code or data holds
+ * addr, else NULL (valid while that file stays loaded). */
+const char *hk_addr_module_name(const void *addr);
 
 /* Wait until the devfs thread has processed everything queued (devfs_config). */
 void hk_devfs_sync(void);

@@ -63,6 +63,12 @@ struct hk_spinheld {
 };
 #define HK_MAXSPIN	16
 #define HK_MAXTOK	16
+/* What a syscall entered with (hk_syscall_mark). */
+struct hk_sysmark {
+	int	nspin;
+	int	ntok;
+	int	crit;
+};
 struct lwkt_token;
 struct hk_tls {
 	struct globaldata gd;
@@ -76,12 +82,18 @@ struct hk_tls {
 	int		ntok;		/* tokens held (distinct) */
 	struct lwkt_token *tok[HK_MAXTOK];
 	long		tokcount[HK_MAXTOK];	/* saved across a sleep */
+	int		sys_depth;	/* hk_sys_enter nesting */
+	struct hk_sysmark sys_mark;	/* at the outermost hk_sys_enter */
 };
 struct hk_tls *hk_tls(void);
 /* Lock owner identity of the calling OS thread. */
 #define HK_ME()	((void *)hk_tls()->serial)
 /* Assert that no spinlock is held before a sleep of kind `what`. */
 void	hk_assert_sleepable(const char *what);
+/* Syscall return checks (trap.c syscall2, INVARIANTS): mark at entry,
+ * check before returning to user: spinlocks, tokens, critical sections. */
+void	hk_syscall_mark(struct hk_sysmark *m);
+void	hk_syscall_check(const struct hk_sysmark *m, const char *what);
 /* A thread about to block releases its tokens; it retakes them after. */
 void	hk_tokens_release_all(void);
 void	hk_tokens_reacquire_all(void);

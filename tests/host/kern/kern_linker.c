@@ -14,10 +14,11 @@
  *     only loses one and kldunload returns 0 with the file still loaded; a
  *     module whose MOD_UNLOAD vetoes still loses a reference; a loaded
  *     file's name loads again only as EEXIST;
- *   - MOD_LOAD failure: kern_module.c sends MOD_UNLOAD and drops the
- *     module.  The 5.8 kernel then leaves the file loaded and kldload
- *     returns 0; the host (decided for testability) unloads the file and
- *     returns the MOD_LOAD error.  Documented deviation.
+ *   - MOD_LOAD failure, as 5.8.1 has it: kern_module.c
+ *     module_register_init (a SYSINIT, returning void) sends MOD_UNLOAD
+ *     and releases the module; linker_load_file goes on, the file stays
+ *     loaded (its sysctls and other SYSINITs' work included) and kldload
+ *     returns 0.  hk_modfind tells whether the module registered.
  *   - at unload, after SYSUNINITs, anything still pointing into the file
  *     (a live cdev's ops, a clone handler, an exit/fork hook) is reported;
  *     then dlclose really unmaps the code.
@@ -70,7 +71,6 @@ struct linker_file {
 	struct linker_file **deps;
 	int		ndeps;
 	volatile long	*inflight;	/* calls into the file (hk_mod_enter) */
-	int		drain;		/* wait for them before dlclose */
 	struct linker_file *next;
 };
 
@@ -200,6 +200,23 @@ hk_addr_module_base(const void *addr)
 	return (base);
 }
 
+const char *
+hk_addr_module_name(const void *addr)
+{
+	struct linker_file *lf;
+	const char *name = NULL;
+
+	pthread_mutex_lock(&mod_mtx);
+	for (lf = files; lf != NULL; lf = lf->next) {
+		if ((uintptr_t)addr >= lf->lo && (uintptr_t)addr < lf->hi) {
+			name = lf->filename;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mod_mtx);
+	return (name);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Modules (kern_module.c)                                                  */
 
@@ -299,8 +316,6 @@ module_register_init(const void *arg)
 	error = mod_event(m, MOD_LOAD);
 	if (error) {
 		mod_event(m, MOD_UNLOAD);	/* module_unload, error ignored */
-		if (m->file != NULL)
-			m->file->linked = -error;	/* remember for kldload */
 		module_release(m);
 		kprintf("module_register_init: MOD_LOAD (%s, %p, %p) error %d\n",
 		    data->name, (void *)data->evhand, data->priv, error);
@@ -561,19 +576,8 @@ file_free(struct linker_file *lf)
 	if (lf->inflight != NULL)
 		live_remove_locked(lf->inflight);
 	pthread_mutex_unlock(&mod_mtx);
-	/*
-	 * A file whose MOD_LOAD failed stays mapped on 5.8 (kldload returns
-	 * 0 and keeps it): calls that entered it through an interposer it
-	 * installed and removed while failing may still be running.  Let
-	 * them return before the code goes.  A normal unload does not wait:
-	 * unmapping code a thread still runs panics DragonFly too.
-	 */
-	if (lf->drain && lf->inflight != NULL) {
-		int i;
-		for (i = 0; i < 10000 &&
-		    __atomic_load_n(lf->inflight, __ATOMIC_SEQ_CST) > 0; i++)
-			usleep(1000);
-	}
+	/* No wait for calls still inside the file: unmapping code a thread
+	 * still runs panics DragonFly too. */
 	if (lf->handle != NULL && dlclose(lf->handle) != 0)
 		kprintf("dlclose %s: %s\n", lf->filename, dlerror());
 	free(lf->sets);
@@ -620,10 +624,9 @@ load_file(const char *name, struct linker_file **lfp)
 {
 	struct linker_file *lf;
 	struct link_map *lm;
-	struct module **mods;
 	char *path;
 	size_t plen;
-	int error, n, i, failed;
+	int error;
 
 	if ((lf = find_file_by_name(name)) != NULL) {
 		lf->refs++;
@@ -674,24 +677,16 @@ load_file(const char *name, struct linker_file **lfp)
 		linker_file_unload(lf);
 		return (error);
 	}
+	/*
+	 * 5.8.1 linker_load_file: sysctls, then SYSINITs (DECLARE_MODULE's
+	 * module_register_init among them), then the file is linked and
+	 * kldload returns 0.  module_register_init returns void: a MOD_LOAD
+	 * error only gets MOD_UNLOAD and the module released, so the file
+	 * stays loaded with whatever its SYSINITs left behind.
+	 */
 	register_sysctls(lf, 1);
 	run_sysinits(lf, "sysinit_set", 0);
-	failed = lf->linked < 0 ? -lf->linked : 0;
 	lf->linked = 1;
-	if (failed) {
-		/* See the file comment: the host unloads a file whose module
-		 * failed MOD_LOAD (it got MOD_UNLOAD already). */
-		n = file_modules(lf, &mods);
-		for (i = 0; i < n; i++) {
-			mod_event(mods[i], MOD_UNLOAD);
-			module_release(mods[i]);
-		}
-		free(mods);
-		lf->refs = 1;
-		lf->drain = 1;
-		linker_file_unload(lf);
-		return (failed);
-	}
 	*lfp = lf;
 	return (0);
 }
@@ -737,12 +732,14 @@ int
 hk_kldload(const char *name, int *fileidp)
 {
 	struct linker_file *lf;
+	struct hk_sysmark mark;
 	int error;
 
 	if (!hk_booted)
 		return (ENXIO);
 	if (priv_check(curthread, PRIV_KLD_LOAD) != 0)
 		return (EPERM);
+	hk_syscall_mark(&mark);
 	lockmgr(&kld_lock, LK_EXCLUSIVE);
 	if (find_file_by_name(name) != NULL || modlist_lookup(name) != NULL) {
 		error = EEXIST;
@@ -758,6 +755,7 @@ hk_kldload(const char *name, int *fileidp)
 	/* Host determinism: the nodes the module made exist on return
 	 * (on DragonFly they appear shortly after). */
 	devfs_config();
+	hk_syscall_check(&mark, "kldload");
 	return (error);
 }
 
@@ -765,12 +763,14 @@ int
 hk_kldunload(const char *name)
 {
 	struct linker_file *lf;
+	struct hk_sysmark mark;
 	int error;
 
 	if (!hk_booted)
 		return (ENXIO);
 	if (priv_check(curthread, PRIV_KLD_UNLOAD) != 0)
 		return (EPERM);
+	hk_syscall_mark(&mark);
 	lockmgr(&kld_lock, LK_EXCLUSIVE);
 	lf = find_file_by_name(name);
 	if (lf == NULL) {
@@ -786,7 +786,15 @@ hk_kldunload(const char *name)
 			lf->userrefs++;
 	}
 	lockmgr(&kld_lock, LK_RELEASE);
+	hk_syscall_check(&mark, "kldunload");
 	return (error);
+}
+
+/* modfind(2): is a module of that name registered? */
+int
+hk_modfind(const char *modname)
+{
+	return (module_lookupbyname(modname) != NULL ? 0 : ENOENT);
 }
 
 int

@@ -8,8 +8,8 @@
  *
  * Locking: proc_mtx guards the process table and pid allocation; each
  * process's mtx guards its state, in_kernel count, fd table and user
- * ranges; hooks_mtx guards the at_exit/at_fork lists (hooks are called with
- * no lock held, on a snapshot, as DragonFly iterates its lists unlocked).
+ * ranges; hooks_mtx serialises at_exit/at_fork list writers only: exit1
+ * and fork walk the lists with no lock, as 5.8.1 does (see "exit_list").
  */
 #include "hk_impl.h"
 
@@ -302,6 +302,8 @@ hk_sys_enter(struct hk_proc **pp)
 	}
 	p->in_kernel++;
 	pthread_mutex_unlock(&p->mtx);
+	if (t->sys_depth++ == 0)
+		hk_syscall_mark(&t->sys_mark);
 	*pp = p;
 	return (0);
 }
@@ -309,7 +311,11 @@ hk_sys_enter(struct hk_proc **pp)
 void
 hk_sys_leave(struct hk_proc *p)
 {
+	struct hk_tls *t = hk_tls();
 	int doexit;
+
+	if (--t->sys_depth == 0)
+		hk_syscall_check(&t->sys_mark, "syscall");
 
 	pthread_mutex_lock(&p->mtx);
 	p->in_kernel--;
@@ -326,52 +332,66 @@ hk_sys_leave(struct hk_proc *p)
 /* ------------------------------------------------------------------------ */
 /* at_exit / at_fork (kern/kern_exit.c, kern/kern_fork.c)                   */
 
+/*
+ * 5.8.1 kern_exit.c exit_list and kern_fork.c fork_list, as DragonFly has
+ * them: at_exit/at_fork append at the tail (after removing a duplicate, as
+ * the INVARIANTS kernel does), rm_at_exit/rm_at_fork unlink the first
+ * matching entry and kfree it at once, and exit1/fork1 walk the list with
+ * no lock at all, loading an entry's next link only after its function
+ * returned (TAILQ_FOREACH).  So an entry freed while a walker is inside or
+ * just before it is a real use after free here too: ASan reports it, and
+ * a plain build follows kfree's 0xdeadc0de poison into a fault, as 5.8's
+ * exit1 did.  The links are read and written with relaxed/acquire/release
+ * atomics so TSan sees no race in the walk itself, only with the kfree.
+ * hooks_mtx serialises the writers with each other only (on 5.8 they run
+ * under kld_lock, from MOD_LOAD/MOD_UNLOAD); walkers never take it.
+ */
 struct hook {
-	void		*fn;
 	struct hook	*next;
+	void		*fn;
+};
+struct hook_list {
+	struct hook	*first;
 };
 static pthread_mutex_t hooks_mtx = PTHREAD_MUTEX_INITIALIZER;
-static struct hook *exit_hooks, *fork_hooks;
+static struct hook_list exit_hooks, fork_hooks;
 
 static int
-hook_rm(struct hook **list, void *fn)
+hook_rm(struct hook_list *list, void *fn)
 {
 	struct hook **pp, *h;
-	int n = 0;
 
 	pthread_mutex_lock(&hooks_mtx);
-	for (pp = list; (h = *pp) != NULL;) {
-		if (h->fn == fn) {
-			*pp = h->next;
+	for (pp = &list->first; (h = *pp) != NULL; pp = &h->next) {
+		if (__atomic_load_n(&h->fn, __ATOMIC_RELAXED) == fn) {
+			__atomic_store_n(pp, __atomic_load_n(&h->next,
+			    __ATOMIC_RELAXED), __ATOMIC_RELEASE);
 			pthread_mutex_unlock(&hooks_mtx);
-			kfree(h, M_ATEXIT);
-			pthread_mutex_lock(&hooks_mtx);
-			n++;
-			pp = list;
-			continue;
+			kfree(h, M_ATEXIT);	/* under any walker on it */
+			return (1);
 		}
-		pp = &h->next;
 	}
 	pthread_mutex_unlock(&hooks_mtx);
-	return (n);
+	return (0);
 }
 
 static int
-hook_add(struct hook **list, void *fn, const char *what)
+hook_add(struct hook_list *list, void *fn, const char *what)
 {
-	struct hook *h;
+	struct hook **pp, *h;
 
 	if (hook_rm(list, fn))
-		kprintf("WARNING: %s function %p already registered\n", what,
-		    fn);
-	h = kmalloc(sizeof(*h), M_ATEXIT, M_NOWAIT | M_ZERO);
+		kprintf("WARNING: %s callout entry (%p) already present\n",
+		    what, fn);
+	h = kmalloc(sizeof(*h), M_ATEXIT, M_NOWAIT);
 	if (h == NULL)
 		return (ENOMEM);
-	h->fn = fn;
+	__atomic_store_n(&h->fn, fn, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->next, NULL, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&hooks_mtx);
-	/* DragonFly inserts at the head. */
-	h->next = *list;
-	*list = h;
+	for (pp = &list->first; *pp != NULL; pp = &(*pp)->next)
+		;
+	__atomic_store_n(pp, h, __ATOMIC_RELEASE);	/* TAILQ_INSERT_TAIL */
 	pthread_mutex_unlock(&hooks_mtx);
 	return (0);
 }
@@ -400,22 +420,44 @@ rm_at_fork(forklist_fn function)
 	return (hook_rm(&fork_hooks, (void *)function));
 }
 
-static int
-hooks_snapshot(struct hook *list, void ***fnsp)
+/*
+ * TAILQ_FOREACH(ep, &exit_list, next) (*ep->function)(td): no lock; the
+ * entry's function and next link are loaded from the entry itself, the
+ * link after the call.
+ */
+static void (*volatile exit_walk_pause)(void *fn);
+
+void
+hk_set_exit_walk_pause(void (*pause)(void *fn))
+{
+	exit_walk_pause = pause;
+}
+
+static void
+hooks_walk_exit(struct thread *td)
 {
 	struct hook *h;
-	void **fns;
-	int n = 0, i = 0;
+	void (*pause)(void *);
 
-	pthread_mutex_lock(&hooks_mtx);
-	for (h = list; h != NULL; h = h->next)
-		n++;
-	fns = calloc(n + 1, sizeof(*fns));
-	for (h = list; h != NULL; h = h->next)
-		fns[i++] = h->fn;
-	pthread_mutex_unlock(&hooks_mtx);
-	*fnsp = fns;
-	return (n);
+	for (h = __atomic_load_n(&exit_hooks.first, __ATOMIC_ACQUIRE);
+	    h != NULL; h = __atomic_load_n(&h->next, __ATOMIC_ACQUIRE)) {
+		/* Tests: the walker holds the entry and has not yet loaded
+		 * its function (where a descheduled CPU would stall). */
+		if ((pause = exit_walk_pause) != NULL)
+			pause(__atomic_load_n(&h->fn, __ATOMIC_RELAXED));
+		((exitlist_fn)__atomic_load_n(&h->fn, __ATOMIC_RELAXED))(td);
+	}
+}
+
+static void
+hooks_walk_fork(struct proc *p1, struct proc *p2, int flags)
+{
+	struct hook *h;
+
+	for (h = __atomic_load_n(&fork_hooks.first, __ATOMIC_ACQUIRE);
+	    h != NULL; h = __atomic_load_n(&h->next, __ATOMIC_ACQUIRE))
+		((forklist_fn)__atomic_load_n(&h->fn, __ATOMIC_RELAXED))(p1,
+		    p2, flags);
 }
 
 void
@@ -426,7 +468,8 @@ hk_exit_hooks_check_module(void *base, const char *name)
 
 	pthread_mutex_lock(&hooks_mtx);
 	for (lists = 0; lists < 2; lists++) {
-		for (h = lists ? fork_hooks : exit_hooks; h; h = h->next) {
+		for (h = lists ? fork_hooks.first : exit_hooks.first; h;
+		    h = h->next) {
 			if (hk_addr_module_base(h->fn) == base)
 				hk_report("kldunload %s: %s hook %p still "
 				    "registered into the unloaded module", name,
@@ -443,8 +486,7 @@ int
 hk_fork(struct hk_proc **childp)
 {
 	struct hk_proc *p, *c;
-	void **fns;
-	int error, n, i;
+	int error;
 
 	if ((error = hk_sys_enter(&p)) != 0)
 		return (error);
@@ -460,10 +502,7 @@ hk_fork(struct hk_proc **childp)
 	pthread_mutex_unlock(&p->mtx);
 	hk_fdcopy(p, c);
 	/* kern_fork.c: the fork hooks run after the fd table is copied. */
-	n = hooks_snapshot(fork_hooks, &fns);
-	for (i = 0; i < n; i++)
-		((forklist_fn)fns[i])(&p->p, &c->p, RFFDG | RFPROC);
-	free(fns);
+	hooks_walk_fork(&p->p, &c->p, RFFDG | RFPROC);
 	*childp = c;
 	hk_sys_leave(p);
 	return (0);
@@ -479,8 +518,7 @@ exit1(struct hk_proc *p)
 {
 	struct hk_tls *t = hk_tls();
 	struct thread *saved = t->bound, *td = NULL;
-	void **fns;
-	int n, i;
+	struct hk_sysmark mark;
 	struct hk_proc **pp;
 
 	if (saved == NULL || saved->td_proc != &p->p) {
@@ -491,10 +529,10 @@ exit1(struct hk_proc *p)
 	pthread_mutex_lock(&proc_mtx);
 	p->p.p_flags |= P_POSTEXIT;
 	pthread_mutex_unlock(&proc_mtx);
-	n = hooks_snapshot(exit_hooks, &fns);
-	for (i = 0; i < n; i++)
-		((exitlist_fn)fns[i])(curthread);
-	free(fns);
+	hk_syscall_mark(&mark);
+	hooks_walk_exit(curthread);
+	/* exit1 goes on to lwkt_switch, which panics with a spinlock held. */
+	hk_syscall_check(&mark, "exit1 (after the at_exit hooks)");
 	hk_fdfree(p);
 	hk_vmspace_exit(p);
 	if (td != NULL) {
@@ -791,6 +829,7 @@ copyin(const void *udaddr, void *kaddr, size_t len)
 
 	if (len == 0)
 		return (0);
+	hk_assert_sleepable("copyin (a fault under a spinlock panics 5.8)");
 	if (p == NULL || udaddr == NULL)
 		return (EFAULT);
 	pthread_mutex_lock(&p->mtx);
@@ -815,6 +854,7 @@ copyout(const void *kaddr, void *udaddr, size_t len)
 
 	if (len == 0)
 		return (0);
+	hk_assert_sleepable("copyout (a fault under a spinlock panics 5.8)");
 	if (p == NULL || udaddr == NULL)
 		return (EFAULT);
 	pthread_mutex_lock(&p->mtx);
@@ -874,6 +914,9 @@ uiomove(caddr_t cp, size_t n, struct uio *uio)
 
 	KASSERT(uio->uio_rw == UIO_READ || uio->uio_rw == UIO_WRITE,
 	    ("uiomove: mode"));
+	if (uio->uio_segflg == UIO_USERSPACE && n > 0 && uio->uio_resid > 0)
+		hk_assert_sleepable("uiomove (a fault under a spinlock panics "
+		    "5.8)");
 	while (n > 0 && uio->uio_resid) {
 		iov = uio->uio_iov;
 		cnt = iov->iov_len;

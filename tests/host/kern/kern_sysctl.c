@@ -465,9 +465,33 @@ find_locked(const char *name)
 	return (oidp);
 }
 
-int
-kernel_sysctlbyname(char *name, void *old, size_t *oldlenp, void *new,
-    size_t newlen, size_t *retval)
+/*
+ * sysctl_old_user / sysctl_new_user: sysctl(2)'s buffers are user memory,
+ * which 5.8 reaches with copyout/copyin; a handler calling SYSCTL_OUT or
+ * SYSCTL_IN under a spinlock risks a fault there.  The bytes are the
+ * caller's own (hk_sysctl's callers pass host memory).
+ */
+static int
+old_user(struct sysctl_req *req, const void *p, size_t l)
+{
+	if (req->oldptr != NULL && l > 0)
+		hk_assert_sleepable("sysctl_old_user (copyout: a fault under a "
+		    "spinlock panics 5.8)");
+	return (old_kernel(req, p, l));
+}
+
+static int
+new_user(struct sysctl_req *req, void *p, size_t l)
+{
+	if (req->newptr != NULL && l > 0)
+		hk_assert_sleepable("sysctl_new_user (copyin: a fault under a "
+		    "spinlock panics 5.8)");
+	return (new_kernel(req, p, l));
+}
+
+static int
+sysctlbyname_req(char *name, void *old, size_t *oldlenp, void *new,
+    size_t newlen, size_t *retval, int user)
 {
 	struct sysctl_oid *oidp;
 	struct sysctl_req req;
@@ -479,8 +503,8 @@ kernel_sysctlbyname(char *name, void *old, size_t *oldlenp, void *new,
 	req.oldlen = oldlenp ? *oldlenp : 0;
 	req.newptr = new;
 	req.newlen = newlen;
-	req.oldfunc = old_kernel;
-	req.newfunc = new_kernel;
+	req.oldfunc = user ? old_user : old_kernel;
+	req.newfunc = user ? new_user : new_kernel;
 	pthread_rwlock_rdlock(&tree_lock);
 	oidp = find_locked(name);
 	if (oidp == NULL) {
@@ -512,17 +536,29 @@ kernel_sysctlbyname(char *name, void *old, size_t *oldlenp, void *new,
 }
 
 int
+kernel_sysctlbyname(char *name, void *old, size_t *oldlenp, void *new,
+    size_t newlen, size_t *retval)
+{
+	return (sysctlbyname_req(name, old, oldlenp, new, newlen, retval, 0));
+}
+
+int
 hk_sysctl(const char *name, void *oldp, size_t *lenp, const void *newp,
     size_t newlen)
 {
+	struct hk_sysmark mark;
 	char buf[256];
 	size_t zero = 0;
+	int error;
 
 	if (!hk_booted)
 		return (ENXIO);
 	strlcpy(buf, name, sizeof(buf));
-	return (kernel_sysctlbyname(buf, oldp, lenp ? lenp : &zero,
-	    __DECONST(void *, newp), newlen, NULL));
+	hk_syscall_mark(&mark);
+	error = sysctlbyname_req(buf, oldp, lenp ? lenp : &zero,
+	    __DECONST(void *, newp), newlen, NULL, 1);
+	hk_syscall_check(&mark, "sysctl");
+	return (error);
 }
 
 int
