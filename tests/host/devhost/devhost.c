@@ -319,6 +319,14 @@ again:
 	}
 	for (i = 0; i < nloads; i++) {
 		error = hk_kldload(loads[i], NULL);
+		if (error == 0 && hk_modfind(loads[i]) != 0) {
+			/* As on 5.8.1, a failed MOD_LOAD is no kldload
+			 * error: the file stays loaded with no module. */
+			logmsg("kldload %s: its MOD_LOAD failed (the kernel "
+			    "messages above say why)", loads[i]);
+			hk_shutdown(&lk);
+			return (1);
+		}
 		if (error != 0) {
 			logmsg("kldload %s: %s", loads[i], strerror(error));
 			hk_shutdown(&lk);
