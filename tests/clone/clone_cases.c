@@ -1362,7 +1362,7 @@ ATF_TC_BODY(proc__unload_under_stalled_exit_walker, tc)
 	for (i = 0; i < 3000 && e == -1; i++)
 		usleep(1000);
 	if (e == 0)
-		atf_tc_expect_signal(-1, "issue 13: the shim's bounded wait "
+		atf_tc_expect_death("issue 13: the shim's bounded wait "
 		    "gave up and rm_at_exit freed the entry the stalled exit1 "
 		    "walker holds");
 	atomic_store(&pw_go, 1);
