@@ -515,6 +515,11 @@ kqemu_unload(void)
 		why = "its device is intercepted";
 	else if (kqemu_core_live() > 0)
 		why = "instances are open";
+	else if (count_dev(kqemu_dev) > 0)
+		/* A file with no instance (proc mode's clone reaped at its
+		 * opener's exit, a forked child still holding the file):
+		 * destroy_dev keeps si_ops, so its close would call us. */
+		why = "its device is open";
 	else
 		kqemu_unloading = 1;
 	lockmgr(&kqemu_lk, LK_RELEASE);

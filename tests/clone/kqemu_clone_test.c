@@ -327,10 +327,44 @@ ATF_TC_BODY(modes__default_and_forced, tc)
 	}
 }
 
+ATF_TC(unload__kqemu_refused_while_its_device_open);
+ATF_TC_HEAD(unload__kqemu_refused_while_its_device_open, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "Found by make fuzz.  proc mode: A opens /dev/kqemu (its clone), "
+	    "forks B (B shares the file), exits (its clone is reaped), "
+	    "kqemu_clone unloads (no clone lives): B still holds a file of "
+	    "/dev/kqemu with no instance.  kqemu's unload must be refused "
+	    "while its device is open: unloading it would leave B's close to "
+	    "call into unmapped code (on 5.8 destroy_dev keeps si_ops)");
+}
+ATF_TC_BODY(unload__kqemu_refused_while_its_device_open, tc)
+{
+	struct ct_proc a, b;
+	int fd;
+
+	kboot("proc");
+	ATF_REQUIRE_EQ(ct_load(T), 0);
+	ATF_REQUIRE(ct_registered(T));
+	ct_proc_new(&a, 0);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fd), 0);
+	ATF_REQUIRE_EQ(ct_fork(&a, &b), 0);
+	ct_leave();
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	ATF_REQUIRE_EQ(ct_unload_shim(T), 0);
+	ATF_CHECK_EQ(hk_kldunload("kqemu"), EBUSY);
+	ATF_CHECK(hk_kld_isloaded("kqemu"));
+	ATF_REQUIRE_EQ(hk_proc_exit(b.p, 0), 0);
+	ATF_CHECK_EQ(hk_kldunload("kqemu"), 0);
+	ct_shutdown_clean();
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, open__second_open_ebusy_without_shim);
 	ATF_TP_ADD_TC(tp, modes__default_and_forced);
+	ATF_TP_ADD_TC(tp, unload__kqemu_refused_while_its_device_open);
 	ATF_TP_ADD_TC(tp, qemu__64_concurrent_isolated__autoclone);
 	ATF_TP_ADD_TC(tp, qemu__64_concurrent_isolated__fp);
 	ATF_TP_ADD_TC(tp, qemu__64_concurrent_isolated__native);
