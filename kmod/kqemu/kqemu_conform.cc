@@ -96,8 +96,10 @@ uaddr(const void *p)
 int
 probe(void *p, uint64_t len)
 {
-	unsigned char *base = static_cast<unsigned char *>(p);
-	unsigned char *ends[2] = { base, base + (len - 1) };
+	/* User addresses are numbers to us: arithmetic on them as pointers
+	 * is undefined when p is NULL (a bad INIT argument). */
+	unsigned char *ends[2] = { static_cast<unsigned char *>(p),
+	    reinterpret_cast<unsigned char *>(uaddr(p) + (len - 1)) };
 	for (unsigned char *u : ends) {
 		unsigned char b;
 		int error = kqemu_os_copyin(u, &b, 1);
