@@ -221,6 +221,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 	cp.max_total = clone_limit_value(CLONE_SHIM_MAX_TOTAL,
 	    params->max_total);
 	cp.hash_size_hint = cp.max_total > 0 ? cp.max_total : 65536;
+	cp.hash_buckets = params->hash_buckets;
 	cp.one_per_proc = (mode == CLONE_MODE_PROC);
 	cp.finalize = clone_finalize;
 	cp.ctx = shim;

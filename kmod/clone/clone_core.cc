@@ -26,9 +26,13 @@ clone_core_create(const clone_core_params *p, clone_core **corep)
 		return clone_os_errno(kENOMEM);
 	c->params = *p;
 	long want = p->hash_size_hint > 0 ? p->hash_size_hint : 4096;
+	uint32_t n = 64;
+	if (p->hash_buckets > 0) {
+		want = p->hash_buckets;
+		n = 1;
+	}
 	if (want > (1L << 20))
 		want = 1L << 20;
-	uint32_t n = 64;
 	while (n < want)
 		n <<= 1;
 	c->mask_ = n - 1;

@@ -61,6 +61,8 @@ struct clone_core_params {
 	int max_per_uid;	/* changes them later */
 	int max_total;
 	int hash_size_hint;	/* expected live records: sizes the hash */
+	int hash_buckets;	/* > 0: exactly this many chains (rounded up
+				 * to a power of two; tests force collisions) */
 	int one_per_proc;	/* proc mode: second reserve by a pid -> EBUSY */
 	/* called (no lock held) when the last reference of a CLOSING
 	 * record goes; must end with clone_core_free(core, rec). */
@@ -177,6 +179,8 @@ int clone_core_begin_detach(struct clone_core *core);
 /* Undo begin_detach (a detach that had to give up). */
 void clone_core_cancel_detach(struct clone_core *core);
 long clone_core_live(struct clone_core *core);
+/* Chains of the fp hash (fixed at create). */
+long clone_core_hash_chains(struct clone_core *core);
 
 /* Record accessors. */
 /* The clone cdev, its unit (-1: none), the base cdev it clones. */

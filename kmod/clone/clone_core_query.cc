@@ -221,6 +221,12 @@ clone_core_live(clone_core *c)
 	return c->nrecs_;
 }
 
+long
+clone_core_hash_chains(clone_core *c)
+{
+	return static_cast<long>(c->mask_) + 1;	/* fixed at create */
+}
+
 void
 clone_rec_set_dev(clone_rec *rec, void *dev, int unit, void *base)
 {

@@ -88,6 +88,8 @@ struct clone_shim_params {
 	int max_per_proc;	/* EMFILE beyond */
 	int max_per_uid;	/* EAGAIN beyond */
 	int max_total;		/* EAGAIN beyond; also sizes the fp hash */
+	int hash_buckets;	/* > 0: the fp hash's chain count (power of
+				 * two), else sized from max_total */
 	/* sysctl node debug.<sysctl_name>.* made at attach (NULL: none):
 	 * mode, live, opens, closes, refused_*, listing, bytes_per_clone,
 	 * and max_per_proc, max_per_uid, max_total, which root may write

@@ -91,6 +91,15 @@ clone_sysctl_bytes(SYSCTL_HANDLER_ARGS)
 	return (SYSCTL_OUT(req, &v, sizeof(v)));
 }
 
+static int
+clone_sysctl_chains(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim *shim = arg1;
+	long v = clone_core_hash_chains(shim->core);
+
+	return (SYSCTL_OUT(req, &v, sizeof(v)));
+}
+
 static const struct {
 	const char	*name;
 	int		off;
@@ -139,6 +148,9 @@ clone_sysctl_attach(struct clone_shim *shim, const char *name)
 	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "listing",
 	    CTLTYPE_STRING | CTLFLAG_RD, shim, 0, clone_sysctl_listing, "A",
 	    "one line per clone: unit pid uid opens ops");
+	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "hash_chains",
+	    CTLTYPE_LONG | CTLFLAG_RD, shim, 0, clone_sysctl_chains, "L",
+	    "chains of the fp index (tunable hash_buckets)");
 	SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO, "bytes_per_clone",
 	    CTLTYPE_LONG | CTLFLAG_RD, shim, 0, clone_sysctl_bytes, "L",
 	    "memory one clone costs the shim (record + cdev)");

@@ -36,6 +36,7 @@ static enum clone_shim_mode kqemu_clone_mode = CLONE_MODE_DEFAULT;
 static int kqemu_clone_max_per_proc;
 static int kqemu_clone_max_per_uid;
 static int kqemu_clone_max_total;
+static int kqemu_clone_hash_buckets;	/* 0: sized from max_total */
 
 static int
 kqemu_clone_load(void)
@@ -50,6 +51,8 @@ kqemu_clone_load(void)
 	TUNABLE_INT_FETCH("hw.kqemu_clone.max_per_proc", &kqemu_clone_max_per_proc);
 	TUNABLE_INT_FETCH("hw.kqemu_clone.max_per_uid", &kqemu_clone_max_per_uid);
 	TUNABLE_INT_FETCH("hw.kqemu_clone.max_total", &kqemu_clone_max_total);
+	TUNABLE_INT_FETCH("hw.kqemu_clone.hash_buckets",
+	    &kqemu_clone_hash_buckets);
 	m = clone_shim_mode_by_name(mode);
 	if (m < 0) {
 		kprintf("kqemu_clone: hw.kqemu_clone.mode=\"%s\": not one of "
@@ -71,6 +74,7 @@ kqemu_clone_load(void)
 	p.max_per_proc = kqemu_clone_max_per_proc;
 	p.max_per_uid = kqemu_clone_max_per_uid;
 	p.max_total = kqemu_clone_max_total;
+	p.hash_buckets = kqemu_clone_hash_buckets;
 	p.sysctl_name = "kqemu_clone";
 	error = clone_shim_attach(dev, &p, &kqemu_clone_shim);
 	if (error) {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "clone_util.h"
+#include "h_single/h_single.h"
 
 #ifndef CT_MODE
 #error "CT_MODE must name the shim mode"
@@ -66,6 +67,29 @@ boot_load(void)
 	boot();
 	ATF_REQUIRE_EQ_MSG(ct_load(T), 0, "kldload %s", T->shim);
 	ATF_REQUIRE_MSG(ct_registered(T), "%s: MOD_LOAD failed", T->shim);
+}
+
+/* Stress: the fp index squeezed to one chain (tunable hash_buckets), so
+ * every record shares a chain and its stripe lock. */
+static void
+boot_load_one_chain(void)
+{
+	boot();
+	ct_setenv_int(T, "hash_buckets", 1);
+	ATF_REQUIRE_EQ_MSG(ct_load(T), 0, "kldload %s", T->shim);
+	ATF_REQUIRE_MSG(ct_registered(T), "%s: MOD_LOAD failed", T->shim);
+	ATF_REQUIRE_EQ(ct_stat(T, "hash_chains"), 1);
+}
+
+static long long
+hs_stat(const char *name)
+{
+	char full[64];
+	long long v = -1;
+
+	snprintf(full, sizeof(full), "debug.hsingle.%s", name);
+	hk_sysctl_int(full, &v);
+	return (v);
 }
 
 /* Monotonic milliseconds. */
@@ -449,8 +473,10 @@ ATF_TC(kill__during_ioctl_loses_nothing);
 ATF_TC_HEAD(kill__during_ioctl_loses_nothing, tc)
 {
 	atf_tc_set_md_var(tc, "descr",
-	    "SIGKILL while an ioctl sleeps in the driver: the process exits "
-	    "when the call returns and its clone is reclaimed");
+	    "SIGKILL while an ioctl sleeps in the driver (rendezvous: the "
+	    "driver counts the sleeper in, and the kill is seen pending by "
+	    "the ioctl before it returns): the process exits when the call "
+	    "returns and its clone is reclaimed");
 }
 ATF_TC_BODY(kill__during_ioctl_loses_nothing, tc)
 {
@@ -467,12 +493,13 @@ ATF_TC_BODY(kill__during_ioctl_loses_nothing, tc)
 	s.error = -1;
 	atomic_store(&s.started, 0);
 	ATF_REQUIRE_EQ(pthread_create(&th, NULL, sleeper_thread, &s), 0);
-	while (!atomic_load(&s.started))
+	while (hs_stat("sleepers") < 1)
 		usleep(100);
-	usleep(2000);
 	ATF_REQUIRE_EQ(hk_kill(a.p, SIGKILL), 0);
 	pthread_join(th, NULL);
 	ATF_CHECK_EQ(s.error, 0);
+	/* The kill landed inside the ioctl. */
+	ATF_CHECK_EQ(hs_stat("sleep_sigs"), 1);
 	/* The last thread leaving the kernel ran the exit. */
 	while (hk_proc_find(a.pid) != NULL)
 		usleep(1000);
@@ -922,7 +949,7 @@ ATF_TC_BODY(stress__ioctl_racing_close, tc)
 	long t0;
 	int i, fd;
 
-	boot_load();
+	boot_load_one_chain();
 	for (i = 0; i < NP; i++) {
 		ct_proc_new(&a[i].p, 1000);
 		a[i].stop = &stop;
@@ -970,8 +997,9 @@ ATF_TC_BODY(stress__exit_racing_ioctl, tc)
 	atomic_long ops = 0;
 	long t0;
 	int i, fd, round = 0;
+	long before, kills = 0;
 
-	boot_load();
+	boot_load_one_chain();
 	t0 = now_ms();
 	while (now_ms() - t0 < STRESS_MS) {
 		atomic_store(&stop, 0);
@@ -990,9 +1018,12 @@ ATF_TC_BODY(stress__exit_racing_ioctl, tc)
 		}
 		while (atomic_load(&entered) < NP)
 			usleep(100);
-		usleep(1000);
+		/* Rendezvous: every thread has looped its ioctls. */
+		before = atomic_load(&ops);
+		while (atomic_load(&ops) < before + 4 * NP)
+			usleep(50);
 		for (i = 0; i < NP; i++) {
-			if ((i + round) % 2)
+			if ((i + round) % 2 && ++kills)
 				ATF_REQUIRE_EQ(hk_kill(a[i].p.p, SIGKILL), 0);
 			else
 				ATF_REQUIRE_EQ(hk_proc_exit(a[i].p.p, 0), 0);
@@ -1006,6 +1037,109 @@ ATF_TC_BODY(stress__exit_racing_ioctl, tc)
 		round++;
 	}
 	hk_devfs_sync();
+	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
+	ATF_CHECK_MSG(kills > 0 && round > kills / NP, "rounds %d kills %ld",
+	    round, kills);
+	ATF_CHECK_EQ(ct_stat(T, "opens"), (long)round * NP);
+	ct_shutdown_clean();
+}
+
+struct iso_arg {
+	struct ct_proc *p;
+	atomic_int *stop;
+	atomic_long *opened, *mismatch;
+	int id;
+};
+
+static void *
+iso_loop(void *v)
+{
+	struct iso_arg *a = v;
+	int *u = &a->p->buf[16 * (a->id % 64)];
+	int fd, val, k, n = 0;
+
+	if (hk_thread_enter(a->p->p) != 0)
+		return (NULL);
+	while (!atomic_load(a->stop)) {
+		if (ct_open(T, &fd) != 0)
+			continue;	/* proc: the process's second open */
+		atomic_fetch_add(a->opened, 1);
+		/* A word of the process's user page for this thread alone
+		 * (ct_set/ct_get share one between threads). */
+		val = a->id * 100000 + n++;
+		*u = val;
+		if (hk_ioctl(fd, HS_IOC_SET, u) == 0) {
+			for (k = 0; k < 8; k++) {
+				*u = -1;
+				if (hk_ioctl(fd, HS_IOC_GET, u) == 0 &&
+				    *u != val) {
+					atomic_fetch_add(a->mismatch, 1);
+					break;
+				}
+			}
+		}
+		(void)hk_close(fd);
+	}
+	hk_thread_leave();
+	return (NULL);
+}
+
+ATF_TC(stress__one_chain_open_ioctl_close_isolated);
+ATF_TC_HEAD(stress__one_chain_open_ioctl_close_isolated, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "The fp index squeezed to one chain (hash_buckets=1): 2 threads "
+	    "in each of 6 processes loop open, SET a value of their own, GET "
+	    "it back, close, while processes exit and are replaced, for a "
+	    "bounded time: every GET answers the opener's own value, opens "
+	    "were cloned, nothing leaks");
+}
+ATF_TC_BODY(stress__one_chain_open_ioctl_close_isolated, tc)
+{
+	enum { NP = 6, NT = 2 };
+	static struct ct_proc p[NP];
+	static struct iso_arg a[NP][NT];
+	pthread_t th[NP][NT];
+	atomic_int stop;
+	atomic_long opened = 0, mismatch = 0;
+	long t0, cloned = 0;
+	int i, j, rounds = 0;
+
+	boot_load_one_chain();
+	t0 = now_ms();
+	while (now_ms() - t0 < STRESS_MS) {
+		atomic_store(&stop, 0);
+		for (i = 0; i < NP; i++) {
+			ct_proc_new(&p[i], 1000 + i);
+			for (j = 0; j < NT; j++) {
+				a[i][j].p = &p[i];
+				a[i][j].stop = &stop;
+				a[i][j].opened = &opened;
+				a[i][j].mismatch = &mismatch;
+				a[i][j].id = i * NT + j + 1;
+				ATF_REQUIRE_EQ(pthread_create(&th[i][j], NULL,
+				    iso_loop, &a[i][j]), 0);
+			}
+		}
+		usleep(20000);
+		atomic_store(&stop, 1);
+		for (i = 0; i < NP; i++) {
+			/* Half the processes exit with their threads still
+			 * looping (their syscalls then fail), half after. */
+			if ((i + rounds) % 2)
+				ATF_REQUIRE_EQ(hk_proc_exit(p[i].p, 0), 0);
+			for (j = 0; j < NT; j++)
+				pthread_join(th[i][j], NULL);
+			if ((i + rounds) % 2 == 0)
+				ATF_REQUIRE_EQ(hk_proc_exit(p[i].p, 0), 0);
+		}
+		rounds++;
+	}
+	hk_devfs_sync();
+	cloned = ct_stat(T, "opens");
+	ATF_CHECK_EQ(atomic_load(&mismatch), 0);
+	ATF_CHECK_MSG(cloned > 0 && cloned >= atomic_load(&opened),
+	    "cloned %ld of %ld opens", cloned, atomic_load(&opened));
 	ATF_CHECK_EQ(ct_stat(T, "live"), 0);
 	ct_shutdown_clean();
 }
@@ -1053,8 +1187,9 @@ ATF_TC_BODY(stress__open_racing_unload, tc)
 	atomic_long opened = 0;
 	long t0;
 	int i, e, unloads = 0, vetoes = 0, inert = 0;
+	long cloned = 0, o;
 
-	boot_load();
+	boot_load_one_chain();
 	for (i = 0; i < NP; i++) {
 		ct_proc_new(&a[i].p, 1000 + i);
 		a[i].stop = &stop;
@@ -1064,10 +1199,16 @@ ATF_TC_BODY(stress__open_racing_unload, tc)
 	t0 = now_ms();
 	while (now_ms() - t0 < STRESS_MS) {
 		if (hk_kld_isloaded(T->shim)) {
+			int reg = ct_registered(T);
+
+			/* Clones made by this load (the counters go with
+			 * the unload). */
+			o = reg ? ct_stat(T, "opens") : 0;
 			e = ct_unload_shim(T);
-			if (e == 0)
+			if (e == 0 && reg) {
 				unloads++;
-			else
+				cloned += o;
+			} else if (e != 0)
 				vetoes++;
 			ATF_CHECK_MSG(e == 0 || e == EBUSY, "unload: %d", e);
 		} else {
@@ -1075,6 +1216,7 @@ ATF_TC_BODY(stress__open_racing_unload, tc)
 			 * (it keeps it; the shim clones every new open).
 			 * On 5.8.1 a failed MOD_LOAD is no kldload error: the
 			 * file would sit loaded with no module ("inert"). */
+			ct_setenv_int(T, "hash_buckets", 1);
 			e = ct_load(T);
 			ATF_CHECK_MSG(e == 0, "load: %d", e);
 			if (e == 0 && !ct_registered(T))
@@ -1091,10 +1233,18 @@ ATF_TC_BODY(stress__open_racing_unload, tc)
 		long long bo = -1;
 
 		hk_sysctl_int("debug.hsingle.base_opens", &bo);
-		printf("opens %ld, unloads %d, vetoes %d, inert loads %d, "
-		    "shim loaded %d, instances %ld, base opens %lld\n",
-		    atomic_load(&opened), unloads, vetoes, inert,
-		    hk_kld_isloaded(T->shim), ct_instances(), bo);
+		if (ct_registered(T))
+			cloned += ct_stat(T, "opens");
+		printf("opens %ld (cloned %ld), unloads %d, vetoes %d, inert "
+		    "loads %d, shim loaded %d, instances %ld, base opens "
+		    "%lld\n", atomic_load(&opened), cloned, unloads, vetoes,
+		    inert, hk_kld_isloaded(T->shim), ct_instances(), bo);
+		/* The events this case exists for. */
+		ATF_CHECK_MSG(unloads > 0, "no unload of an attached shim "
+		    "succeeded");
+		ATF_CHECK_MSG(cloned > 0, "no open was cloned");
+		/* Issue 13: attach never fails because the device is open. */
+		ATF_CHECK_EQ(inert, 0);
 	}
 	if (PROCMODE)
 		ATF_CHECK_EQ(unloads, 0);
@@ -1396,6 +1546,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, stress__open_racing_unload);
 	ATF_TP_ADD_TC(tp, attach__refuses_drivers_it_cannot_keep_safe);
 	ATF_TP_ADD_TC(tp, forward__device_operations_reach_driver);
+	ATF_TP_ADD_TC(tp, stress__one_chain_open_ioctl_close_isolated);
 	if (AUTOCLONE)
 		ATF_TP_ADD_TC(tp, autoclone__nodes_appear_and_vanish);
 	if (PROCMODE) {

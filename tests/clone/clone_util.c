@@ -74,7 +74,7 @@ ct_boot(const struct ct_target *t, const char *mode, enum hk_profile prof)
 	hk_kmalloc_stats("devbuf", &bytes, &ct_devbuf_base_count);
 }
 
-static void
+void
 ct_setenv_int(const struct ct_target *t, const char *what, int v)
 {
 	char name[96], val[32];

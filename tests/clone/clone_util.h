@@ -33,6 +33,8 @@ enum hk_profile ct_profile_for(const char *mode);
 /* Boot for mode (NULL or "" = default) with t's shim tunables set; limits
  * 0 = the shim's defaults.  Aborts the test case on failure. */
 void ct_boot(const struct ct_target *t, const char *mode, enum hk_profile prof);
+/* Loader tunable <t->tunable>.<what> = v (before ct_load). */
+void ct_setenv_int(const struct ct_target *t, const char *what, int v);
 void ct_set_limits(const struct ct_target *t, int per_proc, int per_uid, int total);
 /* kldload driver then shim; returns the shim's kldload error.  As on
  * 5.8.1, a failed MOD_LOAD is not a kldload error: the file stays loaded

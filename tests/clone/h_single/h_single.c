@@ -33,6 +33,9 @@
 #include <sys/malloc.h>
 #include <sys/module.h>
 #include <sys/sysctl.h>
+#include <sys/proc.h>
+#include <sys/signal2.h>
+#include <machine/atomic.h>
 
 #include "h_single.h"
 
@@ -81,6 +84,8 @@ static int		hs_holds;	/* hs_lk */
 static int		hs_serial;	/* hs_lk */
 static int		hs_base_opens;	/* hs_lk: opens of /dev/hsingle itself */
 static int		hs_revokes;	/* atomic: d_revoke calls */
+static int		hs_sleepers;	/* atomic: SLEEP ioctls inside */
+static int		hs_sleep_sigs;	/* atomic: SLEEPs that saw a signal */
 
 SYSCTL_NODE(_debug, OID_AUTO, hsingle, CTLFLAG_RD, 0, "h_single test driver");
 SYSCTL_INT(_debug_hsingle, OID_AUTO, instances, CTLFLAG_RD, &hs_instances, 0,
@@ -89,6 +94,10 @@ SYSCTL_INT(_debug_hsingle, OID_AUTO, holds, CTLFLAG_RD, &hs_holds, 0,
     "holds taken by a wrapping module (hsingle_hold)");
 SYSCTL_INT(_debug_hsingle, OID_AUTO, base_opens, CTLFLAG_RD, &hs_base_opens, 0,
     "successful opens of the base cdev (not a clone)");
+SYSCTL_INT(_debug_hsingle, OID_AUTO, sleepers, CTLFLAG_RD, &hs_sleepers, 0,
+    "SLEEP ioctls in progress (tests rendezvous on it)");
+SYSCTL_INT(_debug_hsingle, OID_AUTO, sleep_sigs, CTLFLAG_RD, &hs_sleep_sigs,
+    0, "SLEEP ioctls that saw a signal pending before returning");
 
 /* dev_dpsize() of /dev/hsingle, through whatever ops the cdev has now. */
 static int
@@ -201,8 +210,13 @@ hs_ioctl(struct dev_ioctl_args *ap)
 		*arg = in->value;
 		return (0);
 	case HS_IOC_SLEEP:
+		atomic_add_int((u_int *)&hs_sleepers, 1);
 		for (i = 0; i < *arg; i++)
 			tsleep(in, 0, "hssleep", 1);
+		/* A kill that landed while we slept is pending now. */
+		if (CURSIG_NOBLOCK(curthread->td_lwp) != 0)
+			atomic_add_int((u_int *)&hs_sleep_sigs, 1);
+		atomic_subtract_int((u_int *)&hs_sleepers, 1);
 		return (0);
 	case HS_IOC_SERIAL:
 		*arg = in->serial;

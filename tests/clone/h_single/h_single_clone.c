@@ -25,6 +25,7 @@ static enum clone_shim_mode hsingle_clone_mode = CLONE_MODE_DEFAULT;
 static int hsingle_clone_max_per_proc;
 static int hsingle_clone_max_per_uid;
 static int hsingle_clone_max_total;
+static int hsingle_clone_hash_buckets;
 
 static int
 hsingle_clone_load(void)
@@ -39,6 +40,8 @@ hsingle_clone_load(void)
 	TUNABLE_INT_FETCH("hw.hsingle_clone.max_per_proc", &hsingle_clone_max_per_proc);
 	TUNABLE_INT_FETCH("hw.hsingle_clone.max_per_uid", &hsingle_clone_max_per_uid);
 	TUNABLE_INT_FETCH("hw.hsingle_clone.max_total", &hsingle_clone_max_total);
+	TUNABLE_INT_FETCH("hw.hsingle_clone.hash_buckets",
+	    &hsingle_clone_hash_buckets);
 	m = clone_shim_mode_by_name(mode);
 	if (m < 0) {
 		kprintf("hsingle_clone: hw.hsingle_clone.mode=\"%s\": not one of "
@@ -60,6 +63,7 @@ hsingle_clone_load(void)
 	p.max_per_proc = hsingle_clone_max_per_proc;
 	p.max_per_uid = hsingle_clone_max_per_uid;
 	p.max_total = hsingle_clone_max_total;
+	p.hash_buckets = hsingle_clone_hash_buckets;
 	p.sysctl_name = "hsingle_clone";
 	error = clone_shim_attach(dev, &p, &hsingle_clone_shim);
 	if (error) {
