@@ -193,8 +193,10 @@ clone_autoclone_unload(struct clone_shim *shim)
 	if (error) {
 		if (oops != NULL)
 			dev_ops_restore(shim->base, oops);
+		else
+			kfree(quiesce, M_DEVBUF);	/* never published */
 		clone_unlock_nodes(&vl);
-		return (EBUSY);
+		return (error == ENOMEM ? ENOMEM : EBUSY);
 	}
 	/* (4) Nobody is inside devfs_clone() for this name: remove the
 	 * handler (synchronous: its record is freed when this returns).

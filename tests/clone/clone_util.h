@@ -46,6 +46,9 @@ int ct_shim_is_proc(const struct ct_target *t);
 int ct_registered(const struct ct_target *t);
 /* kldunload the shim, counting successful unloads. */
 int ct_unload_shim(const struct ct_target *t);
+/* n more dev_ops may be left (autoclone: an unload refused after its
+ * quiesce copy was published keeps it, as a successful one does). */
+void ct_allow_devops_leak(int n);
 /* Shut down; the only allowed leftover is one dev_ops per successful
  * shim unload (the interposer, or autoclone's quiesce copy: readers that
  * loaded si_ops before the restore may still read it).  ATF-fails on

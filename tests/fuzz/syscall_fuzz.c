@@ -275,7 +275,7 @@ fz_perproc(struct fz_in *in, int op, int slot)
 		if (e != 0)
 			break;
 		pthread_mutex_lock(&fz_mtx);
-		if (fz.nfid < FZ_NFID) {
+		if (fz.nfid < FZ_NFID && fp->alive && fp->nfd < FZ_NFD) {
 			fid = fz.nfid++;
 			memset(&fz.fid[fid], 0, sizeof(fz.fid[fid]));
 			fz.fid[fid].via_shim = shim && path[10] == '\0';

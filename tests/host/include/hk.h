@@ -239,6 +239,11 @@ void hk_set_exit_walk_pause(void (*pause)(void *fn));
  * addr, else NULL (valid while that file stays loaded). */
 const char *hk_addr_module_name(const void *addr);
 
+/* Make the next n devfs clone node creations fail (devfs_spec_open after
+ * a clone handler returned a cdev): 5.8.1 then opens the base device
+ * instead and the handler's clone has no node (an orphan). 0 disables. */
+int hk_fail_clone_node(int n);
+
 /* Wait until the devfs thread has processed everything queued (devfs_config). */
 void hk_devfs_sync(void);
 

@@ -374,6 +374,16 @@ devfs_config(void)
 	msg_sync(&m);
 }
 
+/* Test instrumentation: fail the next n clone node creations. */
+static int fail_clone_nodes;
+
+int
+hk_fail_clone_node(int n)
+{
+	__atomic_store_n(&fail_clone_nodes, n, __ATOMIC_SEQ_CST);
+	return (0);
+}
+
 /* Test instrumentation: messages sent to the devfs thread, not completed. */
 int hk_devfs_inflight(void);
 int
@@ -894,7 +904,15 @@ devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
 		if (ndev != NULL) {
 			lockmgr(&devfs_lock, LK_RELEASE);
 			lockmgr(&devfs_lock, LK_EXCLUSIVE);
-			newnode = node_create(ndev, &exists);
+			/* 5.8.1 goes on with the base device when the clone's
+			 * node cannot be made ("XXX: possibly destroy device
+			 * if this happens"); tests inject that. */
+			if (__atomic_load_n(&fail_clone_nodes, __ATOMIC_SEQ_CST) > 0 &&
+			    __atomic_sub_fetch(&fail_clone_nodes, 1,
+			    __ATOMIC_SEQ_CST) >= 0)
+				newnode = NULL;
+			else
+				newnode = node_create(ndev, &exists);
 			if (newnode != NULL) {
 				dev = ndev;
 				if (exists == 0)
