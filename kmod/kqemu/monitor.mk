@@ -29,23 +29,28 @@ OBJDUMP?=	objdump
 NM?=		nm
 LD?=		ld
 
+# The tree as an absolute path (recipes run in ${.OBJDIR}, which need not
+# be ${.CURDIR}); a command-line KQEMU_SRC cannot be reassigned, hence a
+# variable of our own.
+KQMON_SRC:=	${KQEMU_SRC:tA}
+
 # --- the tree must be kqemu-1.4.0pre1, unbuilt ------------------------------
-.if !exists(${KQEMU_SRC}/kqemu-kernel.h) || !exists(${KQEMU_SRC}/common/kernel.c) || \
-    !exists(${KQEMU_SRC}/common/x86_64/monitor.ld)
+.if !exists(${KQMON_SRC}/kqemu-kernel.h) || !exists(${KQMON_SRC}/common/kernel.c) || \
+    !exists(${KQMON_SRC}/common/x86_64/monitor.ld)
 .error error: KQEMU_SRC=${KQEMU_SRC} is not a kqemu source tree (no kqemu-kernel.h, common/kernel.c, common/x86_64/monitor.ld)
 .endif
-_KQMON_VERSION!=	sed -n 's/^VERSION=//p' ${KQEMU_SRC}/Makefile 2>/dev/null; true
-_KQMON_ABI!=	sed -n 's/^\#define KQEMU_VERSION[ 	]*//p' ${KQEMU_SRC}/kqemu.h 2>/dev/null; true
-.if ${_KQMON_VERSION} != "1.4.0pre1" || ${_KQMON_ABI} != "0x010400"
+_KQMON_VERSION!=	sed -n 's/^VERSION=//p' ${KQMON_SRC}/Makefile 2>/dev/null; true
+_KQMON_ABI!=	sed -n 's/^\#define KQEMU_VERSION[ 	]*//p' ${KQMON_SRC}/kqemu.h 2>/dev/null; true
+.if "${_KQMON_VERSION}" != "1.4.0pre1" || "${_KQMON_ABI}" != "0x010400"
 .error error: KQEMU_SRC=${KQEMU_SRC} is kqemu "${_KQMON_VERSION}" (ABI ${_KQMON_ABI}); this driver links only kqemu-1.4.0pre1 (ABI 0x010400), unmodified
 .endif
 # A tree built in place holds generated headers that kernel.c and the asm
 # would include instead of ours (a quoted include looks beside its file first).
-.if exists(${KQEMU_SRC}/common/monitor-image.h) || exists(${KQEMU_SRC}/common/monitor_def.h)
-.error error: KQEMU_SRC=${KQEMU_SRC} was built in place (common/monitor-image.h or common/monitor_def.h exists): use a clean tree (make -C ${KQEMU_SRC}/common clean)
+.if exists(${KQMON_SRC}/common/monitor-image.h) || exists(${KQMON_SRC}/common/monitor_def.h)
+.error error: KQEMU_SRC=${KQEMU_SRC} was built in place (common/monitor-image.h or common/monitor_def.h exists): use a clean tree (make -C ${KQMON_SRC}/common clean)
 .endif
 
-KQMON_C=	${KQEMU_SRC}/common
+KQMON_C=	${KQMON_SRC}/common
 KQMON_ARCH=	${KQMON_C}/x86_64
 # The API kernel.c defines and the services it calls (kqemu-kernel.h).
 KQMON_API=	kqemu_delete kqemu_exec kqemu_get_cpu_state kqemu_global_delete \
@@ -55,7 +60,7 @@ KQMON_SERVICES=	kqemu_alloc_zeroed_page kqemu_free_page kqemu_io_map \
 		kqemu_schedule kqemu_unlock_user_page kqemu_vfree kqemu_vmalloc \
 		kqemu_vmalloc_to_phys
 
-KQMON_INC=	-nostdinc -iwithprefix include -I${KQMON_C} -I${KQEMU_SRC} -I${.OBJDIR}
+KQMON_INC=	-nostdinc -iwithprefix include -I${KQMON_C} -I${KQMON_SRC} -I${.OBJDIR}
 KQMON_NOSSE=	-mgeneral-regs-only -mno-sse -mno-sse2 -mno-mmx -mno-3dnow -mno-avx \
 		-fno-tree-vectorize -fno-asynchronous-unwind-tables -fcf-protection=none
 KQMON_MONFLAGS=	-O2 -fomit-frame-pointer -fno-strict-aliasing -mno-red-zone \
@@ -71,7 +76,7 @@ KQMON_MONOBJS=	kqmon_nexus_asm.o kqmon_monitor_asm.o kqmon_monitor.o \
 
 # 1. host tools
 kqmon_genoffsets: ${KQMON_C}/genoffsets.c ${KQMON_C}/kqemu_int.h
-	${CC} -O2 -D__KERNEL__ -I${KQEMU_SRC} -o ${.TARGET} ${KQMON_C}/genoffsets.c
+	${CC} -O2 -D__KERNEL__ -I${KQMON_SRC} -o ${.TARGET} ${KQMON_C}/genoffsets.c
 kqmon_genmon: ${KQMON_C}/genmon.c
 	${CC} -O2 -o ${.TARGET} ${KQMON_C}/genmon.c
 
@@ -127,7 +132,7 @@ OBJS+=		kqemu_monitor.o
 SRCS+=		kqemu_mon.c kqemu_engine_kqemu.cc
 # kqemu_mon.c includes the tree's kqemu-kernel.h (which includes the tree's
 # kqemu.h beside it); our own kqemu.h stays first for every other file.
-COPTS+=		-I${KQEMU_SRC}
+COPTS+=		-I${KQMON_SRC}
 CLEANFILES+=	kqmon_genoffsets kqmon_genmon monitor_def.h monitor_def.h.tmp \
 		${KQMON_MONOBJS} kqmon_image.out kqmon_image.bin monitor-image.h \
 		monitor-image.h.tmp kqmon_kernel.o kqmon_kernel_asm.o kqmon_all.o \
