@@ -19,7 +19,10 @@
  */
 #include <sys/param.h>
 #include <sys/fcntl.h>
+#include <sys/file.h>
+#include <sys/namecache.h>
 #include <sys/stat.h>
+#include <sys/vnode.h>
 
 #include "clone/clone_shim_var.h"
 
@@ -127,6 +130,42 @@ clone_autoclone_shim(cdev_t clone)
 }
 
 /*
+ * A clone node gets the owner, group and mode of the node it was cloned
+ * from as devfs rules (or chmod, chown) left them, not its cdev's: devfs
+ * gives a new node its cdev's attributes and then applies only the rules
+ * that match the node's own name <name>N (devfs_core.c, devfs_rules.c).
+ *
+ * Called from the creator's first open, inside devfs_spec_open(), which
+ * still holds the node it cloned from locked exclusively: that vnode is the
+ * one the creator's file names (vn_open set f_nchandle before VOP_OPEN).
+ * The name entry is not locked here -- its lock comes before the vnode
+ * lock, which we hold, and a concurrent lookup of the same name holds it
+ * while it waits for our vnode -- so its vnode is used only if this thread
+ * holds that vnode's lock, which keeps it alive.  SI_OVERRIDE makes devfs
+ * take the clone node's attributes from its cdev from now on, as
+ * tty_pty.c does.
+ */
+static void
+clone_autoclone_take_attr(struct clone_shim *shim, cdev_t clone,
+    struct file *fp)
+{
+	struct namecache *ncp;
+	struct vnode *vp;
+	struct vattr va;
+
+	if (fp == NULL || (ncp = fp->f_nchandle.ncp) == NULL)
+		return;
+	vp = __atomic_load_n(&ncp->nc_vp, __ATOMIC_ACQUIRE);
+	if (vp == NULL || vn_islocked(vp) != LK_EXCLUSIVE ||
+	    vp->v_rdev != shim->base || VOP_GETATTR(vp, &va) != 0)
+		return;
+	clone->si_uid = va.va_uid;
+	clone->si_gid = va.va_gid;
+	clone->si_perms = va.va_mode & 07777;
+	atomic_set_int(&clone->si_flags, SI_OVERRIDE);
+}
+
+/*
  * An open of a clone cdev: the cloning open of its creator (the thread
  * the handler ran for), or a plain open of /dev/<name>N by its name, which
  * the driver answers itself (EBUSY while its instance lives).
@@ -152,6 +191,7 @@ clone_autoclone_open(struct dev_open_args *ap)
 			clone_leave(slot);
 			return (EBUSY);
 		}
+		clone_autoclone_take_attr(shim, clone, ap->a_fp);
 		error = shim->driver_ops->d_open(ap);
 		if (error) {
 			/* No close will ever come: unwind now. */

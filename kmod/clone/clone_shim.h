@@ -26,7 +26,9 @@
  *                         and the closer's).
  * autoclone and proc hold the driver's instance on the device itself (so
  * an open devfs does not clone, or that reaches the driver directly, gets
- * the driver's EBUSY): attach fails with EBUSY while the device is open.
+ * the driver's EBUSY), opened with a file of the shim's own.  Attach works
+ * while the device is open: that file keeps its instance, new opens are
+ * cloned, and the shim takes the device's instance after it closed.
  *   CLONE_MODE_DEFAULT    autoclone if the kernel has clone handlers, else
  *                         fp if dev args carry a_fp, else proc.
  *
@@ -44,7 +46,8 @@
  *   ENOMEM   a record or clone could not be allocated (M_NULLOK)
  * clone_shim_attach: EOPNOTSUPP when the forced mode needs something this
  * kernel lacks, EINVAL for bad parameters, ENOMEM.
- * clone_shim_detach: EBUSY while any clone is live (nothing changed).  A
+ * clone_shim_detach: EBUSY while any clone is live, or when a call into
+ * the shim does not return within 2 s (nothing changed either way).  A
  * successful detach leaves one struct dev_ops in the kernel's devbuf type
  * (readers that loaded si_ops before the restore; docs/devfs-clone-bug.md).
  *
@@ -118,9 +121,10 @@ struct clone_shim_stats {
  */
 int clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
     struct clone_shim **shimp);
-/* EBUSY while a clone lives, and always in CLONE_MODE_PROC before
- * clone_shim_shutdown() (still attached, still cloning: its exit hook
- * cannot be removed safely, clone_proc.c); else 0 and shim is gone. */
+/* EBUSY while a clone lives or a call into the shim does not return
+ * within 2 s, and always in CLONE_MODE_PROC before clone_shim_shutdown()
+ * (still attached, still cloning: its exit hook cannot be removed safely,
+ * clone_proc.c); else 0 and shim is gone. */
 int clone_shim_detach(struct clone_shim *shim);
 /* MOD_SHUTDOWN: the kernel is going down and will not unload modules
  * while processes run; a proc shim may be detached after this. */

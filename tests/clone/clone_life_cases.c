@@ -1,7 +1,8 @@
 /*
  * clone_life_cases.c - the shim's lifetimes under faults (issue 13): attach
  * while the device is open, the owner of the instance the shim holds, the
- * bounded quiesce wait at detach.  Included by clone_cases.c (one mode per
+ * bounded quiesce wait at detach, the attributes of a clone node under a
+ * devfs rule.  Included by clone_cases.c (one mode per
  * program, CT_MODE); life_add_tcs() adds the cases that apply to it.
  *
  * Locking: the sleeper thread and the main thread share only the process
@@ -186,6 +187,46 @@ ATF_TC_BODY(attach__held_instance_has_shims_owner, tc)
 	ct_shutdown_clean();
 }
 
+ATF_TC(autoclone__clone_node_takes_rule_attributes);
+ATF_TC_HEAD(autoclone__clone_node_takes_rule_attributes, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "autoclone: with a devfs permission rule on the device's node, a "
+	    "clone node gets the owner, group and mode the rule gives that "
+	    "node (not its cdev's), and keeps them");
+}
+ATF_TC_BODY(autoclone__clone_node_takes_rule_attributes, tc)
+{
+	struct ct_proc a;
+	char name[64];
+	uid_t u, bu;
+	gid_t g, bg;
+	int m, bm, fa;
+
+	boot_load();
+	ATF_REQUIRE_EQ(hk_devfs_node_attr(T->node, &bu, &bg, &bm), 0);
+	ATF_REQUIRE_EQ(hk_devfs_rule_perm(T->node, 3, 1000, 0660), 0);
+	ATF_REQUIRE_EQ(hk_devfs_node_attr(T->node, &u, &g, &m), 0);
+	ATF_REQUIRE(u == 3 && g == 1000 && m == 0660);
+	ATF_REQUIRE(bu != 3 || bg != 1000 || bm != 0660);
+	ct_proc_new(&a, 1000);		/* group 1000: the rule lets it in */
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(ct_open(T, &fa), 0);
+	ct_leave();
+	hk_devfs_sync();
+	snprintf(name, sizeof(name), "%s0", T->node);
+	ATF_REQUIRE_EQ(hk_devfs_node_attr(name, &u, &g, &m), 0);
+	ATF_CHECK_MSG(u == 3 && g == 1000 && m == 0660,
+	    "%s: uid %u gid %u mode %o, the rule gives %s uid 3 gid 1000 "
+	    "mode 660", name, (unsigned)u, (unsigned)g, m, T->node);
+	ct_enter(&a);
+	ATF_REQUIRE_EQ(hk_close(fa), 0);
+	ct_leave();
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	hk_devfs_sync();
+	ct_shutdown_clean();
+}
+
 struct life_sleeper {
 	struct ct_proc	*p;
 	int		fd;
@@ -272,8 +313,11 @@ life_add_tcs(atf_tp_t *tp)
 {
 	ATF_TP_ADD_TC(tp, attach__while_device_open);
 	ATF_TP_ADD_TC(tp, attach__unload_while_device_open);
-	if (AUTOCLONE)
+	if (AUTOCLONE) {
 		ATF_TP_ADD_TC(tp, attach__held_instance_has_shims_owner);
+		ATF_TP_ADD_TC(tp,
+		    autoclone__clone_node_takes_rule_attributes);
+	}
 	/* autoclone forwards no call through the shim: nothing to block;
 	 * proc mode refuses every unload at once (its exit hook). */
 	if (!AUTOCLONE && !PROCMODE)

@@ -145,6 +145,11 @@ int hk_open(const char *path, int flags, int *fdp);
  * copy's), so d_open's error is dropped and the file kept -- a stray
  * file on the device itself. */
 #define HK_O_QUICK	0x40000000
+/* A devfs permission rule by node name (DEVFS_RULE_ADD of a PERM rule
+ * matching that exact name in every mount, then DEVFS_RULE_APPLY, as
+ * devfsctl(8) does): the node, and any node of that name made later,
+ * gets uid, gid and mode.  ENOSPC past 8 rules; reset at each boot. */
+int hk_devfs_rule_perm(const char *name, uid_t uid, gid_t gid, int mode);
 
 int hk_close(int fd);
 int hk_dup(int fd, int *newfdp);

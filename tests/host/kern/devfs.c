@@ -41,10 +41,25 @@ struct lock devfs_lock;
 struct devfs_node {
 	char		name[SPECNAMELEN + 1];
 	cdev_t		dev;
+	uid_t		uid;		/* the node's own attributes: the */
+	gid_t		gid;		/* cdev's at creation, then the */
+	int		mode;		/* permission rules' */
 	struct vnode	*vp;
 	struct devfs_node *next;
 };
 static struct devfs_node *nodes;	/* devfs_lock */
+
+/* Permission rules by exact node name (devfs_rules.c, DEVFS_RULE_PERM
+ * with DEVFS_RULE_NAME, applied to every mount): applied to a node when it
+ * is created and, when added, to the existing one. */
+struct devfs_perm_rule {
+	char	name[SPECNAMELEN + 1];
+	uid_t	uid;
+	gid_t	gid;
+	int	mode;
+};
+static struct devfs_perm_rule perm_rules[8];	/* devfs_lock */
+static int nperm_rules;				/* devfs_lock */
 
 struct devfs_clone_handler {
 	char		*name;
@@ -89,6 +104,7 @@ vnode_new(cdev_t dev, struct devfs_node *node)
 	vp->v_rdev = dev;
 	vp->v_refcnt = 1;
 	vp->v_hk = node;
+	vp->v_nc.nc_vp = vp;
 	hk_cdev_vref(dev);
 	__atomic_store_n(&dev->si_hk->vp, vp, __ATOMIC_SEQ_CST);
 	return (vp);
@@ -156,6 +172,57 @@ node_find(const char *name, size_t len)
 	return (NULL);
 }
 
+/* devfs_rule_check_apply for a node: the rules of its name, in order. */
+static void
+node_apply_rules(struct devfs_node *n)
+{
+	int i;
+
+	for (i = 0; i < nperm_rules; i++) {
+		if (strcmp(perm_rules[i].name, n->name) != 0)
+			continue;
+		n->uid = perm_rules[i].uid;
+		n->gid = perm_rules[i].gid;
+		n->mode = perm_rules[i].mode;
+	}
+}
+
+/* node_sync_dev_get (devfs_vnops.c): a cdev with SI_OVERRIDE dictates its
+ * node's attributes. */
+static void
+node_sync_dev_get(struct devfs_node *n)
+{
+	cdev_t dev = n->dev;
+
+	if (dev != NULL && (dev->si_flags & SI_OVERRIDE)) {
+		n->uid = dev->si_uid;
+		n->gid = dev->si_gid;
+		n->mode = dev->si_perms;
+	}
+}
+
+int
+hk_devfs_rule_perm(const char *name, uid_t uid, gid_t gid, int mode)
+{
+	struct devfs_node *n;
+	struct devfs_perm_rule *r;
+
+	lockmgr(&devfs_lock, LK_EXCLUSIVE);
+	if (nperm_rules == (int)(sizeof(perm_rules) / sizeof(perm_rules[0]))) {
+		lockmgr(&devfs_lock, LK_RELEASE);
+		return (ENOSPC);
+	}
+	r = &perm_rules[nperm_rules++];
+	strlcpy(r->name, name, sizeof(r->name));
+	r->uid = uid;
+	r->gid = gid;
+	r->mode = mode;
+	if ((n = node_find(name, strlen(name))) != NULL)
+		node_apply_rules(n);
+	lockmgr(&devfs_lock, LK_RELEASE);
+	return (0);
+}
+
 /* devfs_create_device_node: the node for dev, or the existing one. */
 static struct devfs_node *
 node_create(cdev_t dev, int *existsp)
@@ -171,6 +238,10 @@ node_create(cdev_t dev, int *existsp)
 	n = calloc(1, sizeof(*n));
 	strlcpy(n->name, dev->si_name, sizeof(n->name));
 	n->dev = dev;
+	n->uid = dev->si_uid;
+	n->gid = dev->si_gid;
+	n->mode = dev->si_perms;
+	node_apply_rules(n);
 	n->vp = vnode_new(dev, n);
 	n->next = nodes;
 	nodes = n;
@@ -487,6 +558,7 @@ hk_devfs_boot(void)
 	lockinit(&devfs_lock, "devfs_core lock", 0, LK_CANRECURSE);
 	msg_inflight = 0;
 	nodes = NULL;
+	nperm_rules = 0;
 	chandlers = NULL;
 	msg_head = NULL;
 	msg_tail = &msg_head;
@@ -582,12 +654,13 @@ hk_devfs_node_attr(const char *name, uid_t *uidp, gid_t *gidp, int *modep)
 	lockmgr(&devfs_lock, LK_SHARED);
 	n = node_find(name, strlen(name));
 	if (n != NULL) {
+		node_sync_dev_get(n);
 		if (uidp)
-			*uidp = n->dev->si_uid;
+			*uidp = n->uid;
 		if (gidp)
-			*gidp = n->dev->si_gid;
+			*gidp = n->gid;
 		if (modep)
-			*modep = n->dev->si_perms;
+			*modep = n->mode;
 		error = 0;
 	}
 	lockmgr(&devfs_lock, LK_RELEASE);
@@ -949,9 +1022,23 @@ devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
 
 /* VOP_ACCESS on a devfs node: owner, group, other bits; root passes. */
 static int
-node_access(cdev_t dev, struct ucred *cred, int fmode)
+node_access(struct vnode *vp, struct ucred *cred, int fmode)
 {
-	int mode = dev->si_perms, want = 0, i, ok;
+	struct devfs_node *n;
+	uid_t uid;
+	gid_t gid;
+	int mode, want = 0, i, ok;
+
+	lockmgr(&devfs_lock, LK_SHARED);
+	if ((n = vp->v_hk) == NULL) {
+		lockmgr(&devfs_lock, LK_RELEASE);
+		return (ENXIO);
+	}
+	node_sync_dev_get(n);
+	uid = n->uid;
+	gid = n->gid;
+	mode = n->mode;
+	lockmgr(&devfs_lock, LK_RELEASE);
 
 	if (cred == NULL || cred->cr_uid == 0)
 		return (0);
@@ -959,12 +1046,12 @@ node_access(cdev_t dev, struct ucred *cred, int fmode)
 		want |= 4;
 	if (fmode & FWRITE)
 		want |= 2;
-	if (cred->cr_uid == dev->si_uid)
+	if (cred->cr_uid == uid)
 		ok = (mode >> 6) & 7;
 	else {
 		ok = mode & 7;
 		for (i = 0; i < cred->cr_ngroups; i++) {
-			if (cred->cr_groups[i] == dev->si_gid) {
+			if (cred->cr_groups[i] == gid) {
 				ok = (mode >> 3) & 7;
 				break;
 			}
@@ -1001,10 +1088,16 @@ hk_devfs_open(const char *name, int fmode, struct ucred *cred,
 	if (vp->v_rdev == NULL)
 		error = ENXIO;
 	else
-		error = node_access(vp->v_rdev, cred, fmode);
+		error = node_access(vp, cred, fmode);
 	if (error == 0)
+	{
+		/* vn_open hands the name it looked up to the file before
+		 * VOP_OPEN (f_nchandle); the host keeps it for the open. */
+		fp->f_nchandle.ncp = &vp->v_nc;
 		error = devfs_spec_open(vp, fmode, cred, vop_fp, dev_fp, &fvp,
 		    quick);
+		fp->f_nchandle.ncp = NULL;
+	}
 	vn_unlock(vp);
 	vrele(vp);
 	if (error)
@@ -1117,7 +1210,7 @@ nlookup(struct nlookupdata *nd)
 	lockmgr(&devfs_lock, LK_RELEASE);
 	if (vp == NULL)
 		return (ENOENT);
-	nd->nl_nch.ncp = (struct namecache *)vp;
+	nd->nl_nch.ncp = &vp->v_nc;
 	return (0);
 }
 
@@ -1125,7 +1218,7 @@ void
 nlookup_done(struct nlookupdata *nd)
 {
 	if (nd->nl_nch.ncp != NULL) {
-		vrele((struct vnode *)nd->nl_nch.ncp);
+		vrele(nd->nl_nch.ncp->nc_vp);
 		nd->nl_nch.ncp = NULL;
 	}
 	if (nd->nl_path != NULL) {
@@ -1142,7 +1235,7 @@ int
 cache_vget(struct nchandle *nch, struct ucred *cred, int lk,
     struct vnode **vpp)
 {
-	struct vnode *vp = (struct vnode *)nch->ncp;
+	struct vnode *vp = nch->ncp != NULL ? nch->ncp->nc_vp : NULL;
 	int error;
 
 	*vpp = NULL;
@@ -1154,5 +1247,25 @@ cache_vget(struct nchandle *nch, struct ucred *cred, int lk,
 		return (error);
 	}
 	*vpp = vp;
+	return (0);
+}
+
+int
+VOP_GETATTR(struct vnode *vp, struct vattr *vap)
+{
+	struct devfs_node *n;
+
+	lockmgr(&devfs_lock, LK_SHARED);
+	if ((n = vp->v_hk) == NULL) {
+		lockmgr(&devfs_lock, LK_RELEASE);
+		return (EIO);
+	}
+	node_sync_dev_get(n);
+	memset(vap, 0, sizeof(*vap));
+	vap->va_type = vp->v_type;
+	vap->va_mode = (u_short)n->mode;
+	vap->va_uid = n->uid;
+	vap->va_gid = n->gid;
+	lockmgr(&devfs_lock, LK_RELEASE);
 	return (0);
 }

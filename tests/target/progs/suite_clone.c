@@ -459,23 +459,26 @@ kqemu_kept_under_clone(void)
 }
 
 /*
- * A descriptor opened on the bare kqemu (shim not loaded) and closed after
- * kqemu_clone attached: its close must still reach kqemu, or kqemu keeps an
- * instance nobody can free (and can never be unloaded).  The shim may
- * instead refuse to attach while the bare device is open.
+ * kqemu_clone loads while a process holds the bare /dev/kqemu (opened
+ * before the load): the load must attach (5.8's kldload returns 0 even
+ * when MOD_LOAD fails, leaving the module loaded and inert), the holder
+ * keeps its instance, every new open is cloned (never kqemu's EBUSY), and
+ * the holder's close still reaches kqemu.
  */
 static int
 h_hold_raw(void *p)
 {
 	int *fds = p;
-	int fd = open(DEV, O_RDWR);
+	int fd = open(DEV, O_RDWR), v = 0;
 	char c;
 
 	write(fds[1], fd >= 0 ? "o" : "e", 1);
 	if (fd < 0)
 		return (1);
-	if (read(fds[2], &c, 1) != 1)	/* wait until the shim is (re)loaded */
+	if (read(fds[2], &c, 1) != 1)	/* the shim is loaded and cloning */
 		return (2);
+	if (ioctl(fd, KQEMU_IOC_GET_VERSION, &v) != 0 || v != KQEMU_VERSION)
+		return (3);
 	close(fd);
 	return (0);
 }
@@ -483,8 +486,8 @@ h_hold_raw(void *p)
 static const char *
 attach_over_raw_open(void)
 {
-	int up[2], down[2], args[3], st = 0, loaded, r;
-	long v = -1, deadline;
+	int up[2], down[2], args[3], st = 0, a, b, v = 0;
+	long n = -1, deadline;
 	pid_t pid;
 	char c;
 
@@ -506,23 +509,255 @@ attach_over_raw_open(void)
 	if (pid == 0)
 		_exit(h_hold_raw(args));
 	CHECK(read(up[0], &c, 1) == 1 && c == 'o', "the bare open failed");
-	r = kqt_load("kqemu_clone");
-	loaded = r > 0;
-	if (!loaded)
-		CHECK(errno == EBUSY, "kldload kqemu_clone over an open bare kqemu: %s",
-		    strerror(errno));
+	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone over an open bare "
+	    "kqemu: %s", strerror(errno));
+	CHECK(stat_of("live") == 0, "kqemu_clone loaded but not attached (inert): "
+	    "debug.kqemu_clone.live = %ld", stat_of("live"));
+	a = open(DEV, O_RDWR);
+	CHECK(a >= 0, "open while the bare kqemu is held: %s", strerror(errno));
+	b = is_proc() ? -1 : open(DEV, O_RDWR);
+	CHECK(is_proc() || b >= 0, "second open while the bare kqemu is held: %s",
+	    strerror(errno));
+	CHECK(ioctl(a, KQEMU_IOC_GET_VERSION, &v) == 0, "GET_VERSION on a clone: %s",
+	    strerror(errno));
+	CHECK(stat_of("live") == (is_proc() ? 1 : 2), "live = %ld", stat_of("live"));
 	write(down[1], "c", 1);
 	waitpid(pid, &st, 0);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "holder status %#x", st);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "holder status %#x (3: its "
+	    "descriptor lost its instance)", st);
+	close(a);
+	if (b >= 0)
+		close(b);
+	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	/* The holder's close reached kqemu; the next open lets the shim take
+	 * the device's own instance (autoclone and proc hold one). */
+	a = open(DEV, O_RDWR);
+	CHECK(a >= 0, "open after the holder left: %s", strerror(errno));
+	close(a);
+	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
 	deadline = now_ms() + 3000;
-	while ((v = stat_of_kqemu_instances()) != 0 && now_ms() < deadline)
+	while ((n = stat_of_kqemu_instances()) !=
+	    (strcmp(mode, "autoclone") == 0 || is_proc() ? 1 : 0) &&
+	    now_ms() < deadline)
 		sleep_ms(10);
-	CHECK(v == 0, "hw.kqemu.instances = %ld after the bare descriptor was closed with "
-	    "kqemu_clone %s: its close never reached kqemu", v,
-	    loaded ? "attached" : "refused");
-	if (!loaded)
-		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	CHECK(n == (strcmp(mode, "autoclone") == 0 || is_proc() ? 1 : 0),
+	    "hw.kqemu.instances = %ld after the bare descriptor was closed", n);
+	CHECK(kqt_unload("kqemu_clone") == 0, "kldunload kqemu_clone: %s", strerror(errno));
+	CHECK((n = stat_of_kqemu_instances()) == 0, "hw.kqemu.instances = %ld after unload", n);
+	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
 	return (NULL);
+}
+
+/*
+ * autoclone: more devfs mounts than the unload once had room for (16; one
+ * devfs per jail makes that ordinary).  Clones work through each, and
+ * kldunload(kqemu_clone) succeeds with every one of them mounted.
+ */
+#define NMOUNTS	20
+
+static int tmp_mounted;
+
+static const char *
+mounts_prepare(void)
+{
+	if (mkdir("/tmp/kqmnt", 0755) == 0 || errno == EEXIST)
+		return (NULL);
+	if (mount("tmpfs", "/tmp", 0, NULL) != 0)
+		return ("no writable /tmp and no tmpfs");
+	tmp_mounted = 1;
+	if (mkdir("/tmp/kqmnt", 0755) != 0)
+		return ("mkdir /tmp/kqmnt on a fresh tmpfs failed");
+	return (NULL);
+}
+
+static void
+mounts_clean(int n)
+{
+	char path[64];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/tmp/kqmnt/d%d", i);
+		unmount(path, 0);
+		rmdir(path);
+	}
+	rmdir("/tmp/kqmnt");
+	if (tmp_mounted)
+		unmount("/tmp", 0);
+	tmp_mounted = 0;
+}
+
+static const char *
+unload_many_devfs(void)
+{
+	char path[64];
+	const char *why;
+	int i, n = 0, fd, r;
+
+	if (strcmp(mode, "autoclone") != 0)
+		return t_skip("mode %s does not lock devfs nodes at unload",
+		    mode[0] ? mode : "default");
+	if (!kqt_loaded("kqemu_clone"))
+		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s",
+		    strerror(errno));
+	if ((why = mounts_prepare()) != NULL)
+		return t_skip("%s", why);
+	for (i = 0; i < NMOUNTS; i++) {
+		snprintf(path, sizeof(path), "/tmp/kqmnt/d%d", i);
+		if (mkdir(path, 0755) != 0 ||
+		    mount("devfs", path, 0, NULL) != 0) {
+			r = errno;
+			mounts_clean(n + 1);
+			return t_fail("mount devfs on %s: %s", path, strerror(r));
+		}
+		n++;
+	}
+	for (i = 0; i < NMOUNTS; i += 7) {
+		snprintf(path, sizeof(path), "/tmp/kqmnt/d%d/kqemu", i);
+		fd = kqt_wait_node(path, O_RDWR, 3000);
+		if (fd < 0) {
+			r = errno;
+			mounts_clean(n);
+			return t_fail("open %s: %s", path, strerror(r));
+		}
+		close(fd);
+	}
+	if (live_becomes(0) != 0) {
+		mounts_clean(n);
+		return t_fail("live = %ld", stat_of("live"));
+	}
+	errno = 0;
+	r = kqt_unload("kqemu_clone");
+	i = errno;
+	if (r == 0)
+		r = kqt_load("kqemu_clone") > 0 ? 0 : -2;
+	mounts_clean(n);
+	CHECK(r != -1, "kldunload kqemu_clone with %d devfs mounts: %s", NMOUNTS + 1,
+	    strerror(i));
+	CHECK(r == 0, "kldload kqemu_clone: %s", strerror(errno));
+	fd = kqt_wait_node(DEV, O_RDWR, 3000);
+	CHECK(fd >= 0, "open after reload: %s", strerror(errno));
+	close(fd);
+	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	return (NULL);
+}
+
+/*
+ * autoclone: a devfs permission rule on kqemu (what devfsctl(8) does with
+ * "perm kqemu 3:42 0640": DEVFS_RULE_ADD on /dev/devfs, then
+ * DEVFS_RULE_APPLY to every mount) gives a clone node the same owner, group
+ * and mode as /dev/kqemu, not the cdev's.  The rule is cleared and the
+ * mounts reset after.
+ */
+struct kq_devfs_rule {			/* sys/devfs_rules.h devfs_rule_ioctl */
+	unsigned long	rule_type;
+	unsigned long	rule_cmd;
+	char		mntpoint[1024];
+	char		name[1024];
+	char		linkname[1024];
+	unsigned long	dev_type;
+	unsigned short	mode;
+	unsigned int	uid;
+	unsigned int	gid;
+};
+#define KQ_DEVFS_IOC(nr)	(0xc0000000UL |				\
+	    ((sizeof(struct kq_devfs_rule) & 0x1fffUL) << 16) | ('d' << 8) | (nr))
+#define KQ_DEVFS_RULE_ADD	KQ_DEVFS_IOC(221)
+#define KQ_DEVFS_RULE_APPLY	KQ_DEVFS_IOC(222)
+#define KQ_DEVFS_RULE_CLEAR	KQ_DEVFS_IOC(223)
+#define KQ_DEVFS_RULE_RESET	KQ_DEVFS_IOC(224)
+
+static struct kq_devfs_rule kq_rule;
+
+static void
+devfs_rules_undo(int dfd)
+{
+	memset(&kq_rule, 0, sizeof(kq_rule));
+	snprintf(kq_rule.mntpoint, sizeof(kq_rule.mntpoint), "*");
+	ioctl(dfd, KQ_DEVFS_RULE_CLEAR, &kq_rule);
+	memset(&kq_rule, 0, sizeof(kq_rule));
+	snprintf(kq_rule.mntpoint, sizeof(kq_rule.mntpoint), "*");
+	ioctl(dfd, KQ_DEVFS_RULE_RESET, &kq_rule);
+}
+
+static const char *
+devfs_rule_clone_node(void)
+{
+	struct kqt_stat sb;
+	char path[32];
+	const char *why = NULL;
+	long deadline;
+	int dfd, fd = -1, u;
+
+	if (strcmp(mode, "autoclone") != 0)
+		return t_skip("mode %s has no per-clone nodes", mode[0] ? mode : "default");
+	dfd = open("/dev/devfs", O_RDWR);
+	CHECK(dfd >= 0, "open /dev/devfs: %s", strerror(errno));
+	memset(&kq_rule, 0, sizeof(kq_rule));
+	kq_rule.rule_type = 0x01;		/* DEVFS_RULE_NAME */
+	kq_rule.rule_cmd = 0x08;		/* DEVFS_RULE_PERM */
+	snprintf(kq_rule.mntpoint, sizeof(kq_rule.mntpoint), "*");
+	snprintf(kq_rule.name, sizeof(kq_rule.name), "kqemu");
+	kq_rule.mode = 0640;
+	kq_rule.uid = 3;
+	kq_rule.gid = 42;
+	if (ioctl(dfd, KQ_DEVFS_RULE_ADD, &kq_rule) != 0) {
+		why = t_fail("DEVFS_RULE_ADD: %s", strerror(errno));
+		goto out;
+	}
+	/* To every devfs mount, as devfsctl -a does by default (the boot's
+	 * /dev mount need not be named "/dev"). */
+	memset(&kq_rule, 0, sizeof(kq_rule));
+	snprintf(kq_rule.mntpoint, sizeof(kq_rule.mntpoint), "*");
+	if (ioctl(dfd, KQ_DEVFS_RULE_APPLY, &kq_rule) != 0) {
+		why = t_fail("DEVFS_RULE_APPLY: %s", strerror(errno));
+		goto out;
+	}
+	deadline = now_ms() + 2000;
+	memset(&sb, 0, sizeof(sb));
+	while ((stat(DEV, &sb) != 0 || sb.st_uid != 3) && now_ms() < deadline)
+		sleep_ms(10);
+	memset(&sb, 0, sizeof(sb));
+	if (stat(DEV, &sb) != 0) {
+		why = t_fail("stat %s: %s", DEV, strerror(errno));
+		goto out;
+	}
+	if (sb.st_uid != 3 || sb.st_gid != 42 || (sb.st_mode & 07777) != 0640) {
+		why = t_fail("the rule did not apply to %s: uid %u gid %u mode 0x%x "
+		    "(want 3, 42, 0x1a0)", DEV, sb.st_uid, sb.st_gid,
+		    sb.st_mode & 07777);
+		goto out;
+	}
+	fd = open(DEV, O_RDWR);
+	if (fd < 0) {
+		why = t_fail("open: %s", strerror(errno));
+		goto out;
+	}
+	for (u = 0; u < 64; u++) {
+		snprintf(path, sizeof(path), "/dev/kqemu%d", u);
+		if (access(path, F_OK) == 0)
+			break;
+	}
+	if (u == 64) {
+		why = t_fail("no /dev/kqemuN node while a clone is open");
+		goto out;
+	}
+	if (stat(path, &sb) != 0) {
+		why = t_fail("stat %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (sb.st_uid != 3 || sb.st_gid != 42 || (sb.st_mode & 07777) != 0640)
+		why = t_fail("%s: uid %u gid %u mode 0x%x; the rule gives %s uid 3 gid "
+		    "42 mode 0640 (0x1a0)", path, sb.st_uid, sb.st_gid,
+		    sb.st_mode & 07777, DEV);
+out:
+	if (fd >= 0)
+		close(fd);
+	devfs_rules_undo(dfd);
+	close(dfd);
+	if (why == NULL && live_becomes(0) != 0)
+		why = t_fail("live = %ld", stat_of("live"));
+	return (why);
 }
 
 /* Operations kqemu does not implement, through a clone: an errno, never a
@@ -654,7 +889,9 @@ static const struct kqt_case clone_cases[] = {
 	{ "kill__mid_exec_reclaims", kill_mid_exec, 0 },
 	{ "unload__refused_while_clone_lives", unload_refused_while_clone_lives, 0 },
 	{ "unload__kqemu_kept_under_clone", kqemu_kept_under_clone, 0 },
-	{ "attach__over_open_bare_kqemu", attach_over_raw_open, 0 },
+	{ "attach__load_while_bare_kqemu_open", attach_over_raw_open, 0 },
+	{ "unload__autoclone_with_20_devfs_mounts", unload_many_devfs, 0 },
+	{ "open__clone_node_takes_devfs_rule_attributes", devfs_rule_clone_node, 0 },
 	{ "unload__three_load_cycles", cycles, 0 },
 	{ NULL, NULL, 0 },
 };

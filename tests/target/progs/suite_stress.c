@@ -28,6 +28,9 @@ struct shared {
 	long foreign;			/* a fresh open's first INIT saw a READY instance */
 	long unload_try, unload_ok, unload_ok_racy, unload_busy, unload_other;
 	long reload_ok, reload_err[100];
+	volatile long gen;		/* odd: kqemu_clone loaded and attached */
+	long inert_loads;		/* kldload returned 0, shim not attached */
+	long loaded_opens, loaded_open_err[100], bare_holds;
 };
 static struct shared *sh;
 static char mode[32];
@@ -576,7 +579,16 @@ exit_vs_load_unload(void)
 			cycler();
 		}
 	}
-	sleep_ms(4000);
+	/* 4 s, longer if the machine is slow (a loaded host under TCG): up
+	 * to 30 s until there was enough work to mean something. */
+	{
+		long t0 = now_ms();
+
+		sleep_ms(4000);
+		while ((sh->forks <= 100 || sh->reload_ok <= 10) &&
+		    now_ms() - t0 < 30000)
+			sleep_ms(100);
+	}
 	sh->stop = 1;
 	for (i = 0; i < 4; i++)
 		waitpid(pids[i], &st, 0);
@@ -598,9 +610,189 @@ exit_vs_load_unload(void)
 	return (NULL);
 }
 
+/*
+ * Loads and unloads while other processes hold the bare /dev/kqemu (opened
+ * while kqemu_clone was unloaded, kept across its reload): every load must
+ * attach (5.8's kldload returns 0 even when MOD_LOAD fails, leaving the
+ * module loaded and inert, and later opens got kqemu's EBUSY), and every
+ * open made entirely while kqemu_clone is loaded and attached must clone:
+ * it succeeds, never EBUSY.  sh->gen is odd while the shim is loaded and
+ * attached; an opener checks only opens that began and ended in the same
+ * odd generation.  Each open runs in its own process (proc mode keeps one
+ * clone per process until it exits).
+ */
+static void
+bare_holder(int w)
+{
+	rnd_seed((unsigned long)w * 131 + 3);
+	while (!sh->stop) {
+		pid_t c = fork();
+
+		if (c == 0) {
+			int fd;
+
+			/* Only while kqemu_clone is (being) unloaded: a
+			 * clone held here would veto the cycler's unload. */
+			while ((sh->gen & 1) != 0 && !sh->stop)
+				sleep_ms(1);
+			fd = open(DEV, O_RDWR);
+			if (fd >= 0 && (sh->gen & 1) == 0 &&
+			    !kqt_loaded("kqemu_clone"))
+				ADD(bare_holds, 1);
+			sleep_ms(5 + (long)(rnd() % 40));
+			if (fd >= 0)
+				close(fd);
+			_exit(0);
+		}
+		if (c > 0)
+			waitpid(c, NULL, 0);
+		else
+			sleep_ms(5);
+	}
+	_exit(0);
+}
+
+static void
+loaded_opener(int w)
+{
+	rnd_seed((unsigned long)w * 977 + 5);
+	while (!sh->stop) {
+		pid_t c = fork();
+
+		if (c == 0) {
+			long g1 = sh->gen, g2;
+			int fd = open(DEV, O_RDWR), e = errno, v;
+
+			g2 = sh->gen;
+			if (g1 == g2 && (g1 & 1)) {
+				if (fd >= 0)
+					ADD(loaded_opens, 1);
+				else
+					ADD(loaded_open_err[ERRIDX(e)], 1);
+			}
+			if (fd >= 0) {
+				(void)ioctl(fd, KQEMU_IOC_GET_VERSION, &v);
+				close(fd);
+			}
+			_exit(0);
+		}
+		if (c > 0)
+			waitpid(c, NULL, 0);
+		else
+			sleep_ms(5);
+	}
+	_exit(0);
+}
+
+static void
+gen_cycler(void)
+{
+	while (!sh->stop) {
+		long deadline;
+
+		/* Loaded: let the openers work a little. */
+		sleep_ms((long)(rnd() % 20));
+		__atomic_fetch_add(&sh->gen, 1, __ATOMIC_SEQ_CST);	/* even */
+		ADD(unload_try, 1);
+		deadline = now_ms() + 2000;
+		while (kqt_unload("kqemu_clone") != 0) {
+			if (errno != EBUSY) {
+				ADD(unload_other, 1);
+				break;
+			}
+			ADD(unload_busy, 1);
+			if (now_ms() > deadline || sh->stop)
+				break;
+			sleep_ms(1);
+		}
+		if (!kqt_loaded("kqemu_clone"))
+			ADD(unload_ok, 1);
+		/* Unloaded: the holders open the bare device. */
+		sleep_ms(5 + (long)(rnd() % 30));
+		if (!kqt_loaded("kqemu_clone") && reload() < 0) {
+			sleep_ms(5);
+			continue;
+		}
+		if (stat_of("debug.kqemu_clone.live") < 0) {
+			ADD(inert_loads, 1);
+			continue;	/* stays even: nothing is checked */
+		}
+		__atomic_fetch_add(&sh->gen, 1, __ATOMIC_SEQ_CST);	/* odd */
+	}
+	while (!kqt_loaded("kqemu_clone") && reload() < 0)
+		sleep_ms(10);
+	_exit(0);
+}
+
+static const char *
+bare_holders_vs_reload(void)
+{
+	pid_t pids[5];
+	int i, st;
+	long run = 6000;
+	char ms[16];
+
+	sh = mmap(NULL, 4096 * 4, PROT_READ | PROT_WRITE, MAP_ANON | MAP_SHARED, -1, 0);
+	CHECK(sh != MAP_FAILED, "mmap shared: %s", strerror(errno));
+	memset(sh, 0, sizeof(*sh));
+	if (!kqt_loaded("kqemu"))
+		CHECK(kqt_load("kqemu") > 0, "kldload kqemu: %s", strerror(errno));
+	if (!kqt_loaded("kqemu_clone"))
+		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	CHECK(stat_of("debug.kqemu_clone.live") >= 0, "kqemu_clone is not attached");
+	sh->gen = 1;
+	if (kenv_get("kqtest.stress_ms", ms, sizeof(ms)) > 0 && atol(ms) > 0)
+		run = atol(ms);
+	for (i = 0; i < 5; i++) {
+		pids[i] = fork();
+		CHECK(pids[i] >= 0, "fork: %s", strerror(errno));
+		if (pids[i] == 0) {
+			if (i < 2)
+				bare_holder(i);
+			else if (i < 4)
+				loaded_opener(i);
+			gen_cycler();
+		}
+	}
+	{
+		long t0 = now_ms();
+
+		sleep_ms(run);
+		/* Longer on a slow machine, until there was enough work. */
+		while ((sh->reload_ok < 8 || sh->loaded_opens < 20 ||
+		    sh->bare_holds == 0) && now_ms() - t0 < 20000)
+			sleep_ms(100);
+	}
+	sh->stop = 1;
+	for (i = 0; i < 5; i++)
+		waitpid(pids[i], &st, 0);
+	printf("stress: bare holders vs load/unload, %s mode: loads %ld (inert %ld), "
+	    "bare holds %ld, opens while loaded %ld; kldunload %ld (ok %ld busy %ld "
+	    "other %ld)\n", mode, sh->reload_ok, sh->inert_loads, sh->bare_holds,
+	    sh->loaded_opens, sh->unload_try, sh->unload_ok, sh->unload_busy,
+	    sh->unload_other);
+	print_errs("open while loaded", sh->loaded_open_err);
+	print_errs("reload", sh->reload_err);
+	CHECK(sh->inert_loads == 0, "%ld of %ld loads of kqemu_clone left it loaded but "
+	    "not attached", sh->inert_loads, sh->reload_ok);
+	CHECK(sh->loaded_open_err[EBUSY] == 0, "%ld opens made while kqemu_clone was "
+	    "loaded got EBUSY (%ld succeeded)", sh->loaded_open_err[EBUSY],
+	    sh->loaded_opens);
+	for (i = 0; i < 100; i++)
+		CHECK(sh->loaded_open_err[i] == 0, "%ld opens made while kqemu_clone was "
+		    "loaded failed: %s", sh->loaded_open_err[i], strerror(i));
+	CHECK(sh->reload_ok >= 8 && sh->loaded_opens >= 20 && sh->bare_holds > 0,
+	    "too little work: %ld loads, %ld opens while loaded, %ld bare holds",
+	    sh->reload_ok, sh->loaded_opens, sh->bare_holds);
+	CHECK(sh->unload_other == 0, "kldunload failed with another errno %ld times",
+	    sh->unload_other);
+	return (NULL);
+}
+
 static const struct kqt_case stress_cases[] = {
 	{ "race__open_ioctl_fork_kill_unload", race, 900 },
 	{ "race__open_close_vs_unload_reload", open_vs_unload, 900 },
+	{ "race__bare_holders_vs_load_unload", bare_holders_vs_reload, 120 },
 	{ "after__unload_reload_nothing_left", clean_after, 0 },
 	{ "race__exit_vs_load_unload", exit_vs_load_unload, 120 },
 	{ NULL, NULL, 0 },

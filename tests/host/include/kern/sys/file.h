@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/fcntl.h>
 #include <sys/spinlock.h>
+#include <sys/namecache.h>
 
 struct ucred;
 struct file {
@@ -19,6 +20,8 @@ struct file {
 	void		*f_data1;	/* devfs per-file data (cdevpriv) */
 	off_t		f_offset;
 	struct spinlock	f_spin;
+	struct nchandle	f_nchandle;	/* the name opened (set by vn_open
+					 * before VOP_OPEN) */
 	void		*f_hk;		/* host kernel private */
 };
 #define DTYPE_VNODE	1

@@ -2,8 +2,12 @@
 #ifndef _HK_SYS_NAMECACHE_H_
 #define _HK_SYS_NAMECACHE_H_
 #include <sys/types.h>
-struct namecache;
 struct mount;
+/* A node's name entry: the host keeps one per devfs vnode (in it), so
+ * nc_vp is that vnode. */
+struct namecache {
+	struct vnode	*nc_vp;
+};
 struct ucred;
 struct vnode;
 struct nchandle {
