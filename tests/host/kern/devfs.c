@@ -187,17 +187,26 @@ node_apply_rules(struct devfs_node *n)
 	}
 }
 
-/* node_sync_dev_get (devfs_vnops.c): a cdev with SI_OVERRIDE dictates its
- * node's attributes. */
+/*
+ * A node's attributes as devfs reports and checks them: its own, or its
+ * cdev's when the cdev has SI_OVERRIDE (devfs_vnops.c node_sync_dev_get,
+ * which copies them into the node; here they are only read, so readers
+ * under the shared devfs_lock do not write).  Caller holds devfs_lock.
+ */
 static void
-node_sync_dev_get(struct devfs_node *n)
+node_attr(struct devfs_node *n, uid_t *uidp, gid_t *gidp, int *modep)
 {
 	cdev_t dev = n->dev;
 
-	if (dev != NULL && (dev->si_flags & SI_OVERRIDE)) {
-		n->uid = dev->si_uid;
-		n->gid = dev->si_gid;
-		n->mode = dev->si_perms;
+	if (dev != NULL && (__atomic_load_n(&dev->si_flags, __ATOMIC_ACQUIRE) &
+	    SI_OVERRIDE)) {
+		*uidp = dev->si_uid;
+		*gidp = dev->si_gid;
+		*modep = dev->si_perms;
+	} else {
+		*uidp = n->uid;
+		*gidp = n->gid;
+		*modep = n->mode;
 	}
 }
 
@@ -654,13 +663,17 @@ hk_devfs_node_attr(const char *name, uid_t *uidp, gid_t *gidp, int *modep)
 	lockmgr(&devfs_lock, LK_SHARED);
 	n = node_find(name, strlen(name));
 	if (n != NULL) {
-		node_sync_dev_get(n);
+		uid_t u;
+		gid_t g;
+		int m;
+
+		node_attr(n, &u, &g, &m);
 		if (uidp)
-			*uidp = n->uid;
+			*uidp = u;
 		if (gidp)
-			*gidp = n->gid;
+			*gidp = g;
 		if (modep)
-			*modep = n->mode;
+			*modep = m;
 		error = 0;
 	}
 	lockmgr(&devfs_lock, LK_RELEASE);
@@ -1034,10 +1047,7 @@ node_access(struct vnode *vp, struct ucred *cred, int fmode)
 		lockmgr(&devfs_lock, LK_RELEASE);
 		return (ENXIO);
 	}
-	node_sync_dev_get(n);
-	uid = n->uid;
-	gid = n->gid;
-	mode = n->mode;
+	node_attr(n, &uid, &gid, &mode);
 	lockmgr(&devfs_lock, LK_RELEASE);
 
 	if (cred == NULL || cred->cr_uid == 0)
@@ -1254,18 +1264,17 @@ int
 VOP_GETATTR(struct vnode *vp, struct vattr *vap)
 {
 	struct devfs_node *n;
+	int m;
 
 	lockmgr(&devfs_lock, LK_SHARED);
 	if ((n = vp->v_hk) == NULL) {
 		lockmgr(&devfs_lock, LK_RELEASE);
 		return (EIO);
 	}
-	node_sync_dev_get(n);
 	memset(vap, 0, sizeof(*vap));
 	vap->va_type = vp->v_type;
-	vap->va_mode = (u_short)n->mode;
-	vap->va_uid = n->uid;
-	vap->va_gid = n->gid;
+	node_attr(n, &vap->va_uid, &vap->va_gid, &m);
+	vap->va_mode = (u_short)m;
 	lockmgr(&devfs_lock, LK_RELEASE);
 	return (0);
 }

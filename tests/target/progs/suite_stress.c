@@ -337,27 +337,49 @@ race(void)
  * the shim before unpublishing it is caught (an INVARIANTS kernel panics in
  * kmalloc on the corrupted slab, or on the freed record).
  */
+/* One open, maybe a GET_VERSION, one close. */
+static void
+open_round(void)
+{
+	int fd = open(DEV, O_RDWR);
+
+	if (fd < 0) {
+		ADD(open_err[ERRIDX(errno)], 1);
+		return;
+	}
+	ADD(opens, 1);
+	if (rnd() & 1) {
+		int v;
+
+		if (ioctl(fd, KQEMU_IOC_GET_VERSION, &v) == 0)
+			ADD(ioctls, 1);
+		else
+			ADD(ioctl_err[ERRIDX(errno)], 1);
+	}
+	close(fd);
+}
+
 static void
 opener(int w)
 {
 	rnd_seed((unsigned long)w * 31 + 7);
 	while (!sh->stop) {
-		int fd = open(DEV, O_RDWR);
+		pid_t c;
 
-		if (fd < 0) {
-			ADD(open_err[ERRIDX(errno)], 1);
+		if (!is_proc()) {
+			open_round();
 			continue;
 		}
-		ADD(opens, 1);
-		if (rnd() & 1) {
-			int v;
-
-			if (ioctl(fd, KQEMU_IOC_GET_VERSION, &v) == 0)
-				ADD(ioctls, 1);
-			else
-				ADD(ioctl_err[ERRIDX(errno)], 1);
+		/* proc mode keeps a process's clone until the device's last
+		 * close or the process's exit, and refuses its second open
+		 * meanwhile: one open per process there, as QEMU does. */
+		c = fork();
+		if (c == 0) {
+			open_round();
+			_exit(0);
 		}
-		close(fd);
+		if (c > 0)
+			waitpid(c, NULL, 0);
 	}
 	_exit(0);
 }
