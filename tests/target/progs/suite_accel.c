@@ -841,6 +841,16 @@ fair_one_cpu(void)
 			return t_fail("%s %d stopped: %s", i < ng ? "guest" :
 			    "plain process", i, s[i].msg);
 		}
+	{
+		/* The monitor's own view (schedules, yields, slices per
+		 * instance), for whoever reads a stall. */
+		static char list[4096];
+		size_t len = sizeof(list) - 1;
+
+		if (sysctlbyname("hw.kqemu.list", list, &len, NULL, 0) == 0)
+			printf("accel: fairness: guest pids %d %d, hw.kqemu.list:\n%s\n",
+			    pids[0], ng > 1 ? pids[1] : 0, list);
+	}
 	reap(pids, n);
 	/* The longest stall of each (in samples), and each must have moved
 	 * in every 2 s window. */
