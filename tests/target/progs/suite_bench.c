@@ -204,15 +204,18 @@ ratios(void)
  * kernel.  Ratio = plain time / guest time (1.00: the guest runs as fast
  * as the process would; the goal is >= 0.8).  Then 16 guests at once
  * through the shim against 16 plain processes (wall time of the whole
- * batch).  Times cover the EXEC loop only; the guest's setup (open, INIT,
- * the monitor's first page tables, page locking) is warmed up before and
- * printed on its own.  Skipped, with a printed reason, when kqemu.ko has
+ * batch).  Each time is the best of 5 runs (3 for the batches): the TCG
+ * host is shared and noisy.  Times cover the EXEC loop only; the guest's
+ * setup (open, INIT, the monitor's first page tables, page locking) is
+ * warmed up before and printed on its own.  Skipped, with a printed reason, when kqemu.ko has
  * no engine kqemu (built without KQEMU_SRC).
  */
 #define ACC_ITER	8000000U
 #define ACC_RAM		(1024UL * 1024)
 #define ACC_N16		16
 #define ACC_ITER16	2000000U
+#define ACC_REPS	5	/* each single-process time is the best of 5 */
+#define ACC_REPS16	3	/* each 16-process batch: the best of 3 */
 
 static long
 plain_ns(uint32_t iterations, unsigned long ram)
@@ -240,7 +243,8 @@ plain_ns(uint32_t iterations, unsigned long ram)
 	return (t0);
 }
 
-/* One guest: warm-up run, then the timed run; ns of the timed EXEC loop. */
+/* One guest: a warm-up run, then ACC_REPS timed runs on the same instance;
+ * ns of the fastest EXEC loop. */
 static long
 guest_ns(uint32_t iterations, unsigned long ram, long *setup_ns, char *err,
     size_t errlen)
@@ -248,7 +252,7 @@ guest_ns(uint32_t iterations, unsigned long ram, long *setup_ns, char *err,
 	struct avm vm;
 	const char *r;
 	uint32_t got;
-	long t0, t;
+	long t0, t, best;
 	int e;
 
 	if ((e = avm_alloc(&vm, ram, AVM_RAM_SHARED_ANON)) != 0) {
@@ -264,16 +268,36 @@ guest_ns(uint32_t iterations, unsigned long ram, long *setup_ns, char *err,
 	}
 	if (setup_ns != NULL)
 		*setup_ns = now_ns() - t0;
-	avm_job(&vm, 42, iterations, 0);
-	t0 = now_ns();
-	r = avm_run(&vm, &got);
-	t = now_ns() - t0;
-	avm_free(&vm);
-	if (r != NULL) {
-		snprintf(err, errlen, "%s", r + 1);
-		return (-1);
+	best = -1;
+	for (int i = 0; i < ACC_REPS; i++) {
+		avm_job(&vm, 42, iterations, 0);
+		t0 = now_ns();
+		r = avm_run(&vm, &got);
+		t = now_ns() - t0;
+		if (r != NULL) {
+			snprintf(err, errlen, "%s", r + 1);
+			avm_free(&vm);
+			return (-1);
+		}
+		if (best < 0 || t < best)
+			best = t;
 	}
-	return (t);
+	avm_free(&vm);
+	return (best);
+}
+
+/* The plain loop, best of ACC_REPS. */
+static long
+plain_best_ns(uint32_t iterations, unsigned long ram)
+{
+	long best = -1, t;
+
+	for (int i = 0; i < ACC_REPS; i++) {
+		t = plain_ns(iterations, ram);
+		if (t > 0 && (best < 0 || t < best))
+			best = t;
+	}
+	return (best);
 }
 
 /* n processes at once, each a guest (guest != 0) or the plain loop; wall
@@ -360,29 +384,35 @@ accel_ratios(void)
 		    eng[0] ? eng : strerror(errno));
 		goto out;
 	}
-	p1 = plain_ns(ACC_ITER, ACC_RAM);
+	p1 = plain_best_ns(ACC_ITER, ACC_RAM);
 	ka = guest_ns(ACC_ITER, ACC_RAM, &sa, err, sizeof(err));
 	CHECK(ka > 0, "guest through kqemu alone: %s", err);
 	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
 	ks = guest_ns(ACC_ITER, ACC_RAM, &ss, err, sizeof(err));
 	CHECK(ks > 0, "guest through the shim: %s", err);
-	p2 = plain_ns(ACC_ITER, ACC_RAM);
-	pl = (p1 + p2) / 2;
+	p2 = plain_best_ns(ACC_ITER, ACC_RAM);
+	pl = p1 < p2 ? p1 : p2;
 	printf("bench: %s accel_alone_ratio=%s accel_shim_ratio=%s (plain/guest "
-	    "time, goal >= 0.8; %u iterations x %d insns: plain %ld ms (%ld, %ld), "
+	    "time, goal >= 0.8; best of %d runs of %u iterations x %d insns: plain %ld ms (%ld, %ld), "
 	    "kqemu alone %ld ms, through %s %ld ms; guest setup+warm-up %ld / "
 	    "%ld ms)\n", mode, ratio(r1, sizeof(r1), pl, ka),
-	    ratio(r2, sizeof(r2), pl, ks), ACC_ITER, AVM_LOOP_INSNS,
+	    ratio(r2, sizeof(r2), pl, ks), ACC_REPS, ACC_ITER, AVM_LOOP_INSNS,
 	    pl / 1000000, p1 / 1000000, p2 / 1000000, ka / 1000000, mode,
 	    ks / 1000000, sa / 1000000, ss / 1000000);
-	b16p = batch_ns(ACC_N16, 0, err, sizeof(err));
-	CHECK(b16p > 0, "16 plain processes: %s", err);
-	b16g = batch_ns(ACC_N16, 1, err, sizeof(err));
-	CHECK(b16g > 0, "16 guests: %s", err);
+	b16p = b16g = -1;
+	for (int i = 0; i < ACC_REPS16; i++) {
+		long t = batch_ns(ACC_N16, 0, err, sizeof(err));
+
+		CHECK(t > 0, "16 plain processes: %s", err);
+		b16p = b16p < 0 || t < b16p ? t : b16p;
+		t = batch_ns(ACC_N16, 1, err, sizeof(err));
+		CHECK(t > 0, "16 guests: %s", err);
+		b16g = b16g < 0 || t < b16g ? t : b16g;
+	}
 	printf("bench: %s accel_16_ratio=%s (16 plain processes %ld ms / 16 "
-	    "guests at once through %s %ld ms, %u iterations each)\n", mode,
+	    "guests at once through %s %ld ms, %u iterations each, best of %d)\n", mode,
 	    ratio(r3, sizeof(r3), b16p, b16g), b16p / 1000000, mode,
-	    b16g / 1000000, ACC_ITER16);
+	    b16g / 1000000, ACC_ITER16, ACC_REPS16);
 out:
 	for (int i = 0; i < 300 && kqt_unload("kqemu_clone") != 0 &&
 	    errno != ENOENT; i++)
