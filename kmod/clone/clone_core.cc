@@ -39,13 +39,17 @@ clone_core_create(const clone_core_params *p, clone_core **corep)
 	c->table_lock_ = clone_os_spin_create(1);
 	c->stripes_ = clone_os_spin_create(kStripes);
 	c->buckets_ = static_cast<clone_rec **>(clone_os_alloc(sizeof(clone_rec *) * n));
-	if (!c->table_lock_ || !c->stripes_ || !c->buckets_) {
+	c->seqs_ = static_cast<clone_core::StripeSeq *>(
+	    clone_os_alloc(sizeof(clone_core::StripeSeq) * kStripes));
+	if (!c->table_lock_ || !c->stripes_ || !c->buckets_ || !c->seqs_) {
 		if (c->table_lock_)
 			clone_os_spin_destroy(c->table_lock_, 1);
 		if (c->stripes_)
 			clone_os_spin_destroy(c->stripes_, kStripes);
 		if (c->buckets_)
 			clone_os_free(c->buckets_);
+		if (c->seqs_)
+			clone_os_free(c->seqs_);
 		free_obj(c);
 		return clone_os_errno(kENOMEM);
 	}
@@ -81,14 +85,23 @@ clone_core_set_limit(clone_core *c, int which, int value)
 void
 clone_core_destroy(clone_core *c)
 {
+	clone_rec *free;
 	{
 		LockGuard<Spin> g(c->table_);
 		if (c->nrecs_ != 0 || !c->all_.empty())
 			clone_os_panic("clone_core_destroy: records live");
+		free = c->free_recs_;
+		c->free_recs_ = nullptr;
+	}
+	while (free) {
+		clone_rec *next = free->free_next;
+		free_obj(free);
+		free = next;
 	}
 	clone_os_spin_destroy(c->table_lock_, 1);
 	clone_os_spin_destroy(c->stripes_, kStripes);
 	clone_os_free(c->buckets_);
+	clone_os_free(c->seqs_);
 	free_obj(c);
 }
 
@@ -96,11 +109,20 @@ int
 clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
     clone_rec **recp)
 {
-	clone_rec *rec = alloc_obj<clone_rec>();
+	clone_rec *rec;
 	ProcEntry *npe = nullptr;
 	UidEntry *nue = nullptr;
 	int error = 0;
 
+	{
+		LockGuard<Spin> g(c->table_);
+		if ((rec = c->free_recs_) != nullptr)
+			c->free_recs_ = rec->free_next;
+	}
+	if (rec)
+		reset_recycled(rec);
+	else
+		rec = alloc_obj<clone_rec>();
 	if (!rec) {
 		clone_core_count_refusal(c, CLONE_REFUSED_NOMEM);
 		return clone_os_errno(kENOMEM);
@@ -185,7 +207,10 @@ clone_core_reserve(clone_core *c, int pid, unsigned uid, const void *creator,
 	}
 	free_obj(npe);
 	free_obj(nue);
-	free_obj(rec);
+	if (rec) {
+		LockGuard<Spin> g(c->table_);
+		c->recycle_locked(rec);
+	}
 	return error;
 }
 
@@ -200,10 +225,10 @@ clone_core_abort(clone_core *c, clone_rec *rec)
 		LockGuard<Spin> g(c->table_);
 		c->unlink_locked(rec, &fpe, &fue);
 		c->created_--;
+		c->recycle_locked(rec);
 	}
 	free_obj(fpe);
 	free_obj(fue);
-	free_obj(rec);
 }
 
 int
@@ -215,15 +240,17 @@ clone_core_publish(clone_core *c, clone_rec *rec, const void *key)
 	for (clone_rec *r = c->buckets_[b]; r; r = r->hnext)
 		if (r->key == key)
 			return clone_os_errno(kEEXIST);
-	rec->key = key;
+	c->seq_begin(b);
+	st_key(rec, key);
 	if (load_acq(&rec->driver_opened) == 0) {
 		/* autoclone: published by the handler before devfs opens it */
 		__atomic_store_n(&rec->counted_unopened, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&c->unopened_, 1, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&rec->state, LIVE, __ATOMIC_RELEASE);
-	rec->hnext = c->buckets_[b];
-	c->buckets_[b] = rec;
+	st_next(&rec->hnext, c->buckets_[b]);
+	st_next(&c->buckets_[b], rec);
+	c->seq_end(b);
 	return 0;
 }
 
@@ -242,16 +269,40 @@ clone_core_lookup(clone_core *c, const void *key)
 	return nullptr;
 }
 
+/*
+ * No lock, no write: fp mode's lookup on every call (clone_core_impl.h,
+ * the sequence counts).  A walk longer than any chain can be (records
+ * moved under the reader) starts over; the count has changed then.
+ */
 clone_rec *
 clone_core_find(clone_core *c, const void *key)
 {
 	uint32_t b = hash_ptr(key) & c->mask_;
-	Spin s = c->stripe(b);
-	LockGuard<Spin> g(s);
-	for (clone_rec *r = c->buckets_[b]; r; r = r->hnext)
-		if (r->key == key)
-			return r;
-	return nullptr;
+	const uint32_t *seq = &c->seqs_[b & (kStripes - 1)].v;
+
+	for (;;) {
+		uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+		clone_rec *found = nullptr;
+		long steps = 0;
+
+		if (s1 & 1) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		for (clone_rec *r = ld_next(&c->buckets_[b]); r;
+		    r = ld_next(&r->hnext)) {
+			if (ld_key(r) == key) {
+				found = r;
+				break;
+			}
+			if (++steps > (1L << 20))
+				break;
+		}
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(seq, __ATOMIC_RELAXED) == s1 &&
+		    steps <= (1L << 20))
+			return found;
+	}
 }
 
 clone_rec *
@@ -263,9 +314,10 @@ clone_core_unpublish(clone_core *c, const void *key)
 	for (clone_rec **pp = &c->buckets_[b]; *pp; pp = &(*pp)->hnext) {
 		clone_rec *r = *pp;
 		if (r->key == key) {
-			*pp = r->hnext;
-			r->hnext = nullptr;
+			c->seq_begin(b);
+			st_next(pp, r->hnext);
 			__atomic_store_n(&r->state, CLOSING, __ATOMIC_RELEASE);
+			c->seq_end(b);
 			return r;	/* the hash's reference, now the caller's */
 		}
 	}
@@ -282,9 +334,10 @@ clone_core_unpublish_rec(clone_core *c, clone_rec *rec)
 	LockGuard<Spin> g(s);
 	for (clone_rec **pp = &c->buckets_[b]; *pp; pp = &(*pp)->hnext) {
 		if (*pp == rec) {
-			*pp = rec->hnext;
-			rec->hnext = nullptr;
+			c->seq_begin(b);
+			st_next(pp, rec->hnext);
 			__atomic_store_n(&rec->state, CLOSING, __ATOMIC_RELEASE);
+			c->seq_end(b);
 			return 1;	/* the hash's reference, now the caller's */
 		}
 	}
@@ -324,10 +377,10 @@ clone_core_free(clone_core *c, clone_rec *rec)
 		LockGuard<Spin> g(c->table_);
 		c->unlink_locked(rec, &fpe, &fue);
 		c->destroyed_++;
+		c->recycle_locked(rec);
 	}
 	free_obj(fpe);
 	free_obj(fue);
-	free_obj(rec);
 }
 
 } // extern "C"

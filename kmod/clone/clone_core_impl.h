@@ -31,6 +31,14 @@
  *    OPENING one may still be aborted (freed with no reference count).
  *  - unopened_ is atomic: published records the driver has not opened
  *    (clone_rec::counted_unopened says which, cleared exactly once).
+ *  - clone_core_find (fp mode's per-call lookup) takes no lock: each
+ *    stripe has a sequence count (seqs_, odd while a writer under the
+ *    stripe lock changes a chain of it); a reader walks the chain with
+ *    relaxed atomic loads of key and hnext and keeps its answer only if
+ *    the count was even and unchanged.  A record is never returned to the
+ *    allocator while the core lives (free_recs_, reused by reserve), so a
+ *    reader that follows a record just unlinked reads a clone_rec, never
+ *    freed memory; key and hnext are only ever written with atomic stores.
  *  - Lock order: table_ before a stripe (publish does not nest them).
  *  Nothing is allocated, and nothing calls out, with a lock held.
  *
@@ -106,6 +114,7 @@ struct clone_rec {
 	void *close_fp;
 	clone_core *core;	/* constant: for unopened_ */
 	uint32_t counted_unopened; /* atomic: counted in core->unopened_ */
+	clone_rec *free_next;	/* clone_core::free_recs_ (table lock) */
 };
 
 namespace clone_detail {
@@ -149,8 +158,32 @@ struct clone_core {
 	int limits_[CLONE_LIMIT_COUNT] GUARDED_BY(table_);	/* <= 0: none */
 	bool detaching_ GUARDED_BY(table_);
 	long unopened_;		/* atomic */
+	clone_rec *free_recs_ GUARDED_BY(table_);	/* type-stable: see find */
+	struct StripeSeq {
+		uint32_t v;	/* odd while a writer changes the stripe */
+		char pad[60];
+	} *seqs_;		/* one per stripe, written under the stripe */
 
 	Spin stripe(uint32_t b) { return Spin(stripes_, static_cast<int>(b & (kStripes - 1))); }
+
+	/* Around a change of bucket b's chain, under its stripe lock. */
+	void seq_begin(uint32_t b)
+	{
+		uint32_t *v = &seqs_[b & (kStripes - 1)].v;
+		__atomic_store_n(v, *v + 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+	}
+	void seq_end(uint32_t b)
+	{
+		uint32_t *v = &seqs_[b & (kStripes - 1)].v;
+		__atomic_store_n(v, *v + 1, __ATOMIC_RELEASE);
+	}
+	/* A record goes back to free_recs_, never to the allocator. */
+	void recycle_locked(clone_rec *r) REQUIRES(table_)
+	{
+		r->free_next = free_recs_;
+		free_recs_ = r;
+	}
 
 	ProcEntry *find_proc_locked(int pid) REQUIRES(table_)
 	{
@@ -224,6 +257,65 @@ inline uint32_t
 load_acq(const uint32_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* The fields lock-free readers load (clone_core_find).  A link is stored
+ * with release and loaded with acquire, so a reader that reaches a record
+ * through it sees the record as it was made (plain moves on x86). */
+inline clone_rec *
+ld_next(clone_rec *const *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+inline void
+st_next(clone_rec **p, clone_rec *v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+inline const void *
+ld_key(const clone_rec *r)
+{
+	return __atomic_load_n(&r->key, __ATOMIC_RELAXED);
+}
+
+inline void
+st_key(clone_rec *r, const void *k)
+{
+	__atomic_store_n(&r->key, k, __ATOMIC_RELAXED);
+}
+
+/* A record from free_recs_, made as new: every field as alloc_obj() would
+ * leave it, key and hnext with atomic stores (a reader that followed it
+ * before it was freed may still load them). */
+inline void
+reset_recycled(clone_rec *r)
+{
+	r->proc_node = ListNode();
+	r->all_node = ListNode();
+	st_next(&r->hnext, nullptr);
+	st_key(r, nullptr);
+	r->dev = nullptr;
+	r->base = nullptr;
+	r->unit = 0;
+	r->pid = 0;
+	r->uid = 0;
+	r->creator = nullptr;
+	r->proc = nullptr;
+	r->uidp = nullptr;
+	r->refs = 0;
+	r->state = OPENING;
+	r->first_open_claimed = 0;
+	r->driver_opened = 0;
+	r->open_calls = 0;
+	r->op_calls = 0;
+	r->close_fflag = 0;
+	r->close_devtype = 0;
+	r->close_fp = nullptr;
+	r->core = nullptr;
+	r->counted_unopened = 0;
+	r->free_next = nullptr;
 }
 
 /* A reference for a walk: only on a LIVE record whose count is not zero

@@ -225,6 +225,7 @@ ATF_TC_BODY(reap__key_reused_meanwhile_untouched, tc)
 	/* The reaper acts on what it found. */
 	ATF_CHECK_EQ(t_reap(c, found[0]), 0);
 	ATF_CHECK_EQ(atomic_load(&finalized), 1);	/* A, now */
+	ATF_CHECK(clone_core_find(c, &key) == b);	/* fp's lock-free lookup */
 	l = clone_core_lookup(c, &key);
 	ATF_CHECK(l == b);
 	if (l != NULL)
@@ -232,6 +233,7 @@ ATF_TC_BODY(reap__key_reused_meanwhile_untouched, tc)
 	ATF_CHECK_EQ(clone_core_live(c), 1);
 	t_close(c, &key);
 	ATF_CHECK_EQ(atomic_load(&finalized), 2);
+	ATF_CHECK(clone_core_find(c, &key) == NULL);
 	ATF_CHECK_EQ(clone_core_begin_detach(c), 0);
 	clone_core_destroy(c);
 }
@@ -403,12 +405,13 @@ struct st {
 	int id;
 };
 
+static char st_keys[4][256];	/* the openers' keys, one row each */
+
 static void *
 st_opener(void *v)
 {
 	struct st *s = v;
-	static char keys[4][256];
-	char *k = keys[s->id];
+	char *k = st_keys[s->id];
 	int i = 0;
 
 	while (!atomic_load(&s->stop)) {
@@ -427,6 +430,23 @@ st_opener(void *v)
 				atomic_fetch_add(&s->ends, 1);
 			}
 		}
+		i++;
+	}
+	return (NULL);
+}
+
+/* fp mode's per-call lookup, racing every change of the chains and the
+ * reuse of freed records (it dereferences nothing it finds: in the shim
+ * the caller's file pins its record, here nothing does). */
+static void *
+st_finder(void *v)
+{
+	struct st *s = v;
+	unsigned i = 0;
+
+	while (!atomic_load(&s->stop)) {
+		if (clone_core_find(s->c, &st_keys[i % 4][(i / 4) % 256]) != NULL)
+			atomic_fetch_add(&s->ends, 0);
 		i++;
 	}
 	return (NULL);
@@ -470,29 +490,30 @@ ATF_TC_HEAD(stress__opens_closes_reapers, tc)
 {
 	atf_tc_set_md_var(tc, "descr",
 	    "4 threads open and close under a small set of reused keys while "
-	    "2 walk, reap and list, for a bounded time: every record is "
-	    "finalized exactly once, nothing leaks (ASan, TSan)");
+	    "2 walk, reap and list and 2 look keys up without a lock (fp's "
+	    "clone_core_find), for a bounded time: every record is finalized "
+	    "exactly once, nothing leaks (ASan, TSan)");
 }
 ATF_TC_BODY(stress__opens_closes_reapers, tc)
 {
-	struct st s[6];
-	pthread_t th[6];
+	struct st s[8];
+	pthread_t th[8];
 	struct clone_core *c = t_core();
 	struct timespec ts = { 0, 400 * 1000 * 1000 };
 	long ends = 0;
 	int i, k;
 
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 8; i++) {
 		memset(&s[i], 0, sizeof(s[i]));
 		s[i].c = c;
 		s[i].id = i < 4 ? i : 0;
 		ATF_REQUIRE_EQ(pthread_create(&th[i], NULL,
-		    i < 4 ? st_opener : st_reaper, &s[i]), 0);
+		    i < 4 ? st_opener : i < 6 ? st_reaper : st_finder, &s[i]), 0);
 	}
 	nanosleep(&ts, NULL);
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 8; i++)
 		atomic_store(&s[i].stop, 1);
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 8; i++) {
 		pthread_join(th[i], NULL);
 		ends += atomic_load(&s[i].ends);
 	}

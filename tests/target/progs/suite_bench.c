@@ -5,7 +5,8 @@
  *
  * One case does everything in one process, in one boot, because the
  * baseline must be kqemu.ko alone on the same kernel: it loads kqemu,
- * times GET_VERSION ioctls on one open file and plain open+close pairs,
+ * times GET_VERSION ioctls on one open file and plain open+close pairs
+ * (each the fastest of several batches, see BATCH_IOCTL),
  * then loads kqemu_clone (in the mode the boot forces through the loader
  * tunable hw.kqemu_clone.mode) and times the same two things through the
  * shim.  As DragonFly's own cloning reference it also times open+close of
@@ -33,12 +34,22 @@ now_ns(void)
 	return ((long)ts.tv_sec * 1000000000L + (long)ts.tv_nsec);
 }
 
+/*
+ * Each time is the fastest batch's mean (BATCH calls per batch): the guest
+ * runs under TCG on a host other jobs share, and a batch the host
+ * interrupted says nothing about the code; the fastest batch of each side
+ * is the closest to what the code costs, and both sides are measured the
+ * same way.
+ */
+#define BATCH_IOCTL	500
+#define BATCH_OPEN	25
+
 /* ns per GET_VERSION on one open file of path; -1 on error (errno set). */
 static long
 time_ioctl(const char *path, int n)
 {
-	int fd, i, v = 0;
-	long t0, t;
+	int fd, i, b, v = 0;
+	long t0, t, best = -1;
 
 	fd = kqt_wait_node(path, O_RDWR, 3000);
 	if (fd < 0)
@@ -46,44 +57,53 @@ time_ioctl(const char *path, int n)
 	/* Warm up: first-touch faults and caches out of the measurement. */
 	for (i = 0; i < 100; i++)
 		ioctl(fd, KQEMU_IOC_GET_VERSION, &v);
-	t0 = now_ns();
-	for (i = 0; i < n; i++) {
-		if (ioctl(fd, KQEMU_IOC_GET_VERSION, &v) != 0) {
-			int e = errno;
+	for (b = 0; b < n / BATCH_IOCTL; b++) {
+		t0 = now_ns();
+		for (i = 0; i < BATCH_IOCTL; i++) {
+			if (ioctl(fd, KQEMU_IOC_GET_VERSION, &v) != 0) {
+				int e = errno;
 
-			close(fd);
-			errno = e;
-			return (-1);
+				close(fd);
+				errno = e;
+				return (-1);
+			}
 		}
+		t = (now_ns() - t0) / BATCH_IOCTL;
+		if (best < 0 || t < best)
+			best = t;
 	}
-	t = now_ns() - t0;
 	close(fd);
 	if (v != KQEMU_VERSION) {
 		errno = EINVAL;
 		return (-1);
 	}
-	return (t / n);
+	return (best);
 }
 
 /* ns per open+close pair of path; -1 on error (errno set). */
 static long
 time_open_close(const char *path, int flags, int n)
 {
-	int fd, i;
-	long t0;
+	int fd, i, b;
+	long t0, t, best = -1;
 
 	for (i = 0; i < 10; i++) {
 		if ((fd = open(path, flags)) < 0)
 			return (-1);
 		close(fd);
 	}
-	t0 = now_ns();
-	for (i = 0; i < n; i++) {
-		if ((fd = open(path, flags)) < 0)
-			return (-1);
-		close(fd);
+	for (b = 0; b < (n + BATCH_OPEN - 1) / BATCH_OPEN; b++) {
+		t0 = now_ns();
+		for (i = 0; i < BATCH_OPEN; i++) {
+			if ((fd = open(path, flags)) < 0)
+				return (-1);
+			close(fd);
+		}
+		t = (now_ns() - t0) / BATCH_OPEN;
+		if (best < 0 || t < best)
+			best = t;
 	}
-	return ((now_ns() - t0) / n);
+	return (best);
 }
 
 /* "a/b" with two decimals, into buf (the runtime's printf has no %f). */
