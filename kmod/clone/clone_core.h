@@ -201,6 +201,8 @@ void clone_rec_count_open_call(struct clone_rec *rec);
 /* Not atomic with itself: concurrent calls on one file may lose counts
  * (never the first one). */
 void clone_rec_count_op_call(struct clone_rec *rec);
+/* Both in one call, for the forwarded calls: count one, return the clone. */
+void *clone_rec_op_call(struct clone_rec *rec);
 /* d_close arguments kept for a deferred finalize. */
 void clone_rec_set_close_args(struct clone_rec *rec, int fflag, int devtype, void *fp);
 void clone_rec_close_args(const struct clone_rec *rec, int *fflag, int *devtype, void **fp);

@@ -269,6 +269,15 @@ clone_rec_count_open_call(clone_rec *rec)
 	__atomic_fetch_add(&rec->open_calls, 1, __ATOMIC_RELAXED);
 }
 
+void *
+clone_rec_op_call(clone_rec *rec)
+{
+	__atomic_store_n(&rec->op_calls,
+	    __atomic_load_n(&rec->op_calls, __ATOMIC_RELAXED) + 1,
+	    __ATOMIC_RELAXED);
+	return rec->dev;
+}
+
 void
 clone_rec_count_op_call(clone_rec *rec)
 {

@@ -264,8 +264,7 @@ clone_interposer_##fn(struct argtype *ap)				\
 		clone_leave(slot);					\
 		return (error);						\
 	}								\
-	clone_rec_count_op_call(rec);					\
-	ap->a_head.a_dev = clone_rec_dev(rec);				\
+	ap->a_head.a_dev = clone_rec_op_call(rec);			\
 	error = shim->driver_ops->d_##fn(ap);				\
 	ap->a_head.a_dev = dev;						\
 	if (refd)							\
@@ -292,8 +291,7 @@ clone_native_##fn(struct argtype *ap)					\
 									\
 	if (ap->a_fp == NULL || devfs_get_cdevpriv(ap->a_fp, &priv) != 0) \
 		return (clone_interposer_##fn(ap));			\
-	clone = clone_rec_dev(priv);					\
-	clone_rec_count_op_call(priv);					\
+	clone = clone_rec_op_call(priv);				\
 	ap->a_head.a_dev = clone;					\
 	error = clone->si_ops->d_##fn(ap);				\
 	ap->a_head.a_dev = dev;						\
