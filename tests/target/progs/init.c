@@ -21,11 +21,12 @@ extern const struct kqt_suite suite_twins __attribute__((weak));
 extern const struct kqt_suite suite_linker __attribute__((weak));
 extern const struct kqt_suite suite_bench __attribute__((weak));
 extern const struct kqt_suite suite_accel __attribute__((weak));
+extern const struct kqt_suite suite_fuzz __attribute__((weak));
 
 /* Weak: a suite whose source is absent from the build is "no such suite". */
 static const struct kqt_suite *const suites[] = {
 	&suite_rt, &suite_kqemu, &suite_clone, &suite_stress, &suite_twins,
-	&suite_linker, &suite_bench, &suite_accel,
+	&suite_linker, &suite_bench, &suite_accel, &suite_fuzz,
 };
 #define NSUITES	(sizeof(suites) / sizeof(suites[0]))
 
@@ -36,7 +37,8 @@ label_for(const struct kqt_suite *s, char *buf, size_t n)
 	char mode[64];
 
 	if ((strcmp(s->name, "clone") == 0 || strcmp(s->name, "stress") == 0 ||
-	    strcmp(s->name, "bench") == 0 || strcmp(s->name, "accel") == 0) &&
+	    strcmp(s->name, "bench") == 0 || strcmp(s->name, "accel") == 0 ||
+	    strcmp(s->name, "fuzz") == 0) &&
 	    kenv_get("hw.kqemu_clone.mode", mode, sizeof(mode)) > 0)
 		snprintf(buf, n, "%s_%s", s->name, mode);
 	else
@@ -164,7 +166,7 @@ main(int argc, char **argv)
 	}
 	if (i >= argc) {
 		printf("usage: kqtest [-m moduledir] suite...  (suites: rt kqemu "
-		    "clone stress twins linker bench accel; run as root on DragonFly)\n");
+		    "clone stress twins linker bench accel fuzz; run as root on DragonFly)\n");
 		return (2);
 	}
 	for (; i < argc; i++)
