@@ -96,6 +96,7 @@ struct fz_proc {
 
 /* suite_fuzz.c */
 int fz_alone(void);			/* no kqemu_clone in this boot */
+int fz_proc_mode(void);			/* the shim finds clones by pid */
 long fz_stat(const char *name);		/* a numeric sysctl, -1 if absent */
 void fz_note(struct fz_proc *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));	/* the call about to be made */

@@ -96,10 +96,12 @@ fz_open(struct fz_proc *p)
 	fl = flags[frng_below(&p->rng, 10)];
 	fz_note(p, "open(%s, 0x%x)", DEV, fl);
 	fd = open(DEV, fl);
-	/* EMFILE: the shim's per-process limit (16) counts the clones a
-	 * process opened that its forks still hold after it closed them. */
+	/* EMFILE, EAGAIN: the shim's limits per process (which counts the
+	 * clones a process opened that its forks still hold after it closed
+	 * them), per uid and in all; the phase also writes them. */
 	e = fz_expect(p, K_OPEN, fd, ((fl & 3) == O_RDONLY ? BIT(EPERM) : OK) |
-	    BIT(ENOENT) | BIT(ENXIO) | BIT(EBUSY) | (fz_alone() ? 0 : BIT(EMFILE)));
+	    BIT(ENOENT) | BIT(ENXIO) | BIT(EBUSY) |
+	    (fz_alone() ? 0 : BIT(EMFILE) | BIT(EAGAIN)));
 	if (e == 0 && fd >= 0) {
 		p->fd[s] = fd;
 		p->file[s] = new_file(p, (fl & 3) == O_WRONLY);
@@ -279,7 +281,8 @@ static const char *const sysctls[] = {
 	"debug.kqemu_clone.refused_busy", "debug.kqemu_clone.refused_foreign",
 	"debug.kqemu_clone.refused_detach", "debug.kqemu_clone.listing",
 	"debug.kqemu_clone.bytes_per_clone", "debug.kqemu_clone.max_per_proc",
-	"debug.kqemu_clone.max_total", "debug.kqemu_clone.nosuch",
+	"debug.kqemu_clone.max_per_uid", "debug.kqemu_clone.max_total",
+	"debug.kqemu_clone.nosuch",
 };
 #define NSYSCTL	(sizeof(sysctls) / sizeof(sysctls[0]))
 
@@ -300,10 +303,16 @@ fz_sysctl(struct fz_proc *p, int wr)
 	    (nl > 8 && strcmp(n + nl - 8, ".listing") == 0) ? BIT(ENOMEM) : 0;
 
 	if (wr) {
+		static const int limits[] = { -1, 0, 1, 2, 4, 16, 1000 };
+		int lim = strncmp(n, "debug.kqemu_clone.max_", 22) == 0;
+
+		/* The shim's three limits are writable (any value: 0 is the
+		 * default, below 0 none); every other oid is read-only. */
+		if (lim)
+			v = limits[frng_below(&p->rng, 7)];
 		fz_note(p, "sysctl(%s := %d)", n, v);
-		/* Every oid of both modules is read-only. */
 		fz_expect(p, K_SYSWR, sysctlbyname(n, NULL, NULL, &v, sizeof(v)),
-		    allowed | BIT(EPERM));
+		    allowed | (lim ? OK : BIT(EPERM)));
 		return;
 	}
 	if (how == 1) {

@@ -181,8 +181,21 @@ fz_init(struct fz_proc *p)
 	else
 		allowed = OK | BIT(ENOMEM) | (arb ? BIT(EINVAL) | BIT(EFAULT) : 0);
 	e = fz_expect(p, K_INIT, ioctl(fd, KQEMU_IOC_INIT, a), allowed);
-	if (f != NULL && (e == 0 || (e == EIO && !ptr_bad(k))))
-		f->inited = 1;
+	if (f == NULL || ptr_bad(k) || (e != 0 && e != EIO))
+		return;
+	f->inited = 1;
+	/*
+	 * proc mode finds a clone by the calling pid, not by the file: an
+	 * INIT this process makes through a descriptor it inherited reaches
+	 * its own clone if it has one (the shim cannot tell the files
+	 * apart), so its own descriptors are no longer held to one answer.
+	 */
+	if (fz_proc_mode() && f->shared) {
+		int i;
+
+		for (i = 0; i < NFD; i++)
+			p->files[i].shared = 1;
+	}
 }
 
 static void

@@ -37,8 +37,9 @@ static const char *const kname[K_N] = {
 	"other-ioctl", "file-ioctl", "read", "write", "kldload", "kldunload",
 	"sysctl-read", "sysctl-write", "close-all", "quiet-unload",
 };
-/* Relative weights of the calls a process picks. */
-static const int kweight[K_N] = {
+/* Relative weights of the calls a process picks (kqtest.fuzz_calls keeps
+ * only the named ones, to narrow a finding down). */
+static int kweight[K_N] = {
 	12, 7, 3, 2, 3, 2, 2, 1,
 	5, 9, 12, 6, 4, 5, 4,
 	3, 3, 3, 4, 6, 2, 2,
@@ -51,11 +52,18 @@ static char label[48];
 static uint64_t seed;
 static long run_ms;
 static int engine_set;		/* we set hw.kqemu.engine in the kenv */
+static int calls_kept;		/* kqtest.fuzz_calls narrowed the calls */
 
 int
 fz_alone(void)
 {
 	return (mode[0] == 0);
+}
+
+int
+fz_proc_mode(void)
+{
+	return (strcmp(mode, "proc") == 0);
 }
 
 static const char *
@@ -110,19 +118,21 @@ fz_fail(struct fz_proc *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	fz_sh->stop = 1;
 	if (__atomic_exchange_n(&fz_sh->failed, 1, __ATOMIC_SEQ_CST) != 0) {
+		fz_sh->stop = 1;
 		printf("fuzz: also: seed %lu %s step %ld: %s: %s\n",
 		    (unsigned long)seed, p->name, p->step, p->call, what);
 		return;
 	}
 	snprintf(fz_sh->msg, sizeof(fz_sh->msg), "seed %lu %s step %ld: %s: %s",
 	    (unsigned long)seed, p->name, p->step, p->call, what);
-	printf("fuzz: FAILED %s\n", fz_sh->msg);
-	/* Printed by the case once every process has ended: a parent may
-	 * SIGKILL this one before it could print them. */
+	/* The case prints them once every process has ended: the stop flag
+	 * makes a parent SIGKILL this one, maybe before it printed them. */
 	for (i = p->nring > NRING ? p->nring - NRING : 0; i < p->nring; i++)
-		memcpy(fz_sh->ring[fz_sh->nring++], p->ring[i % NRING], sizeof(fz_sh->ring[0]));
+		memcpy(fz_sh->ring[fz_sh->nring++], p->ring[i % NRING],
+		    sizeof(fz_sh->ring[0]));
+	fz_sh->stop = 1;
+	printf("fuzz: FAILED %s\n", fz_sh->msg);
 }
 
 /*
@@ -166,6 +176,8 @@ pick_kind(struct fz_proc *p)
 
 	for (k = 0; k < K_N; k++)
 		total += kweight[k];
+	if (total == 0)
+		return (K_CLOSEALL);
 	r = (int)frng_below(&p->rng, (uint32_t)total);
 	for (k = 0; k < K_N; k++) {
 		if (r < kweight[k])
@@ -287,10 +299,38 @@ top(int i)
 
 /* --- the cases ------------------------------------------------------------ */
 
+/* kqtest.fuzz_calls=open,close,kldunload,...: only those calls (names as
+ * in the counts the phase prints). */
+static void
+keep_calls(const char *list)
+{
+	int k, keep[K_N];
+	size_t n;
+
+	for (k = 0; k < K_N; k++) {
+		const char *q = list;
+
+		keep[k] = 0;
+		n = strlen(kname[k]);
+		while (q != NULL && *q) {
+			if (strncmp(q, kname[k], n) == 0 && (q[n] == ',' || q[n] == 0))
+				keep[k] = 1;
+			q = strchr(q, ',');
+			if (q != NULL)
+				q++;
+		}
+	}
+	for (k = 0; k < K_N; k++)
+		if (!keep[k])
+			kweight[k] = 0;
+	calls_kept = 1;
+	printf("fuzz: only the calls %s\n", list);
+}
+
 static const char *
 setup(void)
 {
-	char path[128], buf[32];
+	char path[128], buf[32], calls[256];
 	int fd;
 
 	if (kenv_get("hw.kqemu_clone.mode", mode, sizeof(mode)) <= 0)
@@ -308,6 +348,8 @@ setup(void)
 	run_ms = FUZZ_MS;
 	if (kenv_get("kqtest.fuzz_ms", buf, sizeof(buf)) > 0 && atol(buf) > 0)
 		run_ms = atol(buf);
+	if (kenv_get("kqtest.fuzz_calls", calls, sizeof(calls)) > 0)
+		keep_calls(calls);
 	/* The phase needs an engine that really INITs (the kqemu boot's
 	 * default is decline); its modules read the tunable at MOD_LOAD. */
 	if (kenv_get("hw.kqemu.engine", buf, sizeof(buf)) <= 0) {
@@ -419,8 +461,8 @@ random_calls(void)
 	if (fz_sh->failed)
 		return t_fail("%s", fz_sh->msg);
 	CHECK(bad == 0, "%d fuzz processes did not end cleanly", bad);
-	CHECK(fz_sh->steps > 200 && fz_sh->ok[K_OPEN] > 5 && fz_sh->ok[K_INIT] > 0 &&
-	    fz_sh->ok[K_EXEC] > 0, "too little happened: %ld calls, %ld opens, %ld INITs, "
+	CHECK(calls_kept || (fz_sh->steps > 200 && fz_sh->ok[K_OPEN] > 5 &&
+	    fz_sh->ok[K_INIT] > 0 && fz_sh->ok[K_EXEC] > 0), "too little happened: %ld calls, %ld opens, %ld INITs, "
 	    "%ld EXECs", fz_sh->steps, fz_sh->ok[K_OPEN], fz_sh->ok[K_INIT], fz_sh->ok[K_EXEC]);
 	return (NULL);
 }
