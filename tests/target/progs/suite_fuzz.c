@@ -299,32 +299,36 @@ top(int i)
 
 /* --- the cases ------------------------------------------------------------ */
 
-/* kqtest.fuzz_calls=open,close,kldunload,...: only those calls (names as
- * in the counts the phase prints). */
+/*
+ * kqtest.fuzz_calls=open,close,kldunload,...: only those calls, to narrow a
+ * finding down; -kldload,-kldunload,...: all but those.  Names as in the
+ * counts the phase prints.
+ */
 static void
 keep_calls(const char *list)
 {
-	int k, keep[K_N];
+	int k, named, drop = list[0] == '-';
 	size_t n;
 
 	for (k = 0; k < K_N; k++) {
 		const char *q = list;
 
-		keep[k] = 0;
+		named = 0;
 		n = strlen(kname[k]);
 		while (q != NULL && *q) {
+			if (*q == '-')
+				q++;
 			if (strncmp(q, kname[k], n) == 0 && (q[n] == ',' || q[n] == 0))
-				keep[k] = 1;
+				named = 1;
 			q = strchr(q, ',');
 			if (q != NULL)
 				q++;
 		}
-	}
-	for (k = 0; k < K_N; k++)
-		if (!keep[k])
+		if (named == drop)
 			kweight[k] = 0;
-	calls_kept = 1;
-	printf("fuzz: only the calls %s\n", list);
+	}
+	calls_kept = !drop;
+	printf("fuzz: calls: %s%s\n", drop ? "all but " : "only ", list);
 }
 
 static const char *
@@ -467,17 +471,20 @@ random_calls(void)
 	return (NULL);
 }
 
+/* A listing sysctl as one line (its start, if long), for a message. */
 static const char *
 list_of(const char *name, char *buf, size_t n)
 {
-	size_t len = n - 1;
+	static char all[4096];
+	size_t len = sizeof(all) - 1;
 	char *nl;
 
-	memset(buf, 0, n);
-	if (sysctlbyname(name, buf, &len, NULL, 0) < 0)
-		snprintf(buf, n, "(%s)", strerror(errno));
-	while ((nl = strchr(buf, '\n')) != NULL && nl[1] != 0)
+	memset(all, 0, sizeof(all));
+	if (sysctlbyname(name, all, &len, NULL, 0) < 0)
+		snprintf(all, sizeof(all), "(%s)", strerror(errno));
+	while ((nl = strchr(all, '\n')) != NULL && nl[1] != 0)
 		*nl = '|';
+	snprintf(buf, n, "%s", all);
 	return (buf);
 }
 
