@@ -414,7 +414,8 @@ fz_fio(struct fz_proc *p)
 	} else {
 		a = place(p, k, &v, sizeof(v));
 	}
-	fz_note(p, "ioctl(%d%s, 0x%x, %s)", fd, f && f->shared ? " shared" : "", cmd, pname[k]);
+	fz_note(p, "ioctl(%d%s, 0x%x, %s)", fd, f && f->shared ? " shared" : "", cmd,
+	    pname[k]);
 	if (f == NULL)
 		allowed = BIT(EBADF);
 	else if (cmd == FIOCLEX || cmd == FIONCLEX)
