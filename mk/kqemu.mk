@@ -5,8 +5,9 @@
 # includes nothing, so no 32-bit libc (gcc-multilib) is needed on a fresh
 # Debian 12, only the clang that PKGS_BUILD installs.
 
-KQEMU_SRCS := kmod/kqemu/kqemu_dev.c kmod/kqemu/kqemu_core.cc kmod/kqemu/kqemu_conform.cc \
-               kmod/kqemu/kqemu_nomon.c
+KQEMU_SRCS := $(addprefix kmod/kqemu/,kqemu_dev.c kqemu_module.c kqemu_sysctl.c kqemu_os.c \
+               kqemu_core.cc kqemu_core_stats.cc kqemu_decline.cc kqemu_conform.cc \
+               kqemu_nomon.c)
 
 # The ABI checks: struct sizes, field offsets and ioctl words, as C on both
 # ABIs and as C++ (kqemu.h is also a C++ header).

@@ -1,6 +1,7 @@
 /*
- * kqemu_core.h - between kqemu's C glue (kqemu_dev.c) and its C++ core
- * (kqemu_core.cc).
+ * kqemu_core.h - between kqemu's C glue (kqemu_dev.c, kqemu_module.c,
+ * kqemu_sysctl.c) and its C++ core (kqemu_core.cc, kqemu_core_stats.cc,
+ * kqemu_decline.cc).
  *
  * Owns: the core's entry points (load/unload, instance create/destroy, the
  * ioctl dispatcher, the instance listing) and the driver-wide statistics the

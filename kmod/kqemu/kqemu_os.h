@@ -1,9 +1,9 @@
 /*
  * kqemu_os.h - the OS interface of kqemu's C++ core (docs/design.md §2).
  *
- * Owns: the only services the core (kqemu_core.cc, the engines) takes from
- * the kernel.  Implemented by the C glue (kqemu_dev.c), which is the only
- * kqemu file that includes kernel headers.  Every name carries the kqemu_os_
+ * Owns: the only services the core (kqemu_core*.cc, the engines) takes
+ * from the kernel.  Implemented by the C glue (kqemu_os.c): only the glue's
+ * C files include kernel headers.  Every name carries the kqemu_os_
  * prefix: two modules must never export the same global symbol.
  *
  * Usable from C and C++; includes nothing.
