@@ -13,12 +13,16 @@
  *   kqemu_module.c  the module event handler and the loader tunables
  *   kqemu_sysctl.c  the sysctl tree hw.kqemu.*
  *   kqemu_os.c      the kqemu_os_* services of the C++ core, malloc type
+ * (kqemu_mon.c, the monitor's host glue built with KQEMU_SRC, shares
+ * nothing declared here.)
  *
  * Locking: kqemu_lk (lockmgr, sleepable) guards kqemu_holds and
  * kqemu_unloading and serializes every cdev's si_drv1/si_drv2 against
  * d_open and d_close (kqemu_dev.c says how); MOD_UNLOAD decides under it.
  * kqemu_dev and kqemu_engine_name are written only by the module events,
- * which the kernel linker serializes, while no entry point can run.
+ * which the kernel linker serializes: the name before hw.kqemu exists,
+ * kqemu_dev by make_dev and after destroy_dev.  No entry point reads
+ * kqemu_dev.
  * Order: kqemu_lk, then the core's driver lock.
  *
  * Design: docs/design.md §8.
