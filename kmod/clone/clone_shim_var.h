@@ -26,14 +26,16 @@
  *    published after the shim is complete and cleared once the kernel no
  *    longer routes new calls to the shim.
  *  - clone_inflight[] (per-CPU-slot atomic counters, one cache line each)
- *    count threads inside any shim entry point.  Detach clears the shim's
+ *    count threads inside any shim entry point (but native mode's
+ *    forwarded calls on its own files, whose record pins the shim:
+ *    clone_interposer.c).  Detach clears the shim's
  *    slot first and then waits for zero, the store-buffer protocol of
  *    clone_enter(): the shim is freed only once no thread can be inside
  *    it or still find it.  Per-slot, so no cache line is written by every
  *    ioctl of every clone.
  *  - the core's own locks (see clone_core.h).  No shim lock is ever held
- *    across a call into the wrapped driver: a call holds only a reference
- *    on its record.
+ *    across a call into the wrapped driver: a call holds at most a
+ *    reference on its record.
  *
  * The wrapped driver must be D_MPSAFE (kqemu is), and have no d_mmap,
  * d_mmap_single, d_kqfilter or d_uksmap: attach refuses any other
