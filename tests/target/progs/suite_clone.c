@@ -469,10 +469,12 @@ static int
 h_hold_raw(void *p)
 {
 	int *fds = p;
-	int fd = open(DEV, O_RDWR), v = 0;
-	char c;
+	/* kqemu may have been loaded a moment ago: devfs makes its node
+	 * asynchronously (ENOENT until then). */
+	int fd = kqt_wait_node(DEV, O_RDWR, 3000), v = 0;
+	char c = fd >= 0 ? 'o' : (char)errno;
 
-	write(fds[1], fd >= 0 ? "o" : "e", 1);
+	write(fds[1], &c, 1);
 	if (fd < 0)
 		return (1);
 	if (read(fds[2], &c, 1) != 1)	/* the shim is loaded and cloning */
@@ -508,7 +510,8 @@ attach_over_raw_open(void)
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0)
 		_exit(h_hold_raw(args));
-	CHECK(read(up[0], &c, 1) == 1 && c == 'o', "the bare open failed");
+	CHECK(read(up[0], &c, 1) == 1 && c == 'o', "the bare open failed: %s",
+	    strerror(c));
 	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone over an open bare "
 	    "kqemu: %s", strerror(errno));
 	CHECK(stat_of("live") == 0, "kqemu_clone loaded but not attached (inert): "
