@@ -224,18 +224,20 @@ ratios(void)
  * kernel.  Ratio = plain time / guest time (1.00: the guest runs as fast
  * as the process would; the goal is >= 0.8).  Then 16 guests at once
  * through the shim against 16 plain processes (wall time of the whole
- * batch).  Each time is the best of 5 runs (3 for the batches): the TCG
- * host is shared and noisy.  Times cover the EXEC loop only; the guest's
- * setup (open, INIT, the monitor's first page tables, page locking) is
- * warmed up before and printed on its own.  Skipped, with a printed reason, when kqemu.ko has
+ * batch).  On a shared TCG host the speed changes by several times
+ * within seconds, so every guest run is paired with a plain run right
+ * before it and the figure is the median of the pairs' ratios (7 pairs; 3
+ * for the batches), with their range.  Times cover the EXEC loop only; the
+ * guest's setup (open, INIT, the monitor's first page tables, page
+ * locking) is warmed up before and printed on its own.  Skipped, with a printed reason, when kqemu.ko has
  * no engine kqemu (built without KQEMU_SRC).
  */
 #define ACC_ITER	8000000U
 #define ACC_RAM		(1024UL * 1024)
 #define ACC_N16		16
 #define ACC_ITER16	2000000U
-#define ACC_REPS	5	/* each single-process time is the best of 5 */
-#define ACC_REPS16	3	/* each 16-process batch: the best of 3 */
+#define ACC_PAIRS	7	/* plain run + guest run pairs */
+#define ACC_PAIRS16	3	/* 16 plain + 16 guests batch pairs */
 
 static long
 plain_ns(uint32_t iterations, unsigned long ram)
@@ -263,18 +265,43 @@ plain_ns(uint32_t iterations, unsigned long ram)
 	return (t0);
 }
 
-/* One guest: a warm-up run, then ACC_REPS timed runs on the same instance;
- * ns of the fastest EXEC loop. */
-static long
-guest_ns(uint32_t iterations, unsigned long ram, long *setup_ns, char *err,
-    size_t errlen)
+/* Sorts n longs (tiny n). */
+static void
+lsort(long *v, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+			long t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+}
+
+struct pairs {
+	long ratio[ACC_PAIRS];		/* plain / guest, x1000, sorted */
+	long plain[ACC_PAIRS], guest[ACC_PAIRS];	/* ns, sorted */
+	int n;
+	long setup;			/* open..warm-up, ns */
+};
+
+/*
+ * One guest (a warm-up run first), timed ACC_PAIRS times, each run right
+ * after a run of the plain loop: a pair sees the same host conditions,
+ * which on a loaded TCG host change by several times within seconds.  The
+ * median of the pairs' ratios is the figure.  0, or -1 with err.
+ */
+static int
+guest_pairs(uint32_t iterations, unsigned long ram, struct pairs *pr,
+    char *err, size_t errlen)
 {
 	struct avm vm;
 	const char *r;
 	uint32_t got;
-	long t0, t, best;
+	long t0, tp, tg;
 	int e;
 
+	memset(pr, 0, sizeof(*pr));
 	if ((e = avm_alloc(&vm, ram, AVM_RAM_SHARED_ANON)) != 0) {
 		snprintf(err, errlen, "guest RAM: %s", strerror(e));
 		return (-1);
@@ -286,38 +313,28 @@ guest_ns(uint32_t iterations, unsigned long ram, long *setup_ns, char *err,
 		avm_free(&vm);
 		return (-1);
 	}
-	if (setup_ns != NULL)
-		*setup_ns = now_ns() - t0;
-	best = -1;
-	for (int i = 0; i < ACC_REPS; i++) {
+	pr->setup = now_ns() - t0;
+	for (int i = 0; i < ACC_PAIRS; i++) {
+		tp = plain_ns(iterations, ram);
 		avm_job(&vm, 42, iterations, 0);
 		t0 = now_ns();
 		r = avm_run(&vm, &got);
-		t = now_ns() - t0;
-		if (r != NULL) {
-			snprintf(err, errlen, "%s", r + 1);
+		tg = now_ns() - t0;
+		if (r != NULL || tp <= 0 || tg <= 0) {
+			snprintf(err, errlen, "%s", r ? r + 1 : "clock");
 			avm_free(&vm);
 			return (-1);
 		}
-		if (best < 0 || t < best)
-			best = t;
+		pr->ratio[i] = tp * 1000 / tg;
+		pr->plain[i] = tp;
+		pr->guest[i] = tg;
 	}
 	avm_free(&vm);
-	return (best);
-}
-
-/* The plain loop, best of ACC_REPS. */
-static long
-plain_best_ns(uint32_t iterations, unsigned long ram)
-{
-	long best = -1, t;
-
-	for (int i = 0; i < ACC_REPS; i++) {
-		t = plain_ns(iterations, ram);
-		if (t > 0 && (best < 0 || t < best))
-			best = t;
-	}
-	return (best);
+	pr->n = ACC_PAIRS;
+	lsort(pr->ratio, pr->n);
+	lsort(pr->plain, pr->n);
+	lsort(pr->guest, pr->n);
+	return (0);
 }
 
 /* n processes at once, each a guest (guest != 0) or the plain loop; wall
@@ -379,17 +396,42 @@ batch_ns(int n, int guest, char *err, size_t errlen)
 	return (t);
 }
 
+/* "m.mmm" from a x1000 fixed-point value. */
+static const char *
+fx(char *buf, size_t len, long v)
+{
+	snprintf(buf, len, "%ld.%s%ld", v / 1000, v % 1000 < 10 ? "00" :
+	    v % 1000 < 100 ? "0" : "", v % 1000);
+	buf[len - 1] = 0;
+	if (strlen(buf) > 4)
+		buf[strlen(buf) - 1] = 0;	/* two decimals */
+	return (buf);
+}
+
+static void
+print_pairs(const char *what, const struct pairs *p)
+{
+	char a[16], b[16], c[16];
+	int m = p->n / 2;
+
+	printf("bench: %s accel_%s_ratio=%s (plain/guest time of %d pairs, "
+	    "median; range %s-%s; goal >= 0.8; %u iterations x %d insns: "
+	    "plain median %ld ms, guest median %ld ms; guest setup+warm-up "
+	    "%ld ms)\n", mode, what, fx(a, sizeof(a), p->ratio[m]), p->n,
+	    fx(b, sizeof(b), p->ratio[0]), fx(c, sizeof(c), p->ratio[p->n - 1]),
+	    ACC_ITER, AVM_LOOP_INSNS, p->plain[m] / 1000000,
+	    p->guest[m] / 1000000, p->setup / 1000000);
+}
+
 static const char *
 accel_ratios(void)
 {
-	char eng[32] = { 0 }, old[32] = { 0 }, err[240], r1[32], r2[32], r3[32];
+	char eng[32] = { 0 }, old[32] = { 0 }, err[240], a[16], b[16], c[16];
 	size_t len = sizeof(eng) - 1;
-	long p1, p2, pl, ka, ks, sa = 0, ss = 0, b16p, b16g;
+	struct pairs alone, shim;
+	long r16[ACC_PAIRS16], p16[ACC_PAIRS16], g16[ACC_PAIRS16];
 	int had;
 
-	if (kqt_loaded("kqemu_clone") && strcmp(mode, "proc") == 0)
-		return t_skip("a proc mode kqemu_clone, loaded by the ratios case, "
-		    "stays while the system runs: kqemu alone cannot be timed");
 	if (kqt_loaded("kqemu_clone"))
 		CHECK_OK(kqt_unload("kqemu_clone"), "kldunload kqemu_clone");
 	if (kqt_loaded("kqemu"))
@@ -404,35 +446,30 @@ accel_ratios(void)
 		    eng[0] ? eng : strerror(errno));
 		goto out;
 	}
-	p1 = plain_best_ns(ACC_ITER, ACC_RAM);
-	ka = guest_ns(ACC_ITER, ACC_RAM, &sa, err, sizeof(err));
-	CHECK(ka > 0, "guest through kqemu alone: %s", err);
+	CHECK(guest_pairs(ACC_ITER, ACC_RAM, &alone, err, sizeof(err)) == 0,
+	    "guest through kqemu alone: %s", err);
+	print_pairs("alone", &alone);
 	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
-	ks = guest_ns(ACC_ITER, ACC_RAM, &ss, err, sizeof(err));
-	CHECK(ks > 0, "guest through the shim: %s", err);
-	p2 = plain_best_ns(ACC_ITER, ACC_RAM);
-	pl = p1 < p2 ? p1 : p2;
-	printf("bench: %s accel_alone_ratio=%s accel_shim_ratio=%s (plain/guest "
-	    "time, goal >= 0.8; best of %d runs of %u iterations x %d insns: plain %ld ms (%ld, %ld), "
-	    "kqemu alone %ld ms, through %s %ld ms; guest setup+warm-up %ld / "
-	    "%ld ms)\n", mode, ratio(r1, sizeof(r1), pl, ka),
-	    ratio(r2, sizeof(r2), pl, ks), ACC_REPS, ACC_ITER, AVM_LOOP_INSNS,
-	    pl / 1000000, p1 / 1000000, p2 / 1000000, ka / 1000000, mode,
-	    ks / 1000000, sa / 1000000, ss / 1000000);
-	b16p = b16g = -1;
-	for (int i = 0; i < ACC_REPS16; i++) {
-		long t = batch_ns(ACC_N16, 0, err, sizeof(err));
-
-		CHECK(t > 0, "16 plain processes: %s", err);
-		b16p = b16p < 0 || t < b16p ? t : b16p;
-		t = batch_ns(ACC_N16, 1, err, sizeof(err));
-		CHECK(t > 0, "16 guests: %s", err);
-		b16g = b16g < 0 || t < b16g ? t : b16g;
+	CHECK(guest_pairs(ACC_ITER, ACC_RAM, &shim, err, sizeof(err)) == 0,
+	    "guest through the shim: %s", err);
+	print_pairs("shim", &shim);
+	for (int i = 0; i < ACC_PAIRS16; i++) {
+		p16[i] = batch_ns(ACC_N16, 0, err, sizeof(err));
+		CHECK(p16[i] > 0, "16 plain processes: %s", err);
+		g16[i] = batch_ns(ACC_N16, 1, err, sizeof(err));
+		CHECK(g16[i] > 0, "16 guests: %s", err);
+		r16[i] = p16[i] * 1000 / g16[i];
 	}
-	printf("bench: %s accel_16_ratio=%s (16 plain processes %ld ms / 16 "
-	    "guests at once through %s %ld ms, %u iterations each, best of %d)\n", mode,
-	    ratio(r3, sizeof(r3), b16p, b16g), b16p / 1000000, mode,
-	    b16g / 1000000, ACC_ITER16, ACC_REPS16);
+	lsort(r16, ACC_PAIRS16);
+	lsort(p16, ACC_PAIRS16);
+	lsort(g16, ACC_PAIRS16);
+	printf("bench: %s accel_16_ratio=%s (16 plain processes / 16 guests at "
+	    "once through %s, wall time of each batch, median of %d pairs, range "
+	    "%s-%s; medians %ld / %ld ms, %u iterations each)\n", mode,
+	    fx(a, sizeof(a), r16[ACC_PAIRS16 / 2]), mode, ACC_PAIRS16,
+	    fx(b, sizeof(b), r16[0]), fx(c, sizeof(c), r16[ACC_PAIRS16 - 1]),
+	    p16[ACC_PAIRS16 / 2] / 1000000, g16[ACC_PAIRS16 / 2] / 1000000,
+	    ACC_ITER16);
 out:
 	for (int i = 0; i < 300 && kqt_unload("kqemu_clone") != 0 &&
 	    errno != ENOENT; i++)
