@@ -348,8 +348,12 @@ fz_load(const char *name)
 {
 	int e = hk_kldload(name, NULL);
 
-	FZ_LOG("kldload %s -> %d (module %s)\n", name, e,
-	    hk_modfind(name) == 0 ? "registered" : "absent");
+	char m[16] = "-";
+	size_t ml = sizeof(m);
+
+	(void)hk_sysctl("debug.kqemu_clone.mode", m, &ml, NULL, 0);
+	FZ_LOG("kldload %s -> %d (module %s, shim mode %s)\n", name, e,
+	    hk_modfind(name) == 0 ? "registered" : "absent", m);
 	if (e != 0 && e != EEXIST && e != EPERM)
 		FZ_FAIL("kldload %s: %d (5.8 returns 0 even when MOD_LOAD "
 		    "fails)", name, e);
@@ -640,6 +644,7 @@ fz_setenv(struct fz_in *in)
 	uint8_t b = in_u8(in);
 	char v[16];
 
+	FZ_LOG("setenv selector %#x\n", b);
 	switch (b % 4) {
 	case 0:
 		hk_setenv("hw.kqemu_clone.mode", fz_modes[(b >> 2) %
