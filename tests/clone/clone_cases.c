@@ -1133,6 +1133,7 @@ struct iso_arg {
 	struct ct_proc *p;
 	atomic_int *stop;
 	atomic_long *opened, *mismatch;
+	atomic_int *entered;	/* bound before the process may exit */
 	int id;
 };
 
@@ -1143,8 +1144,11 @@ iso_loop(void *v)
 	int *u = &a->p->buf[16 * (a->id % 64)];
 	int fd, val, k, n = 0;
 
-	if (hk_thread_enter(a->p->p) != 0)
+	if (hk_thread_enter(a->p->p) != 0) {
+		atomic_fetch_add(a->entered, 1);
 		return (NULL);
+	}
+	atomic_fetch_add(a->entered, 1);
 	while (!atomic_load(a->stop)) {
 		if (ct_open(T, &fd) != 0)
 			continue;	/* proc: the process's second open */
@@ -1186,15 +1190,17 @@ ATF_TC_BODY(stress__one_chain_open_ioctl_close_isolated, tc)
 	static struct ct_proc p[NP];
 	static struct iso_arg a[NP][NT];
 	pthread_t th[NP][NT];
-	atomic_int stop;
+	atomic_int stop, entered;
 	atomic_long opened = 0, mismatch = 0;
 	long t0, cloned = 0;
-	int i, j, rounds = 0;
+	int i, j, rounds = 0, nth;
 
 	boot_load_one_chain();
 	t0 = now_ms();
 	while (now_ms() - t0 < STRESS_MS) {
 		atomic_store(&stop, 0);
+		atomic_store(&entered, 0);
+		nth = 0;
 		for (i = 0; i < NP; i++) {
 			ct_proc_new(&p[i], 1000 + i);
 			/* proc: a process's files share its one clone. */
@@ -1203,11 +1209,16 @@ ATF_TC_BODY(stress__one_chain_open_ioctl_close_isolated, tc)
 				a[i][j].stop = &stop;
 				a[i][j].opened = &opened;
 				a[i][j].mismatch = &mismatch;
+				a[i][j].entered = &entered;
+				nth++;
 				a[i][j].id = i * NT + j + 1;
 				ATF_REQUIRE_EQ(pthread_create(&th[i][j], NULL,
 				    iso_loop, &a[i][j]), 0);
 			}
 		}
+		/* Rendezvous: every thread bound before any exit. */
+		while (atomic_load(&entered) < nth)
+			usleep(100);
 		usleep(20000);
 		atomic_store(&stop, 1);
 		for (i = 0; i < NP; i++) {
