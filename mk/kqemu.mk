@@ -30,9 +30,10 @@ $(eval $(call host_module,h_twin,tests/kqemu/h_twin.c))
 # monitor glue), with our stand-in monitor linked instead of the GPL one;
 # the glue compiles against the stand-in's kqemu-kernel.h.
 KQEMU_ACC_SRCS := $(filter-out %/kqemu_nomon.c,$(KQEMU_SRCS)) kmod/kqemu/kqemu_mon.c \
-                  kmod/kqemu/kqemu_engine_kqemu.cc tests/kqemu/monstub.c
+                  kmod/kqemu/kqemu_mon_mem.c kmod/kqemu/kqemu_engine_kqemu.cc tests/kqemu/monstub.c
 $(eval $(call host_module,kqemu_acc,$(KQEMU_ACC_SRCS)))
-$(B)/obj/kmod-kmod/kqemu/kqemu_mon.o $(B)/obj/kmod-tests/kqemu/monstub.o: \
+$(B)/obj/kmod-kmod/kqemu/kqemu_mon.o $(B)/obj/kmod-kmod/kqemu/kqemu_mon_mem.o \
+    $(B)/obj/kmod-tests/kqemu/monstub.o: \
     KMOD_CPPFLAGS += -I$(TOP)/tests/kqemu/monstub
 $(eval $(call host_test_prog,tests/kqemu/kqemu_mon_test,tests/kqemu/kqemu_mon_test.c tests/kqemu/qemu_seq.c))
 $(eval $(call host_test_prog,tests/kqemu/kqemu_test,tests/kqemu/kqemu_test.c tests/kqemu/qemu_seq.c))

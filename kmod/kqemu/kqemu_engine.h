@@ -13,7 +13,7 @@
  *            round trip answered with SOFTMMU (or INTR on a pending signal).
  *
  *   kqemu    kqemu 1.4's own monitor running guests natively
- *            (kqemu_engine_kqemu.cc, kqemu_mon.c): linked only when the
+ *            (kqemu_engine_kqemu.cc, kqemu_mon*.c): linked only when the
  *            monitor's GPL source is given at build time (KQEMU_SRC); then
  *            it is the default and the module carries the GPL's terms
  *            (kqemu_module_license); this driver's own files stay BSD.

@@ -1,50 +1,26 @@
 /*
- * kqemu_mon.c - DragonFly host glue of kqemu 1.4's monitor: the twelve host
- * services its kqemu-kernel.h asks for, and the calls into it behind
- * kqemu_mon.h.  Built only when KQEMU_SRC names the monitor's source (then
- * kqemu.ko links GPL code: see README.md); this file itself is ours, BSD.
+ * kqemu_mon.c - DragonFly host glue of kqemu 1.4's monitor: the calls into
+ * it behind kqemu_mon.h, the list of calls in progress, and the host
+ * services of its kqemu-kernel.h that are not about memory (schedule, log;
+ * the memory services are kqemu_mon_mem.c's, what both share is
+ * kqemu_mon_priv.h).  Built only when KQEMU_SRC names the monitor's source
+ * (then kqemu.ko links GPL code: see README.md); this file itself is ours,
+ * BSD.
  *
  * Owns: the monitor's global state (one per module load), each VM's
- * bookkeeping (struct kqemu_mon_vm: its monitor state and counters), a
- * record for every user page, kernel page and page-granular allocation the
- * monitor holds, and the list of calls in progress that tells a service
- * which VM it works for.
+ * bookkeeping (struct kqemu_mon_vm: its monitor state and counters), and
+ * the list of calls in progress that tells a service which VM it works for.
  *
- * The services, each checked against DragonFly 5.8.1's vm and kern code:
- *  - lock_user_page: the page is held (vm_fault_page_quick with
- *    READ|WRITE, which also breaks copy-on-write) and a reference on the
- *    vmspace is kept.  If its map entry would be copied at fork() (not
- *    VM_INHERIT_SHARE: private memory; QEMU allocates its page arrays
- *    privately), the page is also wired in the caller's map (vm_map_wire,
- *    as FreeBSD's kqemu glue does): vm_map_copy_entry() copies a wired
- *    entry into the child instead of marking both sides copy-on-write, so
- *    the parent's pages never part from those the monitor maps.  Shared
- *    entries (MAP_SHARED, as QEMU maps guest RAM) are never copied at
- *    fork, and must not be wired: 5.8.1's pmap cannot unwire a page mapped
- *    through a shared page table (pmap_unwire: "we cannot wire shared
- *    pages"), so the page would stay wired after its object dies
- *    (vm_object_terminate warns "Encountered wired page").  Held, because
- *    munmap() of a wired range unwires it: the hold keeps the page from
- *    being freed while the monitor still maps it.  Unlock marks the page
- *    dirty (the monitor wrote it through its own page tables, which the
- *    pmap's modified bits never see), drops the hold, unwires the range if
- *    it wired it, in the vmspace that wired it (which fails harmlessly once
- *    that vmspace is torn down), and drops the vmspace reference.
- *  - alloc_zeroed_page / vmalloc: kmem_alloc(&kernel_map): wired, zeroed,
- *    mapped VM_PROT_ALL (the monitor's switch code runs from its state);
- *    physical page numbers from pmap_kextract; kmem_free with the size
- *    remembered here.
- *  - io_map: pmap_mapdev_uncacheable (the monitor maps only the local APIC;
- *    plain pmap_mapdev is write-back on 5.8) / pmap_unmapdev.
+ * The services here, checked against DragonFly 5.8.1's kern code:
  *  - schedule: see kqemu_schedule below (fairness; a signal or the end of
  *    an EXEC's time slice -> INTR).
  *  - log: kvprintf with a "kqemu: " prefix.
  *
- * Locking: kqmon_spin (a spinlock) guards the call list, the vmalloc
- * records and nothing else; nothing sleeps under it.  A VM's calls are
- * serialized by the core's instance lock; its counters are atomic words
- * (read unlocked by kqemu_mon_stats).  The monitor's global state has its
- * own internal lock.  Design: docs/design.md §9.
+ * Locking: kqmon_spin (a spinlock) guards the call list and nothing else;
+ * nothing sleeps under it.  A VM's calls are serialized by the core's
+ * instance lock; its counters are atomic words (read unlocked by
+ * kqemu_mon_stats).  The monitor's global state has its own internal
+ * lock.  Design: docs/design.md §9.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -61,28 +37,10 @@
 #include <sys/thread2.h>
 #include <sys/usched.h>
 
-#include <vm/vm.h>
-#include <vm/vm_param.h>
-#include <vm/vm_extern.h>
-#include <vm/vm_kern.h>
-#include <vm/vm_map.h>
-#include <vm/vm_page.h>
-#include <vm/pmap.h>
-
 #include <machine/cpu.h>
-#include <machine/vmparam.h>
 #include <machine/stdarg.h>
 
-/*
- * The monitor's API, from the KQEMU_SRC tree.  Its CDECL is regparm(0),
- * which gcc ignores on x86_64 with a warning our -Werror would make fatal.
- */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wattributes"
-#include "kqemu-kernel.h"
-#pragma GCC diagnostic pop
-
-#include "kqemu_mon.h"
+#include "kqemu_mon_priv.h"
 
 _Static_assert(KQEMU_VERSION == 0x010400, "kqemu-kernel.h is not kqemu 1.4");
 _Static_assert(sizeof(struct kqemu_init) == KQEMU_MON_INIT_SIZE, "kqemu_init");
@@ -98,11 +56,6 @@ _Static_assert(sizeof(struct kqemu_phys_mem) == KQEMU_MON_PHYS_SIZE,
 const char kqemu_mon_license[] = KQEMU_MON_LICENSE;
 
 MALLOC_DEFINE(M_KQEMUMON, "KQEMUMON", "kqemu monitor host pages");
-
-struct kqemu_mon_vm {
-	struct kqemu_state	*state;
-	struct kqemu_mon_stats	st;	/* atomic words */
-};
 
 /* A call into the monitor in progress: which VM the services serve. */
 struct kqmon_call {
@@ -123,43 +76,9 @@ struct kqmon_call {
  */
 #define KQMON_EXEC_SLICE_MS	100
 
-/* A user page the monitor locked. */
-struct kqmon_upage {
-	vm_page_t		m;
-	struct vmspace		*vmspace;	/* referenced; where it is wired */
-	vm_offset_t		va;
-	int			wired;		/* we wired it in vmspace */
-	struct kqemu_mon_vm	*vm;		/* NULL: outside any VM call */
-};
-
-/* A zeroed kernel page. */
-struct kqmon_kpage {
-	vm_offset_t		va;
-	struct kqemu_mon_vm	*vm;
-};
-
-/* A kqemu_vmalloc allocation (its size, for kmem_free). */
-struct kqmon_valloc {
-	TAILQ_ENTRY(kqmon_valloc) link;
-	vm_offset_t		va;
-	vm_size_t		size;
-	struct kqemu_mon_vm	*vm;
-};
-
 static struct spinlock kqmon_spin = SPINLOCK_INITIALIZER(kqmon_spin, "kqmon");
 static TAILQ_HEAD(, kqmon_call) kqmon_calls = TAILQ_HEAD_INITIALIZER(kqmon_calls);
-static TAILQ_HEAD(, kqmon_valloc) kqmon_vallocs =
-    TAILQ_HEAD_INITIALIZER(kqmon_vallocs);
 static struct kqemu_global_state *kqmon_global;
-
-static __inline void
-kqmon_count(unsigned long *p, long v)
-{
-	if (p != NULL)
-		atomic_add_long(p, v);
-}
-
-#define KQMON_STAT(vm, f)	((vm) != NULL ? &(vm)->st.f : NULL)
 
 static void
 kqmon_call_enter(struct kqmon_call *c, struct kqemu_mon_vm *vm)
@@ -197,7 +116,7 @@ kqmon_current_call(void)
 }
 
 /* The VM the calling thread is working for (NULL outside any VM call). */
-static struct kqemu_mon_vm *
+struct kqemu_mon_vm *
 kqmon_current_vm(void)
 {
 	struct kqmon_call *c = kqmon_current_call();
@@ -205,186 +124,7 @@ kqmon_current_vm(void)
 	return (c != NULL ? c->vm : NULL);
 }
 
-/* --- the host services (kqemu-kernel.h) ---------------------------------- */
-
-/* Would fork() copy (rather than share) the map entry holding va? */
-static int
-kqmon_copied_on_fork(vm_map_t map, vm_offset_t va)
-{
-	vm_map_entry_t entry;
-	int copied = 1;
-
-	vm_map_lock_read(map);
-	if (vm_map_lookup_entry(map, va, &entry))
-		copied = entry->inheritance != VM_INHERIT_SHARE;
-	vm_map_unlock_read(map);
-	return (copied);
-}
-
-struct kqemu_user_page *
-kqemu_lock_user_page(unsigned long *ppage_index, unsigned long user_addr)
-{
-	struct kqemu_mon_vm *vm = kqmon_current_vm();
-	struct lwp *lp = curthread->td_lwp;
-	struct kqmon_upage *up;
-	struct vmspace *vms;
-	vm_offset_t va = trunc_page((vm_offset_t)user_addr);
-	vm_page_t m;
-	int error;
-
-	if (lp == NULL || va >= VM_MAX_USER_ADDRESS)
-		goto fail;
-	up = kmalloc(sizeof(*up), M_KQEMUMON, M_WAITOK | M_NULLOK | M_ZERO);
-	if (up == NULL)
-		goto fail;
-	vms = lp->lwp_vmspace;
-	up->wired = kqmon_copied_on_fork(&vms->vm_map, va);
-	if (up->wired &&
-	    vm_map_wire(&vms->vm_map, va, va + PAGE_SIZE, 0) != KERN_SUCCESS) {
-		kfree(up, M_KQEMUMON);
-		goto fail;
-	}
-	m = vm_fault_page_quick(va, VM_PROT_READ | VM_PROT_WRITE, &error, NULL);
-	if (m == NULL) {
-		if (up->wired)
-			(void)vm_map_wire(&vms->vm_map, va, va + PAGE_SIZE,
-			    KM_PAGEABLE);
-		kfree(up, M_KQEMUMON);
-		goto fail;
-	}
-	vmspace_ref(vms);
-	up->m = m;
-	up->vmspace = vms;
-	up->va = va;
-	up->vm = vm;
-	*ppage_index = (unsigned long)(VM_PAGE_TO_PHYS(m) >> PAGE_SHIFT);
-	kqmon_count(KQMON_STAT(vm, user_pages), 1);
-	kqmon_count(KQMON_STAT(vm, user_locks), 1);
-	return ((struct kqemu_user_page *)up);
-fail:
-	kqmon_count(KQMON_STAT(vm, lock_failures), 1);
-	return (NULL);
-}
-
-void
-kqemu_unlock_user_page(struct kqemu_user_page *page)
-{
-	struct kqmon_upage *up = (struct kqmon_upage *)page;
-
-	vm_page_dirty(up->m);
-	vm_page_unhold(up->m);
-	/* KERN_INVALID_ADDRESS once the vmspace's entries are gone (its
-	 * process exited before the last close): nothing left to unwire. */
-	if (up->wired)
-		(void)vm_map_wire(&up->vmspace->vm_map, up->va,
-		    up->va + PAGE_SIZE, KM_PAGEABLE);
-	vmspace_rel(up->vmspace);
-	kqmon_count(KQMON_STAT(up->vm, user_pages), -1);
-	kfree(up, M_KQEMUMON);
-}
-
-struct kqemu_page *
-kqemu_alloc_zeroed_page(unsigned long *ppage_index)
-{
-	struct kqemu_mon_vm *vm = kqmon_current_vm();
-	struct kqmon_kpage *kp;
-
-	kp = kmalloc(sizeof(*kp), M_KQEMUMON, M_WAITOK | M_NULLOK | M_ZERO);
-	if (kp == NULL)
-		return (NULL);
-	/* Wired and zero-filled (kmem_alloc3: VM_ALLOC_FORCE_ZERO). */
-	kp->va = kmem_alloc(&kernel_map, PAGE_SIZE, VM_SUBSYS_UNKNOWN);
-	if (kp->va == 0) {
-		kfree(kp, M_KQEMUMON);
-		return (NULL);
-	}
-	kp->vm = vm;
-	*ppage_index = (unsigned long)(pmap_kextract(kp->va) >> PAGE_SHIFT);
-	kqmon_count(KQMON_STAT(vm, kernel_pages), 1);
-	return ((struct kqemu_page *)kp);
-}
-
-void
-kqemu_free_page(struct kqemu_page *page)
-{
-	struct kqmon_kpage *kp = (struct kqmon_kpage *)page;
-
-	kmem_free(&kernel_map, kp->va, PAGE_SIZE);
-	kqmon_count(KQMON_STAT(kp->vm, kernel_pages), -1);
-	kfree(kp, M_KQEMUMON);
-}
-
-void *
-kqemu_page_kaddr(struct kqemu_page *page)
-{
-	return ((void *)((struct kqmon_kpage *)page)->va);
-}
-
-void *
-kqemu_vmalloc(unsigned int size)
-{
-	struct kqemu_mon_vm *vm = kqmon_current_vm();
-	struct kqmon_valloc *a;
-
-	a = kmalloc(sizeof(*a), M_KQEMUMON, M_WAITOK | M_NULLOK | M_ZERO);
-	if (a == NULL)
-		return (NULL);
-	a->size = round_page((vm_size_t)size);
-	a->va = kmem_alloc(&kernel_map, a->size, VM_SUBSYS_UNKNOWN);
-	if (a->va == 0) {
-		kfree(a, M_KQEMUMON);
-		return (NULL);
-	}
-	a->vm = vm;
-	spin_lock(&kqmon_spin);
-	TAILQ_INSERT_TAIL(&kqmon_vallocs, a, link);
-	spin_unlock(&kqmon_spin);
-	kqmon_count(KQMON_STAT(vm, vmalloc_bytes), (long)a->size);
-	return ((void *)a->va);
-}
-
-void
-kqemu_vfree(void *ptr)
-{
-	struct kqmon_valloc *a;
-
-	if (ptr == NULL)
-		return;
-	spin_lock(&kqmon_spin);
-	TAILQ_FOREACH(a, &kqmon_vallocs, link) {
-		if (a->va == (vm_offset_t)ptr) {
-			TAILQ_REMOVE(&kqmon_vallocs, a, link);
-			break;
-		}
-	}
-	spin_unlock(&kqmon_spin);
-	if (a == NULL)
-		panic("kqemu_vfree: %p was not allocated by kqemu_vmalloc", ptr);
-	kmem_free(&kernel_map, a->va, a->size);
-	kqmon_count(KQMON_STAT(a->vm, vmalloc_bytes), -(long)a->size);
-	kfree(a, M_KQEMUMON);
-}
-
-unsigned long
-kqemu_vmalloc_to_phys(const void *vaddr)
-{
-	vm_paddr_t pa = pmap_kextract((vm_offset_t)vaddr);
-
-	return (pa == 0 ? (unsigned long)-1 : (unsigned long)(pa >> PAGE_SHIFT));
-}
-
-void *
-kqemu_io_map(unsigned long page_index, unsigned int size)
-{
-	return (pmap_mapdev_uncacheable((vm_paddr_t)page_index << PAGE_SHIFT,
-	    (vm_size_t)size));
-}
-
-void
-kqemu_io_unmap(void *ptr, unsigned int size)
-{
-	pmap_unmapdev((vm_offset_t)ptr, (vm_size_t)size);
-}
+/* --- the host services not about memory (kqemu-kernel.h) ------------- */
 
 /*
  * Called by kqemu_exec after a host interrupt stopped guest code running at
@@ -476,7 +216,7 @@ kqemu_mon_unload(void)
 	if (kqmon_global != NULL)
 		kqemu_global_delete(kqmon_global);
 	kqmon_global = NULL;
-	if (!TAILQ_EMPTY(&kqmon_vallocs))
+	if (!kqmon_vallocs_empty())
 		panic("kqemu: monitor memory outlives the module");
 }
 

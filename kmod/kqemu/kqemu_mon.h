@@ -1,7 +1,7 @@
 /*
  * kqemu_mon.h - between the `kqemu` engine (kqemu_engine_kqemu.cc, hermetic
  * C++) and the C glue that drives kqemu 1.4's monitor and gives it its host
- * services (kqemu_mon.c).
+ * services (kqemu_mon.c, kqemu_mon_mem.c).
  *
  * Why a separate interface: the glue includes the monitor's own API header
  * (kqemu-kernel.h from the KQEMU_SRC tree, which includes the vendor's

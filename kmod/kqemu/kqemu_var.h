@@ -13,7 +13,7 @@
  *   kqemu_module.c  the module event handler and the loader tunables
  *   kqemu_sysctl.c  the sysctl tree hw.kqemu.*
  *   kqemu_os.c      the kqemu_os_* services of the C++ core, malloc type
- * (kqemu_mon.c, the monitor's host glue built with KQEMU_SRC, shares
+ * (kqemu_mon*.c, the monitor's host glue built with KQEMU_SRC, share
  * nothing declared here.)
  *
  * Locking: kqemu_lk (lockmgr, sleepable) guards kqemu_holds and

@@ -22,7 +22,7 @@
 #     whose only global definitions are the monitor's API;
 #  5. checks that fail the build: no SSE/MMX register in any monitor
 #     object, no global symbol but the API, no undefined symbol but the
-#     twelve host services kqemu_mon.c provides.
+#     twelve host services kqemu_mon.c and kqemu_mon_mem.c provide.
 
 OBJCOPY?=	objcopy
 OBJDUMP?=	objdump
@@ -129,8 +129,8 @@ kqemu_monitor.o: kqmon_kernel.o kqmon_kernel_asm.o kqmon_image.out
 	@echo "monitor.mk: kqemu_monitor.o: no SSE/MMX, globals: ${KQMON_API}"
 
 OBJS+=		kqemu_monitor.o
-SRCS+=		kqemu_mon.c kqemu_engine_kqemu.cc
-# kqemu_mon.c includes the tree's kqemu-kernel.h (which includes the tree's
+SRCS+=		kqemu_mon.c kqemu_mon_mem.c kqemu_engine_kqemu.cc
+# kqemu_mon*.c include the tree's kqemu-kernel.h (which includes the tree's
 # kqemu.h beside it); our own kqemu.h stays first for every other file.
 COPTS+=		-I${KQMON_SRC}
 CLEANFILES+=	kqmon_genoffsets kqmon_genmon monitor_def.h monitor_def.h.tmp \

@@ -1,6 +1,6 @@
 /*
  * kqemu_mon_test.c - the `kqemu` engine and its DragonFly host glue
- * (kmod/kqemu/kqemu_engine_kqemu.cc, kqemu_mon.c) on the host kernel, with
+ * (kmod/kqemu/kqemu_engine_kqemu.cc, kqemu_mon*.c) on the host kernel, with
  * the stand-in monitor tests/kqemu/monstub.c in place of kqemu 1.4's (the
  * real one needs ring 0: it is proven only on the real kernel, by the
  * target tier's accel suite).

@@ -3,7 +3,7 @@
  * tests (our own code; the real monitor needs ring 0 and is proven only on
  * the real kernel).  It implements the monitor's entry points
  * (kqemu-kernel.h) and uses the twelve host services the way the monitor
- * does, so kmod/kqemu/kqemu_mon.c and the `kqemu` engine are exercised
+ * does, so kmod/kqemu/kqemu_mon*.c and the `kqemu` engine are exercised
  * end to end on the host kernel.
  *
  * Owns: its global state (a budget and a VM count) and each VM's state,

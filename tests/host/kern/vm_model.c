@@ -1,6 +1,6 @@
 /*
  * vm_model.c - the host kernel's model of the DragonFly 5.8 VM, pmap and
- * scheduler calls kqemu's monitor glue (kmod/kqemu/kqemu_mon.c) uses.
+ * scheduler calls kqemu's monitor glue (kmod/kqemu/kqemu_mon*.c) uses.
  *
  * Owns: the held user pages (struct vm_page records, "physical address" =
  * the host address of the page), each process's vmspace (its wired pages

@@ -1,7 +1,7 @@
 /*
  * kqemu-kernel.h (test stand-in) - the API between a host glue and kqemu
  * 1.4's monitor, declared in our own words from DESIGN.md section 8, so
- * that kmod/kqemu/kqemu_mon.c compiles on the host kernel without the GPL
+ * that kmod/kqemu/kqemu_mon*.c compile on the host kernel without the GPL
  * tree.  The real header comes from KQEMU_SRC; this one must declare the
  * same functions with the same types (the glue is built against both).
  * The monitor behind it in the host tests is tests/kqemu/monstub.c.
