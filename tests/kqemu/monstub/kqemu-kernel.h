@@ -1,6 +1,6 @@
 /*
  * kqemu-kernel.h (test stand-in) - the API between a host glue and kqemu
- * 1.4's monitor, declared in our own words from DESIGN.md section 8, so
+ * 1.4's monitor, declared in our own words from docs/design.md §9, so
  * that kmod/kqemu/kqemu_mon*.c compile on the host kernel without the GPL
  * tree.  The real header comes from KQEMU_SRC; this one must declare the
  * same functions with the same types (the glue is built against both).
