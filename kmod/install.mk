@@ -18,18 +18,19 @@
 # outside the base system puts its pages.
 #
 # How: sys/conf/kmod.mk installs the .ko only; the manual pages in ${MAN}
-# are installed the way bsd.prog.mk does it, through <bsd.man.mk>
-# (compressed with ${MCOMPRESS_CMD} at build time, installed by
-# _maninstall).  DragonFly's share/mk has no deinstall target: ours removes
-# exactly what install put there and leaves the directories, which belong
-# to the system.
+# (docs/man, on each Makefile's .PATH) are installed through <bsd.man.mk>:
+# compressed with ${MCOMPRESS_CMD} and installed by _maninstall, both at
+# install time, so that building a module needs only kmod/ and include/.
+# DragonFly's share/mk has no deinstall target: ours removes exactly what
+# install put there and leaves the directories, which belong to the
+# system.
 # Design: docs/design.md §3.
 
 .include <bsd.man.mk>
 
 .if !defined(NOMAN)
-all: _manpages
 realinstall: _maninstall
+_maninstall: _manpages
 .ORDER: beforeinstall _maninstall
 .endif
 

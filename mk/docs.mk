@@ -1,5 +1,5 @@
-# mk/docs.mk: the manual pages (kmod/kqemu/kqemu.4, kmod/kqemu_clone/
-# kqemu_clone.4, kmod/clone/clone_shim.9, installed on DragonFly by the BSD
+# mk/docs.mk: the manual pages (docs/man/kqemu.4, docs/man/kqemu_clone.4,
+# docs/man/clone_shim.9, installed on DragonFly by the BSD
 # Makefiles) and their kyua area tests/docs (mandoc -Tlint, cross-references,
 # tunables documented).
 #
@@ -7,7 +7,7 @@
 #
 # mandoc comes from Debian's package mandoc (PKGS_TEST in mk/common.mk).
 
-MAN_PAGES := kmod/kqemu/kqemu.4 kmod/kqemu_clone/kqemu_clone.4 kmod/clone/clone_shim.9
+MAN_PAGES := docs/man/kqemu.4 docs/man/kqemu_clone.4 docs/man/clone_shim.9
 DOCS_T := $(B)/tests/docs
 
 $(DOCS_T)/man_test: tests/docs/man_test

@@ -6,7 +6,7 @@
  * when a module attaches this shim to its cdev: every open gets a private
  * clone cdev made with the driver's own dev_ops, and every later operation
  * of that open file reaches the driver with a_dev = that clone.  The driver
- * never knows.  See clone_shim(9) (kmod/clone/clone_shim.9).
+ * never knows.  See clone_shim(9) (docs/man/clone_shim.9).
  *
  * Modes (how an operation finds the clone of its open file):
  *   CLONE_MODE_AUTOCLONE  devfs clone handler under the node's name: every
