@@ -246,10 +246,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		 * refused, no fp) then gets the driver's own EBUSY.  If a file
 		 * has the device open, it keeps it; the handler takes the
 		 * instance at an open after that file closed. */
-		error = clone_hold_base(shim);
-		if (error == EBUSY)
-			clone_base_busy_note(shim);
-		else if (error) {
+		if ((error = clone_hold_base_at_attach(shim)) != 0) {
 			clone_shim_free(shim);
 			return (error);
 		}
@@ -273,10 +270,7 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		 * instance until the device's last close; until then a
 		 * process without a clone reaches that instance, as it would
 		 * without the shim (clone_proc.c). */
-		error = clone_hold_base(shim);
-		if (error == EBUSY)
-			clone_base_busy_note(shim);
-		else if (error) {
+		if ((error = clone_hold_base_at_attach(shim)) != 0) {
 			clone_shim_free(shim);
 			return (error);
 		}

@@ -130,10 +130,19 @@ clone_base_owner_new(struct clone_shim *shim)
 	return (0);
 }
 
-/* Attach found the device open (clone_hold_base got EBUSY). */
-void
-clone_base_busy_note(struct clone_shim *shim)
+/*
+ * At attach: hold the device's instance, or, when a file already has the
+ * device open, let that file keep it (the instance is taken at an open
+ * after that file closed) and say so.  0, or the error of the hold.
+ */
+int
+clone_hold_base_at_attach(struct clone_shim *shim)
 {
+	int error = clone_hold_base(shim);
+
+	if (error != EBUSY)
+		return (error);
 	kprintf("clone_shim: %s is open: that file keeps its instance, every "
 	    "new open is cloned\n", shim->name);
+	return (0);
 }

@@ -202,7 +202,7 @@ void	clone_unpublish_and_rele(struct clone_shim *shim, const void *key,
 
 /* clone_base.c */
 int	clone_base_owner_new(struct clone_shim *shim);
-void	clone_base_busy_note(struct clone_shim *shim);
+int	clone_hold_base_at_attach(struct clone_shim *shim);
 int	clone_hold_base(struct clone_shim *shim);
 void	clone_try_hold_base(struct clone_shim *shim);
 void	clone_close_unheld_base(struct clone_shim *shim, int devtype);

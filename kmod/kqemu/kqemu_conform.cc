@@ -128,13 +128,9 @@ int
 conform_init(const kqemu_init *d, void **statep)
 {
 	const uint64_t ram_size = d->ram_size;
-	if (!page_aligned(uaddr(d->ram_base)) || !page_aligned(uaddr(d->ram_dirty)) ||
-	    !page_aligned(uaddr(d->pages_to_flush)) ||
-	    !page_aligned(uaddr(d->ram_pages_to_update)) ||
-	    !page_aligned(uaddr(d->modified_ram_pages)))
-		return KQEMU_EINVAL;
-	if (ram_size == 0 || !page_aligned(ram_size) || ram_size >= KQEMU_MAX_RAM_SIZE)
-		return KQEMU_EINVAL;
+	int error = kqemu_core_check_init(d);
+	if (error != 0)
+		return error;
 
 	struct {
 		void *p;
@@ -152,7 +148,7 @@ conform_init(const kqemu_init *d, void **statep)
 	}
 
 	const uint64_t pages = KQEMU_MIN_LOCKED_PAGES;
-	int error = kqemu_core_reserve_pages(pages);
+	error = kqemu_core_reserve_pages(pages);
 	if (error != 0)
 		return error;
 	void *mem = kqemu_os_alloc(sizeof(ConformVm));

@@ -252,6 +252,28 @@ kqemu_core_ioctl(kqemu_instance *inst, unsigned long cmd, void *data)
 	return error;
 }
 
+/* --- what every engine's INIT checks ------------------------------------- */
+
+extern "C" int
+kqemu_core_check_init(const kqemu_init *d)
+{
+	const auto aligned = [](kqemu_u64 v) {
+		return (v & (KQEMU_PAGE_SIZE - 1)) == 0;
+	};
+	const auto addr = [](const void *p) {
+		return static_cast<kqemu_u64>(reinterpret_cast<kcxx::uintptr_t>(p));
+	};
+	if (!aligned(addr(d->ram_base)) || !aligned(addr(d->ram_dirty)) ||
+	    !aligned(addr(d->pages_to_flush)) ||
+	    !aligned(addr(d->ram_pages_to_update)) ||
+	    !aligned(addr(d->modified_ram_pages)))
+		return KQEMU_EINVAL;
+	if (d->ram_size == 0 || !aligned(d->ram_size) ||
+	    d->ram_size >= KQEMU_MAX_RAM_SIZE)
+		return KQEMU_EINVAL;
+	return 0;
+}
+
 /* --- the budget ---------------------------------------------------------- */
 
 extern "C" int

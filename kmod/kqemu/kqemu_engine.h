@@ -96,6 +96,11 @@ const struct kqemu_engine_ops *kqemu_engine_find(const char *name);
 int	kqemu_core_reserve_pages(kqemu_u64 pages);
 void	kqemu_core_release_pages(kqemu_u64 pages);
 
+/* INIT's shape as kqemu 1.4 checks it, for every engine that runs one:
+ * the five user areas page aligned, ram_size a non-zero multiple of the
+ * page size below KQEMU_MAX_RAM_SIZE.  0 or EINVAL; reads no user memory. */
+int	kqemu_core_check_init(const struct kqemu_init *d);
+
 #ifdef __cplusplus
 }
 #endif

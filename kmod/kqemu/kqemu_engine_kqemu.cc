@@ -41,18 +41,6 @@ struct KqemuVm {
 	uint64_t charged;	/* pages reserved in the core's budget */
 };
 
-inline bool
-page_aligned(uint64_t v)
-{
-	return (v & (kPage - 1)) == 0;
-}
-
-inline uint64_t
-uaddr(const void *p)
-{
-	return reinterpret_cast<kcxx::uintptr_t>(p);
-}
-
 void
 copy_bytes(void *dst, const void *src, kcxx::size_t n)
 {
@@ -77,17 +65,12 @@ kqemu_unload()
 int
 kqemu_eng_init(const kqemu_init *d, void **statep)
 {
-	if (!page_aligned(uaddr(d->ram_base)) || !page_aligned(uaddr(d->ram_dirty)) ||
-	    !page_aligned(uaddr(d->pages_to_flush)) ||
-	    !page_aligned(uaddr(d->ram_pages_to_update)) ||
-	    !page_aligned(uaddr(d->modified_ram_pages)))
-		return KQEMU_EINVAL;
-	if (d->ram_size == 0 || !page_aligned(d->ram_size) ||
-	    d->ram_size >= KQEMU_MAX_RAM_SIZE)
-		return KQEMU_EINVAL;
+	int error = kqemu_core_check_init(d);
+	if (error != 0)
+		return error;
 
 	const uint64_t pages = KQEMU_MIN_LOCKED_PAGES;
-	int error = kqemu_core_reserve_pages(pages);
+	error = kqemu_core_reserve_pages(pages);
 	if (error != 0)
 		return error;
 	void *mem = kqemu_os_alloc(sizeof(KqemuVm));
