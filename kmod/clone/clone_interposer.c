@@ -11,11 +11,10 @@
  * the calling pid.  proc mode's last close and exit hook are in
  * clone_proc.c.
  *
- * Locking: every entry point runs inside clone_enter()/clone_leave() and
- * holds no lock across the driver's call, at most a reference on its
- * record -- except native mode's forwarded calls on a file of its own,
- * which need neither (clone_native_*: the file pins its record, the
- * record pins the shim).
+ * Locking: every entry point runs inside clone_enter()/clone_leave(), from
+ * its first statement to its last, and holds no lock across the driver's
+ * call, at most a reference on its record (native mode's calls on a file
+ * of its own need none: the file pins its record, the record the shim).
  *
  * Design: docs/design.md §4, §6.
  */
@@ -50,6 +49,13 @@ static d_revoke_t	clone_interposer_revoke;
  * must still reach the driver, or the driver keeps that file's instance.
  * NULL if those are still ours (cannot happen: the slot is cleared only
  * after the restore; the caller then answers ENXIO).
+ *
+ * The caller leaves before that call, and makes it its last act (a tail
+ * call where the compiler makes one): detach may already have summed the
+ * counters, so a count held across the driver's call protects nothing,
+ * and the call can outlive this load of the module -- the next load maps
+ * the same addresses, and a late clone_leave() took its fresh counter to
+ * -1, refusing every later unload.
  */
 static __inline struct dev_ops *
 clone_interposer_current_ops(cdev_t dev, d_open_t *ours)
@@ -109,9 +115,8 @@ clone_interposer_open(struct dev_open_args *ap)
 
 	if (shim == NULL) {
 		now = clone_interposer_current_ops(dev, clone_interposer_open);
-		error = now != NULL ? now->d_open(ap) : ENXIO;
 		clone_leave(slot);
-		return (error);
+		return (now != NULL ? now->d_open(ap) : ENXIO);
 	}
 	/*
 	 * Between dev_ops_intercept() and our D_TRACKCLOSE, devfs would
@@ -204,10 +209,8 @@ clone_interposer_close(struct dev_close_args *ap)
 
 	if (shim == NULL) {
 		now = clone_interposer_current_ops(ap->a_head.a_dev, clone_interposer_open);
-		if (now != NULL)
-			error = now->d_close(ap);
 		clone_leave(slot);
-		return (error);
+		return (now != NULL ? now->d_close(ap) : 0);
 	}
 	if (shim->mode == CLONE_MODE_PROC) {
 		clone_proc_last_close(shim, ap->a_devtype);
@@ -247,9 +250,8 @@ clone_interposer_##fn(struct argtype *ap)				\
 	if (shim == NULL) {						\
 		now = clone_interposer_current_ops(dev,			\
 		    clone_interposer_open);				\
-		error = now != NULL ? now->d_##fn(ap) : ENXIO;		\
 		clone_leave(slot);					\
-		return (error);						\
+		return (now != NULL ? now->d_##fn(ap) : ENXIO);		\
 	}								\
 	rec = clone_interposer_rec(shim, ap->a_fp, &refd);		\
 	if (rec == NULL) {						\
@@ -275,26 +277,38 @@ clone_interposer_##fn(struct argtype *ap)				\
 									\
 /*									\
  * native mode: the file's cdevpriv is its record, referenced by the	\
- * file until after its last close, so it lives through the call; while \
- * it lives, detach refuses, so neither the in-flight count nor the	\
- * shim is needed.  The clone's ops are the driver's own (make_only_dev	\
- * with them).  A file without our cdevpriv (opened before attach)	\
- * takes the path above.  (A driver that sets cdevpriv itself cannot be \
- * wrapped in native mode: docs/design.md §4.)			\
+ * file until after its last close, so it lives through the call (and	\
+ * while it lives, detach refuses).  The clone's ops are the driver's	\
+ * own (make_only_dev with them).  A file without our cdevpriv (opened	\
+ * before attach, or while the shim was not loaded) takes the path	\
+ * above.  Counted from the first statement all the same: such a file	\
+ * has no record holding the module, and a thread inside		\
+ * devfs_get_cdevpriv uncounted would let detach drain, the module go	\
+ * and another load of it map the same addresses; the thread would then	\
+ * run the new load's code and leave its counter at -1 (every later	\
+ * unload refused), or run code not yet relocated.  (A driver that sets	\
+ * cdevpriv itself cannot be wrapped in native mode: docs/design.md §4.) \
  */									\
 static int								\
 clone_native_##fn(struct argtype *ap)					\
 {									\
+	int slot = clone_enter();					\
 	cdev_t dev = ap->a_head.a_dev, clone;				\
 	void *priv;							\
 	int error;							\
 									\
-	if (ap->a_fp == NULL || devfs_get_cdevpriv(ap->a_fp, &priv) != 0) \
-		return (clone_interposer_##fn(ap));			\
+	if (ap->a_fp == NULL || devfs_get_cdevpriv(ap->a_fp, &priv) != 0) { \
+		/* Counted twice while in there: the count never drops	\
+		 * to zero between the two. */				\
+		error = clone_interposer_##fn(ap);			\
+		clone_leave(slot);					\
+		return (error);						\
+	}								\
 	clone = clone_rec_op_call(priv);				\
 	ap->a_head.a_dev = clone;					\
 	error = clone->si_ops->d_##fn(ap);				\
 	ap->a_head.a_dev = dev;						\
+	clone_leave(slot);						\
 	return (error);							\
 }
 
@@ -319,9 +333,13 @@ clone_interposer_##fn(struct argtype *ap)				\
 	struct dev_ops *ops;						\
 	int error;							\
 									\
-	ops = shim != NULL ? shim->driver_ops :				\
-	    clone_interposer_current_ops(dev, clone_interposer_open);	\
-	error = ops != NULL ? ops->d_##fn(ap) : ENXIO;			\
+	if (shim == NULL) {						\
+		ops = clone_interposer_current_ops(dev,			\
+		    clone_interposer_open);				\
+		clone_leave(slot);					\
+		return (ops != NULL ? ops->d_##fn(ap) : ENXIO);		\
+	}								\
+	error = shim->driver_ops->d_##fn(ap);				\
 	clone_leave(slot);						\
 	return (error);							\
 }

@@ -26,9 +26,8 @@
  *    published after the shim is complete and cleared once the kernel no
  *    longer routes new calls to the shim.
  *  - clone_inflight[] (per-CPU-slot atomic counters, one cache line each)
- *    count threads inside any shim entry point (but native mode's
- *    forwarded calls on its own files, whose record pins the shim:
- *    clone_interposer.c).  Detach clears the shim's
+ *    count threads inside any shim entry point, native mode's fast path
+ *    included (clone_interposer.c says why).  Detach clears the shim's
  *    slot first and then waits for zero, the store-buffer protocol of
  *    clone_enter(): the shim is freed only once no thread can be inside
  *    it or still find it.  Per-slot, so no cache line is written by every
