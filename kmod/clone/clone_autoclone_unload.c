@@ -188,6 +188,9 @@ clone_autoclone_unload(struct clone_shim *shim)
 		 * between the first pass and (2). */
 		oops = dev_ops_intercept(shim->base, quiesce);
 		atomic_set_int(&quiesce->head.flags, D_QUICK);
+		/* A testing aid (0 by default): wait here, so a test can
+		 * open the device through a devfs mounted now. */
+		clone_sysctl_unload_hold(shim);
 		error = clone_lock_nodes(&vl);
 	}
 	if (error) {

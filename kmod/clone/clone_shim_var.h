@@ -88,6 +88,11 @@ struct clone_shim {
 	struct file		*base_owner;
 	u_int			base_held;	/* the instance is ours */
 	u_int			base_trying;	/* a thread is taking it */
+	/* A testing aid, autoclone only (debug.<name>.unload_hold_ms,
+	 * clone_sysctl.c): the unload waits this long with D_QUICK on the
+	 * device; unload_holding is 1 meanwhile. */
+	int			unload_hold_ms;
+	u_int			unload_holding;
 	char			name[64];
 };
 
@@ -236,5 +241,6 @@ void	clone_autoclone_unload_finish(struct clone_shim *shim);
 
 /* clone_sysctl.c */
 int	clone_sysctl_attach(struct clone_shim *shim, const char *name);
+void	clone_sysctl_unload_hold(struct clone_shim *shim);
 
 #endif /* CLONE_SHIM_VAR_H */

@@ -1,7 +1,8 @@
 /*
  * clone_sysctl.c - what a shim tells: the sysctl tree debug.<name>.*, the
  * statistics, the listing of live clones, the cost of one clone; and the
- * three limits, which root may change there (clone_shim_set_limit).
+ * three limits, which root may change there (clone_shim_set_limit); and
+ * a testing aid, autoclone's unload hold (unload_hold_ms).
  *
  * Owns: the shim's sysctl context (built at attach under the kernel's
  * "debug" node, SYSCTL_STATIC_CHILDREN(_debug); freed by clone_attach.c's
@@ -81,6 +82,58 @@ clone_sysctl_limit(SYSCTL_HANDLER_ARGS)
 	if (error || req->newptr == NULL)
 		return (error);
 	return (clone_shim_set_limit(arg1, arg2, v));
+}
+
+/*
+ * A testing aid, autoclone only: the unload waits unload_hold_ms with
+ * D_QUICK on the device and the existing nodes locked (between steps (2)
+ * and (3) of clone_autoclone_unload), so that a test can open the device
+ * itself through a devfs mounted meanwhile -- the stray file 5.8.1's
+ * D_QUICK open path hands out -- and check that it cannot reach the
+ * instance the shim holds.  0 (the default) never waits; at most
+ * CLONE_UNLOAD_HOLD_MAX_MS.
+ */
+#define CLONE_UNLOAD_HOLD_MAX_MS	10000
+
+static int
+clone_sysctl_hold_ms(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim *shim = arg1;
+	int v, error;
+
+	v = __atomic_load_n(&shim->unload_hold_ms, __ATOMIC_RELAXED);
+	error = sysctl_handle_int(oidp, &v, 0, req);
+	if (error || req->newptr == NULL)
+		return (error);
+	if (v < 0 || v > CLONE_UNLOAD_HOLD_MAX_MS)
+		return (EINVAL);
+	__atomic_store_n(&shim->unload_hold_ms, v, __ATOMIC_RELAXED);
+	return (0);
+}
+
+static int
+clone_sysctl_holding(SYSCTL_HANDLER_ARGS)
+{
+	struct clone_shim *shim = arg1;
+	int v = (int)__atomic_load_n(&shim->unload_holding, __ATOMIC_ACQUIRE);
+
+	return (SYSCTL_OUT(req, &v, sizeof(v)));
+}
+
+/* Called by the autoclone unload, by the unloading thread only. */
+void
+clone_sysctl_unload_hold(struct clone_shim *shim)
+{
+	int ms = __atomic_load_n(&shim->unload_hold_ms, __ATOMIC_RELAXED);
+	int ticks = (int)((long)ms * hz / 1000);
+
+	if (ms <= 0)
+		return;
+	kprintf("clone_shim: %s: unload held %d ms with D_QUICK on "
+	    "(unload_hold_ms, a testing aid)\n", shim->name, ms);
+	__atomic_store_n(&shim->unload_holding, 1, __ATOMIC_RELEASE);
+	tsleep(&shim->unload_holding, 0, "clnuhld", ticks > 0 ? ticks : 1);
+	__atomic_store_n(&shim->unload_holding, 0, __ATOMIC_RELEASE);
 }
 
 static int
@@ -166,6 +219,17 @@ clone_sysctl_attach(struct clone_shim *shim, const char *name)
 	    CTLTYPE_INT | CTLFLAG_RW, shim, CLONE_SHIM_MAX_TOTAL,
 	    clone_sysctl_limit, "I", "clones in all, EAGAIN beyond; "
 	    "-1: no limit (write 0 for the default, 4096)");
+	if (shim->mode == CLONE_MODE_AUTOCLONE) {
+		SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO,
+		    "unload_hold_ms", CTLTYPE_INT | CTLFLAG_RW, shim, 0,
+		    clone_sysctl_hold_ms, "I", "testing aid: the unload "
+		    "waits this long with D_QUICK on (0: never, at most "
+		    "10000)");
+		SYSCTL_ADD_PROC(&shim->sysctl_ctx, kids, OID_AUTO,
+		    "unload_holding", CTLTYPE_INT | CTLFLAG_RD, shim, 0,
+		    clone_sysctl_holding, "I", "1 while the unload waits "
+		    "(unload_hold_ms)");
+	}
 	return (0);
 }
 

@@ -6,7 +6,8 @@
  * Owns: kqemu_ops, kqemu_lk, kqemu_holds, kqemu_unloading and kqemu_dev
  * (the /dev/kqemu cdev, made and destroyed by kqemu_module.c); per cdev,
  * si_drv1 (its VM instance) and si_drv2 (the file whose open made it: the
- * only one whose close deletes it; NULL when the kernel passes no fp).
+ * only one whose close deletes it and whose requests reach it; NULL when
+ * the kernel passes no fp).
  *
  * Single-instance semantics, on purpose: a cdev's VM instance lives in its
  * si_drv1.  The first open (which must allow writing: else EPERM) creates
@@ -21,8 +22,9 @@
  * The core is entered under it only to create an instance or count the
  * live ones (order: kqemu_lk, then the core's driver lock).  d_ioctl takes
  * no glue lock: the cdev's instance cannot be deleted while an ioctl runs
- * on it, because d_close only comes on the last close of the one file
- * whose open created it, and an ioctl holds a reference on that file.
+ * on it, because only the file whose open created it reaches it (the
+ * owner check in kqemu_ioctl), d_close deletes it only on that file's
+ * last close, and an ioctl holds a reference on that file.
  * The device is D_MPSAFE and D_TRACKCLOSE: d_close comes once per open
  * file description (its last fdrop) rather than when devfs's open count
  * says the device's last close -- a count a close racing a close-then-
@@ -119,8 +121,23 @@ kqemu_close(struct dev_close_args *ap)
 static int
 kqemu_ioctl(struct dev_ioctl_args *ap)
 {
-	struct kqemu_instance *inst = ap->a_head.a_dev->si_drv1;
+	cdev_t dev = ap->a_head.a_dev;
+	struct kqemu_instance *inst;
 
+	/*
+	 * The owner rule, for requests: only the file whose open created the
+	 * instance reaches it.  Another file on the cdev (a stray of 5.8.1's
+	 * D_QUICK open path, one a wrapper opened and that outlived it, or
+	 * any file on a device whose instance was opened in the kernel
+	 * without one) has no instance: ENXIO.  The owner's own reference
+	 * keeps si_drv2 and si_drv1 stable while it asks (kqemu_close runs
+	 * only on its last close); no lock.  No fp (before 3.8, or the
+	 * kernel's own VOP_IOCTL): nothing to tell files apart, no check.
+	 */
+	if (ap->a_fp != NULL &&
+	    __atomic_load_n(&dev->si_drv2, __ATOMIC_ACQUIRE) != ap->a_fp)
+		return (ENXIO);
+	inst = dev->si_drv1;
 	if (inst == NULL)
 		return (ENXIO);
 	return (kqemu_core_ioctl(inst, ap->a_cmd, ap->a_data));

@@ -308,6 +308,80 @@ ATF_TC_BODY(unload__quiesce_wait_bounded, tc)
 	ct_shutdown_clean();
 }
 
+/* The testing aid debug.<shim>.unload_hold_ms (autoclone only). */
+static int
+life_set_hold(int ms)
+{
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s.unload_hold_ms", T->sysctl);
+	return (hk_sysctl(name, NULL, NULL, &ms, sizeof(ms)));
+}
+
+struct life_unloader {
+	atomic_int	done;
+	int		error;
+};
+
+static void *
+life_unload(void *arg)
+{
+	struct life_unloader *u = arg;
+
+	u->error = ct_unload_shim(T);
+	atomic_store(&u->done, 1);
+	return (NULL);
+}
+
+ATF_TC(unload__hold_knob_waits_in_quick_window);
+ATF_TC_HEAD(unload__hold_knob_waits_in_quick_window, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "autoclone's testing aid: with unload_hold_ms set (root only, 0 "
+	    "to 10000, EINVAL beyond) the unload waits that long inside its "
+	    "D_QUICK window, unload_holding says 1 meanwhile, the instance "
+	    "the shim holds stays, and the unload then completes with "
+	    "nothing left");
+}
+ATF_TC_BODY(unload__hold_knob_waits_in_quick_window, tc)
+{
+	struct life_unloader u;
+	struct ct_proc a;
+	pthread_t th;
+	long deadline;
+	int e;
+
+	boot_load();
+	ATF_CHECK_EQ(ct_stat(T, "unload_hold_ms"), 0);
+	ATF_CHECK_EQ(ct_stat(T, "unload_holding"), 0);
+	ATF_CHECK_EQ(life_set_hold(10001), EINVAL);
+	ATF_CHECK_EQ(life_set_hold(-1), EINVAL);
+	ct_proc_new(&a, 1000);
+	ct_enter(&a);
+	e = life_set_hold(100);
+	ct_leave();
+	ATF_CHECK_EQ_MSG(e, EPERM, "a non-root write: %d", e);
+	ATF_CHECK_EQ(ct_stat(T, "unload_hold_ms"), 0);
+	ATF_REQUIRE_EQ(life_set_hold(300), 0);
+	ATF_CHECK_EQ(ct_stat(T, "unload_hold_ms"), 300);
+	memset(&u, 0, sizeof(u));
+	ATF_REQUIRE_EQ(pthread_create(&th, NULL, life_unload, &u), 0);
+	deadline = now_ms() + 5000;
+	while (ct_stat(T, "unload_holding") != 1 && !atomic_load(&u.done) &&
+	    now_ms() < deadline)
+		usleep(1000);
+	ATF_CHECK_EQ_MSG(ct_stat(T, "unload_holding"), 1,
+	    "the unload never held (done %d)", atomic_load(&u.done));
+	ATF_CHECK_EQ(ct_instances(), 1);
+	ATF_CHECK(!atomic_load(&u.done));
+	pthread_join(th, NULL);
+	ATF_CHECK_EQ(u.error, 0);
+	ATF_CHECK(!hk_kld_isloaded(T->shim));
+	ATF_CHECK_EQ(ct_instances(), 0);
+	ATF_REQUIRE_EQ(hk_proc_exit(a.p, 0), 0);
+	ct_shutdown_clean();
+}
+
 static atf_error_t
 life_add_tcs(atf_tp_t *tp)
 {
@@ -317,6 +391,7 @@ life_add_tcs(atf_tp_t *tp)
 		ATF_TP_ADD_TC(tp, attach__held_instance_has_shims_owner);
 		ATF_TP_ADD_TC(tp,
 		    autoclone__clone_node_takes_rule_attributes);
+		ATF_TP_ADD_TC(tp, unload__hold_knob_waits_in_quick_window);
 	}
 	/* autoclone forwards no call through the shim: nothing to block;
 	 * proc mode refuses every unload at once (its exit hook). */

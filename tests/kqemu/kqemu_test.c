@@ -1071,6 +1071,40 @@ ATF_TC_BODY(close__stray_file_keeps_instance, tc)
 	h_end();
 }
 
+ATF_TC(ioctl__stray_file_enxio);
+ATF_TC_HEAD(ioctl__stray_file_enxio, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "A file that did not create the "
+	    "instance (5.8.1's D_QUICK open path hands one out although "
+	    "d_open said EBUSY) has none: GET_VERSION, INIT and EXEC through "
+	    "it get ENXIO and never reach the instance of the file that did, "
+	    "which then runs the whole QEMU sequence (its INIT was not taken)");
+}
+ATF_TC_BODY(ioctl__stray_file_enxio, tc)
+{
+	struct kqs_vm vm;
+	struct kqs_result res;
+	int fd1, fd2 = -1, version = 0;
+
+	h_boot("conform", NULL);
+	ATF_REQUIRE_EQ(hk_setenv("h_twin.quick", "1"), 0);
+	h_load_twin("1", "1");
+	h_vm(&vm);
+	fd1 = h_open("/dev/kqemu");
+	ATF_REQUIRE_EQ(hk_open("/dev/kqemu", O_RDWR, &fd2), 0);
+	ATF_CHECK_EQ(kqs_get_version(h_ioctl, &fd2, &vm, &version), ENXIO);
+	ATF_CHECK_EQ(kqs_init(h_ioctl, &fd2, &vm), ENXIO);
+	ATF_CHECK_EQ(hk_ioctl(fd2, KQEMU_IOC_EXEC, &vm.args->cpu), ENXIO);
+	ATF_CHECK_EQ(h_stat("hw.kqemu.inits"), 0);
+	ATF_REQUIRE_EQ(hk_close(fd2), 0);
+	h_require_seq(fd1, &vm, 10, &res);
+	ATF_REQUIRE_EQ(hk_close(fd1), 0);
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 0);
+	h_unload_twin_and_kqemu();
+	h_end();
+	kqs_vm_free(&vm);
+}
+
 ATF_TC(twin__isolation);
 ATF_TC_HEAD(twin__isolation, tc)
 {
@@ -1424,6 +1458,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, alloc__fail_every_point);
 	ATF_TP_ADD_TC(tp, twin__isolation);
 	ATF_TP_ADD_TC(tp, close__stray_file_keeps_instance);
+	ATF_TP_ADD_TC(tp, ioctl__stray_file_enxio);
 	ATF_TP_ADD_TC(tp, twin__budget_shared);
 	ATF_TP_ADD_TC(tp, unload__refused_while_held);
 	ATF_TP_ADD_TC(tp, unload__refused_while_intercepted);

@@ -763,6 +763,160 @@ out:
 	return (why);
 }
 
+/*
+ * autoclone: the instance the shim holds on the device itself is owned by
+ * a file of the shim's own (issue 13).  The only file on the device itself
+ * a user can get is a stray of 5.8.1's D_QUICK open path: an open through
+ * a devfs mounted while the autoclone unload has D_QUICK on (kqemu says
+ * EBUSY, devfs drops it and hands the file out).  That window is a few
+ * microseconds; the shim's testing aid debug.kqemu_clone.unload_hold_ms
+ * keeps the unload in it, so the stray is made every time, not by luck:
+ * its GET_VERSION, INIT and EXEC get kqemu's ENXIO (the file has no
+ * instance), its close leaves the held instance alone
+ * (hw.kqemu.instances stays 1), and the unload then completes with no
+ * instance left.  kqemu_clone is loaded again after.
+ */
+#define STRAY_MNT	"/tmp/kqmnt/stray"
+#define STRAY_HOLD_MS	3000
+
+static long
+stray_instances(void)
+{
+	long v = -1;
+
+	sysctl_int("hw.kqemu.instances", &v);
+	return (v);
+}
+
+/* One request through the stray: NULL if it got -1/ENXIO. */
+static const char *
+stray_call(int fd, unsigned long cmd, void *arg, const char *what)
+{
+	int r, e;
+
+	errno = 0;
+	r = ioctl(fd, cmd, arg);
+	e = errno;
+	if (r != -1 || e != ENXIO)
+		return t_fail("the stray's %s reached the instance the shim "
+		    "holds: got %d/%s, want -1/ENXIO", what, r, strerror(e));
+	return (NULL);
+}
+
+/* The stray's part, while the unload holds; the first failure or NULL. */
+static const char *
+stray_in_window(void)
+{
+	struct kqemu_cpu_state cs;
+	struct qvm vm;
+	const char *why;
+	long n, holding = -1;
+	int fd, v = 0;
+
+	if (mount("devfs", STRAY_MNT, 0, NULL) != 0)
+		return t_fail("mount devfs on %s: %s", STRAY_MNT, strerror(errno));
+	fd = kqt_wait_node(STRAY_MNT "/kqemu", O_RDWR, 1000);
+	if (fd < 0)
+		return t_fail("open %s/kqemu while the unload holds D_QUICK: %s "
+		    "(no stray made)", STRAY_MNT, strerror(errno));
+	if (qvm_alloc(&vm, 64) != 0) {
+		close(fd);
+		return t_fail("mmap");
+	}
+	memset(&cs, 0, sizeof(cs));
+	if ((why = stray_call(fd, KQEMU_IOC_GET_VERSION, &v, "GET_VERSION")) ==
+	    NULL &&
+	    (why = stray_call(fd, KQEMU_IOC_INIT, &vm.init, "INIT")) == NULL &&
+	    (why = stray_call(fd, KQEMU_IOC_EXEC, &cs, "EXEC")) == NULL &&
+	    (n = stray_instances()) != 1)
+		why = t_fail("hw.kqemu.instances = %ld with the stray open, want "
+		    "1 (the shim's)", n);
+	close(fd);
+	qvm_free(&vm);
+	if (why != NULL)
+		return (why);
+	if ((n = stray_instances()) != 1)
+		return t_fail("the stray's close deleted the instance the shim "
+		    "holds: hw.kqemu.instances = %ld, want 1", n);
+	if (sysctl_int("debug.kqemu_clone.unload_holding", &holding) != 0 ||
+	    holding != 1)
+		return t_fail("the unload's hold ended before the stray was done "
+		    "(holding %ld): raise STRAY_HOLD_MS", holding);
+	return (NULL);
+}
+
+static const char *
+unload_stray_cannot_touch_held(void)
+{
+	const char *why, *fail;
+	long holding = 0, n, deadline;
+	int st = 0, fd;
+	pid_t pid;
+
+	if (strcmp(mode, "autoclone") != 0)
+		return t_skip("mode %s holds no instance with D_QUICK windows",
+		    mode[0] ? mode : "default");
+	if (!kqt_loaded("kqemu_clone"))
+		CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s",
+		    strerror(errno));
+	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	CHECK((n = stray_instances()) == 1, "hw.kqemu.instances = %ld before, "
+	    "want 1 (the instance the shim holds)", n);
+	CHECK_ERR(sysctl_set_int("debug.kqemu_clone.unload_hold_ms", 10001),
+	    EINVAL, "unload_hold_ms beyond 10000");
+	if ((why = mounts_prepare()) != NULL)
+		return t_skip("%s", why);
+	if (mkdir(STRAY_MNT, 0755) != 0 && errno != EEXIST) {
+		mounts_clean(0);
+		return t_fail("mkdir %s: %s", STRAY_MNT, strerror(errno));
+	}
+	if (sysctl_set_int("debug.kqemu_clone.unload_hold_ms", STRAY_HOLD_MS)
+	    != 0) {
+		fail = t_fail("set unload_hold_ms: %s", strerror(errno));
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		fail = t_fail("fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		_exit(kqt_unload("kqemu_clone") == 0 ? 0 : (errno & 0x7f) + 1);
+	deadline = now_ms() + 5000;
+	while ((sysctl_int("debug.kqemu_clone.unload_holding", &holding) != 0 ||
+	    holding != 1) && now_ms() < deadline)
+		sleep_ms(5);
+	if (holding != 1)
+		fail = t_fail("the unload never held (unload_holding %ld)",
+		    holding);
+	else
+		fail = stray_in_window();
+	waitpid(pid, &st, 0);
+	if (fail == NULL && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+		fail = t_fail("kldunload kqemu_clone after the stray: status %#x "
+		    "(exit %d: errno + 1)", st, WEXITSTATUS(st));
+	if (fail == NULL && kqt_loaded("kqemu_clone"))
+		fail = t_fail("kqemu_clone still loaded after its unload returned");
+	if (fail == NULL && (n = stray_instances()) != 0)
+		fail = t_fail("hw.kqemu.instances = %ld after the unload, want 0",
+		    n);
+out:
+	unmount(STRAY_MNT, 0);
+	rmdir(STRAY_MNT);
+	mounts_clean(0);
+	if (fail != NULL)
+		return (fail);
+	/* Back for the cases after this one. */
+	CHECK(kqt_load("kqemu_clone") > 0, "kldload kqemu_clone: %s", strerror(errno));
+	fd = kqt_wait_node(DEV, O_RDWR, 3000);
+	CHECK(fd >= 0, "open after reload: %s", strerror(errno));
+	close(fd);
+	CHECK(live_becomes(0) == 0, "live = %ld", stat_of("live"));
+	CHECK((n = stray_instances()) == 1, "hw.kqemu.instances = %ld after reload",
+	    n);
+	return (NULL);
+}
+
 /* Operations kqemu does not implement, through a clone: an errno, never a
  * panic (each is forwarded to kqemu's dev_ops or its defaults). */
 static const char *
@@ -895,6 +1049,8 @@ static const struct kqt_case clone_cases[] = {
 	{ "attach__load_while_bare_kqemu_open", attach_over_raw_open, 0 },
 	{ "unload__autoclone_with_20_devfs_mounts", unload_many_devfs, 0 },
 	{ "open__clone_node_takes_devfs_rule_attributes", devfs_rule_clone_node, 0 },
+	{ "unload__stray_in_quick_window_cannot_use_held_instance",
+	    unload_stray_cannot_touch_held, 0 },
 	{ "unload__three_load_cycles", cycles, 0 },
 	{ NULL, NULL, 0 },
 };
