@@ -339,9 +339,8 @@ ATF_TC_HEAD(unload__hold_knob_waits_in_quick_window, tc)
 	atf_tc_set_md_var(tc, "descr",
 	    "autoclone's testing aid: with unload_hold_ms set (root only, 0 "
 	    "to 10000, EINVAL beyond) the unload waits that long inside its "
-	    "D_QUICK window, unload_holding says 1 meanwhile, the instance "
-	    "the shim holds stays, and the unload then completes with "
-	    "nothing left");
+	    "D_QUICK window, unload_holding says 1 meanwhile, and the "
+	    "unload then completes with nothing left");
 }
 ATF_TC_BODY(unload__hold_knob_waits_in_quick_window, tc)
 {
@@ -372,7 +371,9 @@ ATF_TC_BODY(unload__hold_knob_waits_in_quick_window, tc)
 		usleep(1000);
 	ATF_CHECK_EQ_MSG(ct_stat(T, "unload_holding"), 1,
 	    "the unload never held (done %d)", atomic_load(&u.done));
-	ATF_CHECK_EQ(ct_instances(), 1);
+	/* (hsingle's instance count is read without its lock: not while
+	 * the unloader may release the instance; the real-kernel case
+	 * checks the held instance in the window.) */
 	ATF_CHECK(!atomic_load(&u.done));
 	pthread_join(th, NULL);
 	ATF_CHECK_EQ(u.error, 0);
