@@ -9,9 +9,11 @@
  * none; clone_shim_set_limit changes one later, under the core's table
  * lock).
  *
- * What outlives a detach, on purpose: one struct dev_ops in the kernel's
- * devbuf type (the interposer, or autoclone's quiesce copy), because a
- * thread that loaded si_ops before the restore may still read it.
+ * What outlives a detach, on purpose: one allocation in the kernel's
+ * devbuf type (the interposer; or autoclone's clone and quiesce ops,
+ * struct clone_autoclone_ops), because a thread that loaded si_ops before
+ * the restore may still read it, and a destroyed clone cdev a vnode still
+ * references keeps its ops (clone_autoclone_ops_retire).
  *
  * Locking: attach and detach run from module events, which the kernel
  * linker serialises; they are the only writers of clone_shims[].
@@ -128,7 +130,7 @@ clone_finalize(void *ctx, struct clone_rec *rec)
 		shim->driver_ops->d_close(&ca);
 	if (shim->mode == CLONE_MODE_AUTOCLONE) {
 		/* Its node goes on the devfs thread; detach's devfs_config()
-		 * waits for that before autoclone_ops can go. */
+		 * waits for that before it retires the clone ops. */
 		destroy_dev(clone);
 		devfs_clone_bitmap_put(&shim->bitmap, unit);
 	} else {
@@ -164,6 +166,7 @@ clone_shim_free(struct clone_shim *shim)
 		clone_core_destroy(shim->core);
 	if (shim->interposer_ops != NULL)		/* never installed */
 		kfree(shim->interposer_ops, M_DEVBUF);
+	clone_autoclone_ops_free(shim);		/* not retired: never used */
 	if (shim->base_owner != NULL)
 		kfree(shim->base_owner, M_CLONESHIM);
 	kfree(shim, M_CLONESHIM);
@@ -241,7 +244,10 @@ clone_shim_attach(struct cdev *dev, const struct clone_shim_params *params,
 		}
 	}
 	if (mode == CLONE_MODE_AUTOCLONE) {
-		clone_autoclone_init_ops(shim);
+		if ((error = clone_autoclone_ops_new(shim)) != 0) {
+			clone_shim_free(shim);
+			return (error);
+		}
 		/* Hold the base instance: an open devfs does not clone (limit
 		 * refused, no fp) then gets the driver's own EBUSY.  If a file
 		 * has the device open, it keeps it; the handler takes the

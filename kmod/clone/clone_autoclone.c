@@ -6,14 +6,19 @@
  * are ours, so read, write, ioctl and mmap reach the driver with nothing
  * in between.  The clone goes from its own last close.
  *
- * Owns: the clone handler, autoclone_ops, the units (a devfs clone bitmap) and
+ * Owns: the clone handler, autoclone's dev_ops (struct clone_autoclone_ops:
+ * the clone nodes' and the unload's quiesce copy, in the kernel's devbuf,
+ * never freed, retired at detach), the units (a devfs clone bitmap) and
  * the reaping of records whose node devfs never opened.  The unload
  * protocol is in clone_autoclone_unload.c.
  *
  * Locking: every entry point runs inside clone_enter()/clone_leave(); the
  * handler runs in the opener's context inside devfs_clone().  A clone's
- * ops lead to its shim (clone_autoclone_shim) without the shim table: a clone
- * cdev exists only while its shim does (detach waits for every destroy).
+ * d_open and d_close find its shim in the shim table by the cdev's ops
+ * (clone_autoclone_shim), after clone_enter(), never from the ops' address
+ * alone: a destroyed clone cdev outlives its shim while a vnode references
+ * it, and an open of the node by name may reach d_open after the shim
+ * detached (docs/design.md §7.3).
  *
  * Design: docs/design.md §4.
  */
@@ -106,7 +111,7 @@ clone_autoclone_handler(struct dev_clone_args *ap)
 		clone_leave(slot);
 		return (EAGAIN);
 	}
-	clone = make_only_dev(&shim->autoclone_ops, unit, base->si_uid,
+	clone = make_only_dev(&shim->autoclone->clone, unit, base->si_uid,
 	    base->si_gid, base->si_perms, "%s%d", shim->name, unit);
 	clone_rec_set_dev(rec, clone, unit, base);
 	error = clone_core_publish(shim->core, rec, clone);
@@ -122,11 +127,28 @@ clone_autoclone_handler(struct dev_clone_args *ap)
 	return (0);
 }
 
+/*
+ * The attached shim whose clones carry clone's ops, or NULL: the shim
+ * detached (an open of a destroyed clone's node by name, which holds the
+ * node's vnode and so the cdev, reached d_open after the unload's quiesce
+ * wait).  Only after clone_enter(), so detach either waits for this
+ * thread or this thread finds no shim (the protocol of clone_enter).  The
+ * ops are never freed, so no later load's shim has the same ones.
+ */
 static struct clone_shim *
 clone_autoclone_shim(cdev_t clone)
 {
-	return ((struct clone_shim *)((char *)clone->si_ops -
-	    __builtin_offsetof(struct clone_shim, autoclone_ops)));
+	struct dev_ops *ops = clone->si_ops;
+	struct clone_shim *s;
+	int i;
+
+	for (i = 0; i < CLONE_MAX_SHIMS; i++) {
+		s = clone_shim_slot(i);
+		if (s != NULL && s->autoclone != NULL &&
+		    &s->autoclone->clone == ops)
+			return (s);
+	}
+	return (NULL);
 }
 
 /*
@@ -176,10 +198,13 @@ clone_autoclone_open(struct dev_open_args *ap)
 	int slot = clone_enter();
 	cdev_t clone = ap->a_head.a_dev;
 	struct clone_shim *shim = clone_autoclone_shim(clone);
-	struct clone_rec *rec = clone_core_lookup(shim->core, clone);
+	struct clone_rec *rec;
 	int error;
 
-	if (rec == NULL) {
+	/* No shim, or no record: a node opened by name whose clone went
+	 * (its last close came first), with or without its shim. */
+	if (shim == NULL ||
+	    (rec = clone_core_lookup(shim->core, clone)) == NULL) {
 		clone_leave(slot);
 		return (ENXIO);
 	}
@@ -225,21 +250,82 @@ clone_autoclone_close(struct dev_close_args *ap)
 	cdev_t clone = ap->a_head.a_dev;
 	struct clone_shim *shim = clone_autoclone_shim(clone);
 
-	clone_unpublish_and_rele(shim, clone, ap->a_fflag, ap->a_devtype,
-	    ap->a_fp);
+	/* An open file has a record, which keeps the shim attached: never
+	 * NULL here, checked all the same. */
+	if (shim != NULL)
+		clone_unpublish_and_rele(shim, clone, ap->a_fflag,
+		    ap->a_devtype, ap->a_fp);
 	clone_leave(slot);
 	return (0);
 }
 
-/* autoclone_ops: the driver's own ops, with our d_open/d_close and without
- * D_TRACKCLOSE (a clone has one file) or D_QUICK. */
-void
-clone_autoclone_init_ops(struct clone_shim *shim)
+/*
+ * autoclone's dev_ops, made at attach: the clone nodes' (the driver's own
+ * ops with our d_open/d_close, without D_TRACKCLOSE -- a clone has one
+ * file -- or D_QUICK) and the unload's quiesce copy (filled by
+ * clone_autoclone_unload).  In the kernel's devbuf type, not this
+ * module's: they outlive the shim and the module (one pair per load).
+ * ENOMEM, or 0.
+ */
+int
+clone_autoclone_ops_new(struct clone_shim *shim)
 {
-	shim->autoclone_ops = *shim->driver_ops;
-	shim->autoclone_ops.head.refs = 0;
-	shim->autoclone_ops.head.id = 0;
-	shim->autoclone_ops.head.flags &= ~(D_TRACKCLOSE | D_QUICK);
-	shim->autoclone_ops.d_open = clone_autoclone_open;
-	shim->autoclone_ops.d_close = clone_autoclone_close;
+	struct clone_autoclone_ops *ao;
+
+	ao = kmalloc(sizeof(*ao), M_DEVBUF, M_WAITOK | M_NULLOK | M_ZERO);
+	if (ao == NULL)
+		return (ENOMEM);
+	ao->clone = *shim->driver_ops;
+	ao->clone.head.refs = 0;
+	ao->clone.head.id = 0;
+	ao->clone.head.flags &= ~(D_TRACKCLOSE | D_QUICK);
+	ao->clone.d_open = clone_autoclone_open;
+	ao->clone.d_close = clone_autoclone_close;
+	/* The driver's own ops, no shim code; dev_ops_intercept takes the
+	 * driver's flags into it at each unload, the unload adds D_QUICK. */
+	ao->quiesce = *shim->driver_ops;
+	ao->quiesce.head.refs = 0;
+	ao->quiesce.head.id = 0;
+	shim->autoclone = ao;
+	return (0);
+}
+
+/* An attach that failed: no cdev was ever made with them. */
+void
+clone_autoclone_ops_free(struct clone_shim *shim)
+{
+	if (shim->autoclone != NULL)
+		kfree(shim->autoclone, M_DEVBUF);
+	shim->autoclone = NULL;
+}
+
+/*
+ * Detach, once no entry point of the shim runs and every clone's
+ * destroy_dev() has been processed: a destroyed clone cdev may still be
+ * referenced (a vnode of an open of its node by name, which calls d_open
+ * later; the cdev's last release hands its ops to devfs_release_ops), so
+ * the clone ops stay, leading to the kernel's own defaults (d_open says
+ * ENODEV, as for a device that is gone) instead of this module's code or
+ * the driver's, which may unload next.  One pointer store per operation:
+ * a reader sees each either old or new.  What no module closes: a thread
+ * that loaded d_open before the store and calls it after the module is
+ * gone (docs/design.md §6).  The pair is left to the kernel.
+ */
+void
+clone_autoclone_ops_retire(struct clone_shim *shim)
+{
+	struct dev_ops dead;
+	void **from, **to;
+	size_t off;
+
+	bzero(&dead, sizeof(dead));
+	compile_dev_ops(&dead);		/* every d_* the kernel's default */
+	for (off = __builtin_offsetof(struct dev_ops, dev_ops_first_field);
+	    off <= __builtin_offsetof(struct dev_ops, dev_ops_last_field);
+	    off += sizeof(void *)) {
+		from = (void **)((char *)&dead + off);
+		to = (void **)((char *)&shim->autoclone->clone + off);
+		__atomic_store_n(to, *from, __ATOMIC_RELEASE);
+	}
+	shim->autoclone = NULL;
 }

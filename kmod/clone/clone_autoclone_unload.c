@@ -4,8 +4,9 @@
  * of devfs_clone() (docs/devfs-clone-bug.md has the proof).
  *
  * Owns: the locking of the node <name>'s vnode in every devfs mount, however
- * many (one mount on the host kernel, CLONE_HOST_BUILD), the quiesce copy of the
- * driver's ops, and the order of the steps.
+ * many (one mount on the host kernel, CLONE_HOST_BUILD), the use of the
+ * quiesce copy of the driver's ops (made at attach with the clone ops,
+ * clone_autoclone.c), and the order of the steps.
  *
  * Locking: runs from detach (module event, serialised by the kernel
  * linker) with the core marked detaching and no record live.  The vnode
@@ -161,14 +162,9 @@ clone_autoclone_unload(struct clone_shim *shim)
 	/* The quiesce copy: the driver's own ops (no shim code) plus
 	 * D_QUICK.  It lives in the kernel's M_DEVBUF, not in this module's
 	 * type, and is never freed: a thread that read si_ops before the
-	 * restore below may still read it (one struct dev_ops per unload). */
-	quiesce = kmalloc(sizeof(*quiesce), M_DEVBUF,
-	    M_WAITOK | M_NULLOK);
-	if (quiesce == NULL)
-		return (ENOMEM);
-	*quiesce = *shim->driver_ops;
-	quiesce->head.refs = 0;
-	quiesce->head.id = 0;
+	 * restore below may still read it (one per load, made at attach:
+	 * an unload refused and tried again uses the same one). */
+	quiesce = &shim->autoclone->quiesce;
 
 	/* (1) Lock <name>'s vnode in every devfs mount.  An opener tests
 	 * D_QUICK holding that lock (shared) and keeps it, exclusive after
@@ -196,8 +192,6 @@ clone_autoclone_unload(struct clone_shim *shim)
 	if (error) {
 		if (oops != NULL)
 			dev_ops_restore(shim->base, oops);
-		else
-			kfree(quiesce, M_DEVBUF);	/* never published */
 		clone_unlock_nodes(&vl);
 		return (error == ENOMEM ? ENOMEM : EBUSY);
 	}
@@ -232,9 +226,12 @@ clone_autoclone_unload_undo(struct clone_shim *shim)
 void
 clone_autoclone_unload_finish(struct clone_shim *shim)
 {
-	/* (8) Every destroy_dev() of a clone has been processed: no cdev
-	 * points at autoclone_ops any more. */
+	/* (8) Every destroy_dev() of a clone has been processed: no devfs
+	 * node leads to a clone cdev any more.  A cdev a vnode still
+	 * references keeps the clone ops, which stop leading into this
+	 * module (clone_autoclone_ops_retire). */
 	devfs_config();
+	clone_autoclone_ops_retire(shim);
 	clone_rele_base(shim);
 	devfs_clone_bitmap_uninit(&shim->bitmap);
 }

@@ -75,7 +75,7 @@ struct clone_shim {
 	struct clone_core	*core;
 	struct dev_ops		*driver_ops;	/* the driver's own ops */
 	struct dev_ops		*interposer_ops; /* fp, native, proc */
-	struct dev_ops		autoclone_ops;	/* a clone node's ops */
+	struct clone_autoclone_ops *autoclone;	/* autoclone's dev_ops */
 	struct devfs_bitmap	bitmap;		/* autoclone units */
 	u_int			next_serial;	/* interposer clone names */
 	struct sysctl_ctx_list	sysctl_ctx;
@@ -94,6 +94,17 @@ struct clone_shim {
 	int			unload_hold_ms;
 	u_int			unload_holding;
 	char			name[64];
+};
+
+/*
+ * autoclone's two dev_ops, in the kernel's devbuf type and never freed
+ * (clone_autoclone.c): a destroyed clone cdev outlives the shim while a
+ * vnode references it, and its si_ops is still read by an opener of that
+ * node; a base cdev's reader may still hold the quiesce copy.
+ */
+struct clone_autoclone_ops {
+	struct dev_ops		clone;		/* every clone node's */
+	struct dev_ops		quiesce;	/* the unload's D_QUICK copy */
 };
 
 struct clone_inflight {
@@ -230,7 +241,9 @@ int	clone_proc_may_unhook(void);
 void	clone_unhook_exit(void);
 
 /* clone_autoclone.c */
-void	clone_autoclone_init_ops(struct clone_shim *shim);
+int	clone_autoclone_ops_new(struct clone_shim *shim);
+void	clone_autoclone_ops_free(struct clone_shim *shim);
+void	clone_autoclone_ops_retire(struct clone_shim *shim);
 int	clone_autoclone_reap_orphans(struct clone_shim *shim);
 d_clone_t clone_autoclone_handler;
 

@@ -249,6 +249,12 @@ const char *hk_addr_module_name(const void *addr);
  * instead and the handler's clone has no node (an orphan). 0 disables. */
 int hk_fail_clone_node(int n);
 
+/* devfs_spec_open's d_open call: pause(devname) is called by the opening
+ * thread after it unlocked the node's vnode (which it still references, and
+ * so the cdev) and before dev_dopen, so a test can stall an opener there
+ * while the cdev is destroyed and its module unloads; NULL disables. */
+void hk_set_devfs_open_pause(void (*pause)(const char *devname));
+
 /* Wait until the devfs thread has processed everything queued (devfs_config). */
 void hk_devfs_sync(void);
 

@@ -948,6 +948,15 @@ stdopen(struct vnode *vp)
 	vref(vp);
 }
 
+/* Tests: hk_set_devfs_open_pause (hk.h). */
+static void (*volatile open_pause)(const char *devname);
+
+void
+hk_set_devfs_open_pause(void (*pause)(const char *devname))
+{
+	open_pause = pause;
+}
+
 /*
  * devfs_spec_open.  vp is locked shared by the caller and stays locked
  * (shared or exclusive) on return; *fvpp is the vnode the file now holds
@@ -957,6 +966,7 @@ static int
 devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
     struct file *vop_fp, struct file *dev_fp, struct vnode **fvpp, int quick)
 {
+	void (*pause)(const char *);
 	struct vnode *orig_vp = NULL, *nvp;
 	struct devfs_node *node, *newnode;
 	char name[SPECNAMELEN + 1];
@@ -1019,6 +1029,10 @@ devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
 		dev->si_iosize_max = MAXPHYS;
 
 	vn_unlock(vp);
+	/* Tests: the opener holds the node's vnode (and so its cdev) and has
+	 * not called d_open yet (a CPU that lost its time slice). */
+	if ((pause = open_pause) != NULL)
+		pause(dev->si_name);
 	error = dev_dopen(dev, mode, S_IFCHR, cred, dev_fp, vp);
 	vn_lock(vp, LK_EXCLUSIVE | LK_RETRY);
 	if (error) {
