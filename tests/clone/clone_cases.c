@@ -1766,6 +1766,135 @@ ATF_TC_BODY(autoclone__open_by_name_outlives_unload, tc)
 	ct_shutdown_clean();
 }
 
+/* autoclone: opens of clone nodes by name racing the clones' closes and
+ * the shim's unloads. */
+struct bn_arg {
+	struct ct_proc p;
+	atomic_int *stop;
+	atomic_long *tries;	/* opens by name */
+	atomic_long *gone;	/* ... that reached a gone clone's d_open */
+	atomic_long *unloaded;	/* ... whose shim had unloaded meanwhile */
+	int byname;
+};
+static struct hk_proc *volatile bn_slow[2];	/* the openers by name */
+
+/* An opener by name loses its CPU for 3 ms before d_open, holding the
+ * node's vnode: long enough for a close and an unload to pass. */
+static void
+bn_pause(const char *devname)
+{
+	struct hk_proc *p = hk_curproc();
+
+	if (p != NULL && (p == bn_slow[0] || p == bn_slow[1]) &&
+	    strncmp(devname, T->node, strlen(T->node)) == 0)
+		usleep(3000);
+}
+
+static void *
+bn_loop(void *v)
+{
+	struct bn_arg *a = v;
+	char path[64];
+	int fd, e, unit = 0;
+
+	if (hk_thread_enter(a->p.p) != 0)
+		return (NULL);
+	while (!atomic_load(a->stop)) {
+		if (!a->byname) {
+			/* A clone for a while, then a gap the unload fits in. */
+			if (ct_open(T, &fd) == 0) {
+				usleep(300);
+				(void)hk_close(fd);
+			}
+			usleep(1000);
+			continue;
+		}
+		snprintf(path, sizeof(path), "/dev/%s%d", T->node, unit);
+		unit = (unit + 1) % 2;
+		e = hk_open(path, O_RDWR, &fd);
+		if (e == 0)
+			(void)hk_close(fd);
+		atomic_fetch_add(a->tries, 1);
+		/* ENXIO: the clone (or its shim) went before d_open;
+		 * ENODEV: the shim had unloaded (its retired ops). */
+		if (e == ENXIO || e == ENODEV)
+			atomic_fetch_add(a->gone, 1);
+		if (e == ENODEV)
+			atomic_fetch_add(a->unloaded, 1);
+	}
+	hk_thread_leave();
+	return (NULL);
+}
+
+ATF_TC(autoclone__open_by_name_racing_unload);
+ATF_TC_HEAD(autoclone__open_by_name_racing_unload, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "autoclone: threads of 2 processes open and close /dev/<name> (a "
+	    "clone each time) while threads of 2 others open /dev/<name>0 and "
+	    "/dev/<name>1 by name (each stalled 3 ms before d_open, holding "
+	    "the node), and the shim is unloaded and reloaded in a loop, for "
+	    "a bounded time: an open by name that reaches a clone whose shim "
+	    "went fails cleanly; never a crash or a sanitizer report (the "
+	    "fuzz finding autoclone_open_racing_unload)");
+}
+ATF_TC_BODY(autoclone__open_by_name_racing_unload, tc)
+{
+	enum { NP = 4 };
+	static struct bn_arg a[NP];
+	pthread_t th[NP];
+	atomic_int stop = 0;
+	atomic_long tries = 0, gone = 0, unloaded = 0;
+	long t0;
+	int i, e, unloads = 0, vetoes = 0;
+
+	boot_load();
+	for (i = 0; i < NP; i++) {
+		ct_proc_new(&a[i].p, 1000 + i);
+		a[i].stop = &stop;
+		a[i].tries = &tries;
+		a[i].gone = &gone;
+		a[i].unloaded = &unloaded;
+		a[i].byname = i % 2;
+		if (a[i].byname)
+			bn_slow[i / 2] = a[i].p.p;
+	}
+	hk_set_devfs_open_pause(bn_pause);
+	for (i = 0; i < NP; i++)
+		ATF_REQUIRE_EQ(pthread_create(&th[i], NULL, bn_loop, &a[i]), 0);
+	/* At least STRESS_MS, longer (up to 5x) until 3 opens by name met
+	 * a clone of an unloaded shim: the event this case exists for. */
+	t0 = now_ms();
+	while (now_ms() - t0 < STRESS_MS || (atomic_load(&unloaded) < 3 &&
+	    now_ms() - t0 < 5 * STRESS_MS)) {
+		if (ct_registered(T)) {
+			e = ct_unload_shim(T);
+			ATF_CHECK_MSG(e == 0 || e == EBUSY, "unload: %d", e);
+			if (e == 0)
+				unloads++;
+			else
+				vetoes++;
+		} else {
+			e = ct_load(T);
+			ATF_CHECK_MSG(e == 0 && ct_registered(T), "load: %d", e);
+		}
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < NP; i++)
+		pthread_join(th[i], NULL);
+	hk_set_devfs_open_pause(NULL);
+	for (i = 0; i < NP; i++)
+		ATF_REQUIRE_EQ(hk_proc_exit(a[i].p.p, 0), 0);
+	hk_devfs_sync();
+	printf("unloads %d, vetoes %d, opens by name %ld, of a gone clone "
+	    "%ld, of an unloaded shim's clone %ld\n", unloads, vetoes,
+	    atomic_load(&tries), atomic_load(&gone), atomic_load(&unloaded));
+	ATF_CHECK_MSG(unloads > 0, "no unload");
+	ATF_CHECK_MSG(atomic_load(&unloaded) > 0, "no open by name reached "
+	    "a clone of an unloaded shim");
+	ct_shutdown_clean();
+}
+
 /* proc: a walker of exit1's exit_list stalled on the shim's entry. */
 static atomic_int pw_parked, pw_go;
 
@@ -1873,6 +2002,7 @@ ATF_TP_ADD_TCS(tp)
 		ATF_TP_ADD_TC(tp, autoclone__orphan_reaped_at_unload);
 		ATF_TP_ADD_TC(tp, autoclone__orphan_reaped_when_limit_refuses);
 		ATF_TP_ADD_TC(tp, autoclone__open_by_name_outlives_unload);
+		ATF_TP_ADD_TC(tp, autoclone__open_by_name_racing_unload);
 	}
 	if (PROCMODE) {
 		ATF_TP_ADD_TC(tp, proc__second_open_same_process_ebusy);
