@@ -137,8 +137,8 @@ ct_unload_shim(const struct ct_target *t)
 	int attached = ct_registered(t);
 	int error = hk_kldunload(t->shim);
 
-	/* Every detach leaves one dev_ops in devbuf: the interposer, or
-	 * autoclone's quiesce copy (docs/devfs-clone-bug.md).  A file whose
+	/* Every detach leaves one devbuf allocation: the interposer, or
+	 * autoclone's clone and quiesce dev_ops (docs/design.md §7.3).  A file whose
 	 * MOD_LOAD failed (5.8 keeps it loaded) detaches nothing. */
 	if (error == 0 && attached && !hk_kld_isloaded(t->shim))
 		ct_shim_unloads++;

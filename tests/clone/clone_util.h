@@ -5,7 +5,7 @@
  * loading a target (h_single or kqemu, with its shim), host-kernel
  * processes with a page of user memory each, sysctl readers for the
  * shim's debug.<shim>.* tree, and the leak check that knows the one
- * documented leak (one struct dev_ops per shim unload).
+ * documented leak (one devbuf allocation per shim unload).
  * Locking: none; a struct ct_proc is used by the threads of its process.
  */
 #ifndef CLONE_UTIL_H
@@ -46,12 +46,14 @@ int ct_shim_is_proc(const struct ct_target *t);
 int ct_registered(const struct ct_target *t);
 /* kldunload the shim, counting successful unloads. */
 int ct_unload_shim(const struct ct_target *t);
-/* n more dev_ops may be left (autoclone: an unload refused after its
- * quiesce copy was published keeps it, as a successful one does). */
+/* n more devbuf allocations may be left than successful shim unloads
+ * (none of the current cases needs it: autoclone's unload allocates
+ * nothing, its pair of dev_ops is made at attach). */
 void ct_allow_devops_leak(int n);
-/* Shut down; the only allowed leftover is one dev_ops per successful
- * shim unload (the interposer, or autoclone's quiesce copy: readers that
- * loaded si_ops before the restore may still read it).  ATF-fails on
+/* Shut down; the only allowed leftover is one devbuf allocation per
+ * successful shim unload (the interposer, or autoclone's clone and
+ * quiesce dev_ops: readers that loaded si_ops before the restore, and
+ * destroyed clone cdevs still referenced, may still read them).  ATF-fails on
  * anything else. */
 void ct_shutdown_clean(void);
 
