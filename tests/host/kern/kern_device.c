@@ -108,7 +108,9 @@ nopsize(struct dev_psize_args *ap)
  * si_ops and the head fields are swapped by dev_ops_intercept/restore while
  * other threads call through them (as on DragonFly, where aligned pointer
  * and int accesses are atomic): the host reads and writes them atomically
- * so the kernel model itself stays race-free under TSan.
+ * so the kernel model itself stays race-free under TSan.  So are the d_*
+ * pointers (HK_MODCALL): a module may repoint the ops a cdev it destroyed
+ * still has (autoclone's retired clone ops) while an opener calls them.
  */
 static __inline struct dev_ops *
 ops_of(cdev_t dev)
@@ -122,7 +124,7 @@ ops_of(cdev_t dev)
  * a file whose MOD_LOAD failed (5.8 keeps such a file mapped).
  */
 #define HK_MODCALL(fn, arg) ({						\
-	__typeof__(fn) _f = (fn);					\
+	__typeof__(fn) _f = __atomic_load_n(&(fn), __ATOMIC_RELAXED);	\
 	volatile long *_c = hk_mod_enter((const void *)_f);		\
 	int _e = _f(arg);						\
 	hk_mod_leave(_c);						\
