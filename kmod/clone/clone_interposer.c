@@ -44,18 +44,30 @@ static d_revoke_t	clone_interposer_revoke;
 /*
  * An interposer entry point that finds no shim for its cdev: a thread that
  * loaded si_ops before detach restored the driver's ops, and entered after
- * detach unpublished the shim.  It gets the ops the cdev has now, as if it
- * had loaded si_ops a moment later: a close of a file opened before attach
- * must still reach the driver, or the driver keeps that file's instance.
- * NULL if those are still ours (cannot happen: the slot is cleared only
- * after the restore; the caller then answers ENXIO).
+ * detach unpublished the shim.  Detach may already have summed the
+ * counters, so nothing may be done after clone_leave() but leave the
+ * module: this load of it may be unloaded, and the next one mapped at the
+ * same addresses, while the thread is still here (docs/design.md §6).
  *
- * The caller leaves before that call, and makes it its last act (a tail
- * call where the compiler makes one): detach may already have summed the
- * counters, so a count held across the driver's call protects nothing,
- * and the call can outlive this load of the module -- the next load maps
- * the same addresses, and a late clone_leave() took its fresh counter to
- * -1, refusing every later unload.
+ * read, write and ioctl of a file (a_fp set: the read(2), write(2),
+ * ioctl(2) and fcntl(2) paths, which hand ERESTART unchanged to
+ * syscall2, which backs the thread up to the syscall instruction) answer
+ * ERESTART: the system call runs again and loads si_ops afresh, the
+ * driver's own by now.  Nothing of the call ran (no data moved, no
+ * copyout: mapped_ioctl copies out only on success).
+ *
+ * open and close cannot be restarted (kern_open turns ERESTART into EINTR;
+ * a close may be the last fdrop of an exiting process), and the device
+ * operations are called by the kernel itself: those are passed to the ops
+ * the cdev has now, as if the thread had loaded si_ops a moment later (a
+ * close of a file opened before attach must still reach the driver, or
+ * the driver keeps that file's instance).  The call is the entry point's
+ * last act, "return (now->d_xxx(ap))" with nothing after it, which gcc
+ * makes a tail jump, so the thread leaves the module's text before the
+ * driver runs.
+ *
+ * NULL if the ops are still ours (cannot happen: the slot is cleared only
+ * after the restore; the caller then answers ENXIO).
  */
 static __inline struct dev_ops *
 clone_interposer_current_ops(cdev_t dev, d_open_t *ours)
@@ -116,7 +128,9 @@ clone_interposer_open(struct dev_open_args *ap)
 	if (shim == NULL) {
 		now = clone_interposer_current_ops(dev, clone_interposer_open);
 		clone_leave(slot);
-		return (now != NULL ? now->d_open(ap) : ENXIO);
+		if (now == NULL)
+			return (ENXIO);
+		return (now->d_open(ap));	/* tail: nothing after it */
 	}
 	/*
 	 * Between dev_ops_intercept() and our D_TRACKCLOSE, devfs would
@@ -208,9 +222,12 @@ clone_interposer_close(struct dev_close_args *ap)
 	int error = 0;
 
 	if (shim == NULL) {
-		now = clone_interposer_current_ops(ap->a_head.a_dev, clone_interposer_open);
+		now = clone_interposer_current_ops(ap->a_head.a_dev,
+		    clone_interposer_open);
 		clone_leave(slot);
-		return (now != NULL ? now->d_close(ap) : 0);
+		if (now == NULL)
+			return (0);
+		return (now->d_close(ap));	/* tail: nothing after it */
 	}
 	if (shim->mode == CLONE_MODE_PROC) {
 		clone_proc_last_close(shim, ap->a_devtype);
@@ -248,10 +265,16 @@ clone_interposer_##fn(struct argtype *ap)				\
 	int error, refd;						\
 									\
 	if (shim == NULL) {						\
+		if (ap->a_fp != NULL) {					\
+			clone_leave(slot);				\
+			return (ERESTART);	/* the syscall again */	\
+		}							\
 		now = clone_interposer_current_ops(dev,			\
 		    clone_interposer_open);				\
 		clone_leave(slot);					\
-		return (now != NULL ? now->d_##fn(ap) : ENXIO);		\
+		if (now == NULL)					\
+			return (ENXIO);					\
+		return (now->d_##fn(ap));	/* tail */		\
 	}								\
 	rec = clone_interposer_rec(shim, ap->a_fp, &refd);		\
 	if (rec == NULL) {						\
@@ -286,8 +309,13 @@ clone_interposer_##fn(struct argtype *ap)				\
  * devfs_get_cdevpriv uncounted would let detach drain, the module go	\
  * and another load of it map the same addresses; the thread would then	\
  * run the new load's code and leave its counter at -1 (every later	\
- * unload refused), or run code not yet relocated.  (A driver that sets	\
- * cdevpriv itself cannot be wrapped in native mode: docs/design.md §4.) \
+ * unload refused), or run code not yet relocated.  It stays counted	\
+ * through the path above (the count never drops to zero between the	\
+ * two), which with a_fp set never calls out when it finds no shim	\
+ * (ERESTART).  A call without a file goes there as a tail call, so a	\
+ * pass-through stays the thread's last act in the module.  (A driver	\
+ * that sets cdevpriv itself cannot be wrapped in native mode:		\
+ * docs/design.md §4.)							\
  */									\
 static int								\
 clone_native_##fn(struct argtype *ap)					\
@@ -297,9 +325,11 @@ clone_native_##fn(struct argtype *ap)					\
 	void *priv;							\
 	int error;							\
 									\
-	if (ap->a_fp == NULL || devfs_get_cdevpriv(ap->a_fp, &priv) != 0) { \
-		/* Counted twice while in there: the count never drops	\
-		 * to zero between the two. */				\
+	if (ap->a_fp == NULL) {						\
+		clone_leave(slot);					\
+		return (clone_interposer_##fn(ap));	/* tail */	\
+	}								\
+	if (devfs_get_cdevpriv(ap->a_fp, &priv) != 0) {			\
 		error = clone_interposer_##fn(ap);			\
 		clone_leave(slot);					\
 		return (error);						\
@@ -337,7 +367,9 @@ clone_interposer_##fn(struct argtype *ap)				\
 		ops = clone_interposer_current_ops(dev,			\
 		    clone_interposer_open);				\
 		clone_leave(slot);					\
-		return (ops != NULL ? ops->d_##fn(ap) : ENXIO);		\
+		if (ops == NULL)					\
+			return (ENXIO);					\
+		return (ops->d_##fn(ap));	/* tail */		\
 	}								\
 	error = shim->driver_ops->d_##fn(ap);				\
 	clone_leave(slot);						\

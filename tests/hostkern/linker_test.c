@@ -1,12 +1,17 @@
 /*
  * linker_test - kldload/kldunload rules (kern/kern_linker.c sys_kldload,
- * sys_kldunload, linker_file_unload) and sysctl registration with the
- * module's lifetime (kern/kern_sysctl.c).
+ * sys_kldunload, linker_file_unload), sysctl registration with the
+ * module's lifetime (kern/kern_sysctl.c), and the unload's wait for
+ * threads dev_d* sent into the module's code.
  */
 #include "h_common.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 ATF_TC(sys_kldload__errors);
 ATF_TC_HEAD(sys_kldload__errors, tc)
@@ -207,6 +212,134 @@ ATF_TC_BODY(linker_file_unload__dangling_cdev_reported, tc)
 	ATF_CHECK(lk.cdevs >= 2);	/* the report and the cdev itself */
 }
 
+/*
+ * An opener held where dev_dopen has loaded hkdep's interposer from
+ * semcount's si_ops but not yet called it: where only an interrupt stops a
+ * DragonFly kernel thread.
+ */
+static atomic_int hold_armed, hold_in;
+static int hold_ms;
+
+static void
+hold_in_hkdep(const void *fn)
+{
+	const char *m = hk_addr_module_name(fn);
+
+	if (m == NULL || strcmp(m, "hkdep") != 0 ||
+	    !atomic_exchange(&hold_armed, 0))
+		return;
+	atomic_store(&hold_in, 1);
+	usleep(hold_ms * 1000);
+}
+
+struct opener {
+	struct hk_proc *p;
+	int error;
+};
+
+static void *
+opener_run(void *v)
+{
+	struct opener *o = v;
+	int fd = -1;
+
+	if (hk_thread_enter(o->p) != 0)
+		return (NULL);
+	o->error = hk_open("/dev/semcount", O_RDWR, &fd);
+	if (o->error == 0)
+		(void)hk_close(fd);
+	hk_thread_leave();
+	return (NULL);
+}
+
+static long
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec * 1000L + ts.tv_nsec / 1000000);
+}
+
+/* Start an opener, held in dev_dopen with hkdep's d_open loaded. */
+static void
+start_held_opener(pthread_t *th, struct opener *o, int ms)
+{
+	ATF_REQUIRE_EQ(hk_setenv("hkdep.intercept", "1"), 0);
+	h_boot(HK_PROFILE_MODERN);
+	h_load("semcount");
+	h_load("hkdep");
+	hold_ms = ms;
+	atomic_store(&hold_in, 0);
+	atomic_store(&hold_armed, 1);
+	hk_set_dispatch_pause(hold_in_hkdep);
+	o->p = h_proc(0, 0);
+	o->error = -1;
+	ATF_REQUIRE_EQ(pthread_create(th, NULL, opener_run, o), 0);
+	while (!atomic_load(&hold_in))
+		usleep(1000);
+}
+
+ATF_TC(linker_file_unload__waits_for_dispatched_thread);
+ATF_TC_HEAD(linker_file_unload__waits_for_dispatched_thread, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kern_device.c dev_dopen: a thread "
+	    "that loaded a module's d_open from si_ops runs into it before the "
+	    "module's unload (restore, drain) can finish on DragonFly (LWKT: "
+	    "no preemption but by interrupts); the host linker waits for such "
+	    "a thread before it unmaps the file, so an opener held there "
+	    "across kldunload runs the old code and reaches semcount (without "
+	    "the wait it jumps into unmapped text)");
+}
+ATF_TC_BODY(linker_file_unload__waits_for_dispatched_thread, tc)
+{
+	struct opener o;
+	pthread_t th;
+	long t0;
+
+	start_held_opener(&th, &o, 300);
+	t0 = ms_now();
+	ATF_CHECK_EQ(hk_kldunload("hkdep"), 0);
+	ATF_CHECK_MSG(ms_now() - t0 >= 200, "unload took %ld ms: it did not "
+	    "wait for the held opener", ms_now() - t0);
+	ATF_CHECK(!hk_kld_isloaded("hkdep"));
+	ATF_REQUIRE_EQ(pthread_join(th, NULL), 0);
+	ATF_CHECK_EQ(o.error, 0);
+	ATF_CHECK_EQ(h_sysctl("debug.semcount.opens"), 1);
+	hk_set_dispatch_pause(NULL);
+	/* The unload with no thread inside does not wait. */
+	h_load("hkdep");
+	t0 = ms_now();
+	ATF_CHECK_EQ(hk_kldunload("hkdep"), 0);
+	ATF_CHECK(ms_now() - t0 < 200);
+	h_shutdown_clean();
+}
+
+ATF_TC(linker_file_unload__thread_left_in_module_reported);
+ATF_TC_HEAD(linker_file_unload__thread_left_in_module_reported, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "kern_linker.c linker_file_unload: "
+	    "a thread still in a device call into the file when the wait "
+	    "(hk_set_unload_drain_ms) ends would run freed code on DragonFly: "
+	    "reported, and the file left mapped so the thread survives");
+}
+ATF_TC_BODY(linker_file_unload__thread_left_in_module_reported, tc)
+{
+	struct hk_leaks lk;
+	struct opener o;
+	pthread_t th;
+
+	start_held_opener(&th, &o, 600);
+	hk_set_unload_drain_ms(50);
+	ATF_CHECK_EQ(hk_kldunload("hkdep"), 0);
+	ATF_CHECK(!hk_kld_isloaded("hkdep"));
+	ATF_REQUIRE_EQ(pthread_join(th, NULL), 0);
+	ATF_CHECK_EQ(o.error, 0);
+	hk_set_dispatch_pause(NULL);
+	ATF_REQUIRE_EQ(hk_shutdown(&lk), 0);
+	ATF_CHECK(lk.cdevs >= 1);	/* the report */
+}
+
 ATF_TC(sysctl_proc__growing_output_and_dynamic_oids);
 ATF_TC_HEAD(sysctl_proc__growing_output_and_dynamic_oids, tc)
 {
@@ -287,6 +420,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, linker_file_unload__veto_drops_reference);
 	ATF_TP_ADD_TC(tp, module_register_init__mod_load_failure);
 	ATF_TP_ADD_TC(tp, linker_file_unload__dangling_cdev_reported);
+	ATF_TP_ADD_TC(tp, linker_file_unload__waits_for_dispatched_thread);
+	ATF_TP_ADD_TC(tp, linker_file_unload__thread_left_in_module_reported);
 	ATF_TP_ADD_TC(tp, sysctl_proc__growing_output_and_dynamic_oids);
 	return (atf_no_error());
 }

@@ -240,6 +240,17 @@ void hk_sched_want_user_resched(int on);
  * (a CPU that lost its time slice); NULL disables.  The entry may be freed
  * meanwhile by rm_at_exit: the walker then reads freed memory, as on 5.8. */
 void hk_set_exit_walk_pause(void (*pause)(void *fn));
+/*
+ * dev_d* dispatch (kern_device.c): pause(fn) is called by a thread that
+ * loaded fn from a cdev's si_ops, after publishing it and before calling
+ * it -- where only an interrupt can stop a DragonFly kernel thread -- so a
+ * test can hold a thread there across an unload; NULL disables.  An unload
+ * waits for such threads before it unmaps the file, at most ms
+ * milliseconds (hk_set_unload_drain_ms; 0: the default, 2000), then
+ * reports those left.  Both are reset at boot.
+ */
+void hk_set_dispatch_pause(void (*pause)(const void *fn));
+void hk_set_unload_drain_ms(int ms);
 /* Name of the loaded module file ("kqemu_clone") whose code or data holds
  * addr, else NULL (valid while that file stays loaded). */
 const char *hk_addr_module_name(const void *addr);

@@ -214,9 +214,15 @@ int	hk_linker_shutdown(void);	/* modules still loaded (vetoed) */
 extern struct lock kld_lock;
 /* Is addr inside a module file currently loaded (its base), else NULL. */
 void	*hk_addr_module_base(const void *addr);
-/* Count a call into the module file holding fn (NULL: not a module). */
-volatile long *hk_mod_enter(const void *fn);
-void	hk_mod_leave(volatile long *ctr);
+/*
+ * A call through a function pointer loaded from si_ops (dev_d*):
+ * hk_dispatch_begin before the load, hk_dispatch_callee with what was
+ * loaded, hk_dispatch_end after the call; the linker waits for these
+ * before it unmaps a file (kern_linker.c "Dispatches into module text").
+ */
+const void **hk_dispatch_begin(void);
+void	hk_dispatch_callee(const void **e, const void *fn);
+void	hk_dispatch_end(const void **e);
 
 /* --- sysctl (kern_sysctl.c) ------------------------------------------------ */
 void	hk_sysctl_boot(void);

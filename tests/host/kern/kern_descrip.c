@@ -8,7 +8,10 @@
  *   - hk_ioctl is sys_ioctl/mapped_ioctl: IOCPARM_LEN, copyin for IOC_IN,
  *     zeroed buffer for IOC_OUT, copyout after success, the file's open mode
  *     as a_fflag, EBADF for a bad descriptor or a file open for neither
- *     reading nor writing.
+ *     reading nor writing;
+ *   - ERESTART from a driver (trap.c syscall2): ioctl, read and write run
+ *     again from the start (read/write only if no data moved, as
+ *     dofileread has it); open returns EINTR (kern_open).
  *
  * Locking: a process's fd table is guarded by its hk_proc.mtx; f_count is
  * atomic.  No lock is held across a call into devfs or a driver.
@@ -209,7 +212,8 @@ hk_open(const char *path, int flags, int *fdp)
 	else
 		fdrop(fp);
 	hk_sys_leave(p);
-	return (error);
+	/* kern_open: an open is not restarted. */
+	return (error == ERESTART ? EINTR : error);
 }
 
 int
@@ -250,8 +254,8 @@ hk_dup(int fd, int *newfdp)
 	return (error);
 }
 
-int
-hk_ioctl(int fd, unsigned long com, void *udata)
+static int
+ioctl_once(int fd, unsigned long com, void *udata)
 {
 	struct hk_proc *p;
 	struct file *fp;
@@ -324,8 +328,22 @@ done:
 	return (error);
 }
 
+/*
+ * sys_ioctl: ERESTART from the driver reaches syscall2, which runs the
+ * system call again from the start (copyin included).
+ */
+int
+hk_ioctl(int fd, unsigned long com, void *udata)
+{
+	int error;
+
+	while ((error = ioctl_once(fd, com, udata)) == ERESTART)
+		;
+	return (error);
+}
+
 static int
-rw(int fd, void *buf, size_t len, size_t *done, enum uio_rw dir)
+rw_once(int fd, void *buf, size_t len, size_t *done, enum uio_rw dir)
 {
 	struct hk_proc *p;
 	struct file *fp;
@@ -373,9 +391,23 @@ rw(int fd, void *buf, size_t len, size_t *done, enum uio_rw dir)
 	fp->f_offset = uio.uio_offset;
 	if (done)
 		*done = len - uio.uio_resid;
+	/* dofileread/dofilewrite: an interrupted transfer that moved data
+	 * returns what it moved; ERESTART with none restarts the syscall. */
+	if (error == ERESTART && uio.uio_resid != len)
+		error = 0;
 out:
 	fdrop(fp);
 	hk_sys_leave(p);
+	return (error);
+}
+
+static int
+rw(int fd, void *buf, size_t len, size_t *done, enum uio_rw dir)
+{
+	int error;
+
+	while ((error = rw_once(fd, buf, len, done, dir)) == ERESTART)
+		;
 	return (error);
 }
 

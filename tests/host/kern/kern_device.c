@@ -5,7 +5,9 @@
  *     DragonFly's defaults (ENODEV; nullop-like noclone/norevoke/nopsize);
  *   - dev_d* build each args struct exactly as DragonFly does and call
  *     through dev->si_ops (a_fp is whatever the caller passes: devfs passes
- *     NULL in profiles without a_fp);
+ *     NULL in profiles without a_fp), published per thread from before the
+ *     si_ops load to the callee's return, so an unload lets such threads
+ *     through before it unmaps the callee (kern_linker.c);
  *   - dev_ops_intercept/dev_ops_restore exactly as DragonFly: compile iops,
  *     copy maj, data and flags from the original, swap si_ops, set/clear
  *     SI_INTERCEPTED; restore zeroes iops' maj/data/flags;
@@ -109,7 +111,7 @@ nopsize(struct dev_psize_args *ap)
  * other threads call through them (as on DragonFly, where aligned pointer
  * and int accesses are atomic): the host reads and writes them atomically
  * so the kernel model itself stays race-free under TSan.  So are the d_*
- * pointers (HK_MODCALL): a module may repoint the ops a cdev it destroyed
+ * pointers (HK_DISPATCH): a module may repoint the ops a cdev it destroyed
  * still has (autoclone's retired clone ops) while an opener calls them.
  */
 static __inline struct dev_ops *
@@ -119,16 +121,36 @@ ops_of(cdev_t dev)
 }
 
 /*
- * Calls into a module's d_* function are counted per module file
- * (hk_mod_enter/leave), so the linker can let them drain before it unmaps
- * a file whose MOD_LOAD failed (5.8 keeps such a file mapped).
+ * Call the d_* function loaded from the cdev's ops, published for the
+ * linker (hk_dispatch_*) from before the si_ops load until the call
+ * returns: an unload waits for it before unmapping the callee's file, as
+ * DragonFly needs no wait -- its thread runs from that load into the
+ * callee's first statement without switching away.  The si_ops load is
+ * sequentially consistent with the publication (kern_linker.c).
  */
-#define HK_MODCALL(fn, arg) ({						\
-	__typeof__(fn) _f = __atomic_load_n(&(fn), __ATOMIC_RELAXED);	\
-	volatile long *_c = hk_mod_enter((const void *)_f);		\
-	int _e = _f(arg);						\
-	hk_mod_leave(_c);						\
-	_e;								\
+#define HK_DISPATCH(dev, member, arg) ({				\
+	const void **_e = hk_dispatch_begin();				\
+	struct dev_ops *_ops = __atomic_load_n(&(dev)->si_ops,		\
+	    __ATOMIC_SEQ_CST);						\
+	__typeof__(_ops->member) _f = __atomic_load_n(&_ops->member,	\
+	    __ATOMIC_RELAXED);						\
+	int _r;								\
+									\
+	hk_dispatch_callee(_e, (const void *)_f);			\
+	_r = _f(arg);							\
+	hk_dispatch_end(_e);						\
+	_r;								\
+})
+/* The same for a function the caller found (dev_doperate*). */
+#define HK_DISPATCH_FN(fnexpr, arg) ({					\
+	const void **_e = hk_dispatch_begin();				\
+	int (*_f)(struct dev_generic_args *) = (fnexpr);		\
+	int _r;								\
+									\
+	hk_dispatch_callee(_e, (const void *)_f);			\
+	_r = _f(arg);							\
+	hk_dispatch_end(_e);						\
+	_r;								\
 })
 
 int nullopen(struct dev_open_args *ap) { return (0); }
@@ -179,7 +201,7 @@ dev_dopen(cdev_t dev, int oflags, int devtype, struct ucred *cred,
 	ap.a_fp = fp;
 	if (ap.a_fp)
 		ap.a_fp->f_data = vp;
-	return (HK_MODCALL(ops_of(dev)->d_open, &ap));
+	return (HK_DISPATCH(dev, d_open, &ap));
 }
 
 int
@@ -192,7 +214,7 @@ dev_dclose(cdev_t dev, int fflag, int devtype, struct file *fp)
 	ap.a_fflag = fflag;
 	ap.a_devtype = devtype;
 	ap.a_fp = fp;
-	return (HK_MODCALL(ops_of(dev)->d_close, &ap));
+	return (HK_DISPATCH(dev, d_close, &ap));
 }
 
 int
@@ -206,7 +228,7 @@ dev_dread(cdev_t dev, struct uio *uio, int ioflag, struct file *fp)
 	ap.a_uio = uio;
 	ap.a_ioflag = ioflag;
 	ap.a_fp = fp;
-	error = HK_MODCALL(ops_of(dev)->d_read, &ap);
+	error = HK_DISPATCH(dev, d_read, &ap);
 	if (error == 0)
 		dev->si_lastread = time_uptime;
 	return (error);
@@ -223,7 +245,7 @@ dev_dwrite(cdev_t dev, struct uio *uio, int ioflag, struct file *fp)
 	ap.a_uio = uio;
 	ap.a_ioflag = ioflag;
 	ap.a_fp = fp;
-	return (HK_MODCALL(ops_of(dev)->d_write, &ap));
+	return (HK_DISPATCH(dev, d_write, &ap));
 }
 
 int
@@ -240,7 +262,7 @@ dev_dioctl(cdev_t dev, u_long cmd, caddr_t data, int fflag, struct ucred *cred,
 	ap.a_cred = cred;
 	ap.a_sysmsg = msg;
 	ap.a_fp = fp;
-	return (HK_MODCALL(ops_of(dev)->d_ioctl, &ap));
+	return (HK_DISPATCH(dev, d_ioctl, &ap));
 }
 
 int64_t
@@ -254,7 +276,7 @@ dev_dmmap(cdev_t dev, vm_offset_t offset, int nprot, struct file *fp)
 	ap.a_offset = offset;
 	ap.a_nprot = nprot;
 	ap.a_fp = fp;
-	error = HK_MODCALL(ops_of(dev)->d_mmap, &ap);
+	error = HK_DISPATCH(dev, d_mmap, &ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (-1);
@@ -273,7 +295,7 @@ dev_dmmap_single(cdev_t dev, vm_ooffset_t *offset, vm_size_t size,
 	ap.a_object = object;
 	ap.a_nprot = nprot;
 	ap.a_fp = fp;
-	return (HK_MODCALL(ops_of(dev)->d_mmap_single, &ap));
+	return (HK_DISPATCH(dev, d_mmap_single, &ap));
 }
 
 int
@@ -283,7 +305,7 @@ dev_dclone(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_clone_desc;
 	ap.a_head.a_dev = dev;
-	return (HK_MODCALL(ops_of(dev)->d_clone, &ap));
+	return (HK_DISPATCH(dev, d_clone, &ap));
 }
 
 int
@@ -293,7 +315,7 @@ dev_drevoke(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_revoke_desc;
 	ap.a_head.a_dev = dev;
-	return (HK_MODCALL(ops_of(dev)->d_revoke, &ap));
+	return (HK_DISPATCH(dev, d_revoke, &ap));
 }
 
 int64_t
@@ -304,7 +326,7 @@ dev_dpsize(cdev_t dev)
 
 	ap.a_head.a_desc = &dev_psize_desc;
 	ap.a_head.a_dev = dev;
-	error = HK_MODCALL(ops_of(dev)->d_psize, &ap);
+	error = HK_DISPATCH(dev, d_psize, &ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (-1);
@@ -321,7 +343,7 @@ dev_dkqfilter(cdev_t dev, struct knote *kn, struct file *fp)
 	ap.a_kn = kn;
 	ap.a_result = 0;
 	ap.a_fp = fp;
-	error = HK_MODCALL(ops_of(dev)->d_kqfilter, &ap);
+	error = HK_DISPATCH(dev, d_kqfilter, &ap);
 	if (error == 0)
 		return (ap.a_result);
 	return (ENODEV);
@@ -357,19 +379,16 @@ dev_dmaj(cdev_t dev)
 int
 dev_doperate(struct dev_generic_args *ap)
 {
-	int (*func)(struct dev_generic_args *);
-
-	func = *(void **)((char *)ops_of(ap->a_dev) + ap->a_desc->sd_offset);
-	return (HK_MODCALL(func, ap));
+	return (HK_DISPATCH_FN(__atomic_load_n((void **)((char *)
+	    __atomic_load_n(&ap->a_dev->si_ops, __ATOMIC_SEQ_CST) +
+	    ap->a_desc->sd_offset), __ATOMIC_RELAXED), ap));
 }
 
 int
 dev_doperate_ops(struct dev_ops *ops, struct dev_generic_args *ap)
 {
-	int (*func)(struct dev_generic_args *);
-
-	func = *(void **)((char *)ops + ap->a_desc->sd_offset);
-	return (HK_MODCALL(func, ap));
+	return (HK_DISPATCH_FN(__atomic_load_n((void **)((char *)ops +
+	    ap->a_desc->sd_offset), __ATOMIC_RELAXED), ap));
 }
 
 struct dev_ops *

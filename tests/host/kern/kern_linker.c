@@ -21,10 +21,15 @@
  *     returns 0.  hk_modfind tells whether the module registered.
  *   - at unload, after SYSUNINITs, anything still pointing into the file
  *     (a live cdev's ops, a clone handler, an exit/fork hook) is reported;
- *     then dlclose really unmaps the code.
+ *     then the linker waits (at most 2 s) for threads that dev_d* sent
+ *     into the file's code, as DragonFly's non-preempted kernel threads
+ *     are through before an unload can be (see "Dispatches into module
+ *     text" below), reports a thread still there and leaves the file
+ *     mapped, else dlclose really unmaps the code.
  *
  * Locking: kld_lock (lockmgr) serialises load and unload; mod_mtx guards
- * the file and module lists (never held across a call into a module).
+ * the file and module lists (never held across a call into a module); the
+ * dispatch slots are lock-free (one writer each, see below).
  */
 #include "hk_impl.h"
 
@@ -70,81 +75,164 @@ struct linker_file {
 	int		nsets;
 	struct linker_file **deps;
 	int		ndeps;
-	volatile long	*inflight;	/* calls into the file (hk_mod_enter) */
 	struct linker_file *next;
 };
 
 /*
- * Live module ranges for hk_mod_enter, read without a lock: an entry is
- * published by storing its counter last and retired by clearing it first.
- * Counters are never freed while the kernel runs (a leave may come late).
+ * Dispatches into module text.  dev_d* (kern_device.c) load a function
+ * pointer from si_ops and call it; DragonFly runs those few instructions
+ * and the callee's first statements on a CPU without switching away (an
+ * LWKT kernel thread is preempted only by an interrupt thread, which
+ * switches back to it, and blocks only when it sleeps), so a module's own
+ * in-flight count, taken by the callee's first statement, covers the
+ * thread before the module's unload can have restored si_ops, drained and
+ * returned.  A host thread can lose its CPU anywhere, for milliseconds.
+ * So each OS thread publishes what it dispatches into: HK_DISPATCH_PENDING
+ * from before its si_ops load until the callee is known, then the callee,
+ * until the call returns (a stack: a callee may dispatch again).  Before
+ * dlclose the linker waits, bounded, until no thread is pending or in a
+ * call into the file; a thread still there after the bound is reported
+ * (on DragonFly, sleeping in a module's code or returning into it when
+ * the text is freed is a crash) and the file is left mapped so the
+ * report, not a segfault, is what the test sees.
+ *
+ * The host cannot see the callee's first statement nor a tail call out of
+ * the module, so the wait covers the whole call.  That is more lenient
+ * than DragonFly for a module with no in-flight count of its own whose
+ * call, entered before the unload, returns within the bound; such a call
+ * is a bug the module's own tests must show (check_dangling catches the
+ * usual sign: a live cdev still using the module's ops).
+ *
+ * Each slot is written only by its thread (depth is private to it); the
+ * linker reads fn[] with sequentially consistent loads: either it sees a
+ * thread's PENDING or fn, or that thread's si_ops load came after the
+ * unload's restore (store-buffer pattern, both sides SC).
  */
-#define HK_MAXLIVE	32
-struct live_range {
-	uintptr_t	lo, hi;
-	volatile long	*ctr;
-};
-static struct live_range live[HK_MAXLIVE];
-struct ctr_block {
-	volatile long	n;
-	struct ctr_block *next;
-};
-static struct ctr_block *ctr_blocks;	/* mod_mtx */
+#define HK_DISPATCH_THREADS	256	/* as kern_core.c's OS thread slots */
+#define HK_DISPATCH_DEPTH	8
+#define HK_DISPATCH_WAIT_MS	2000
+#define HK_DISPATCH_PENDING	((const void *)1)
 
-volatile long *
-hk_mod_enter(const void *fn)
+struct dispatch_slot {
+	const void	*fn[HK_DISPATCH_DEPTH];	/* atomic; NULL: unused */
+	int		depth;			/* the owner's only */
+} __attribute__((__aligned__(64)));
+static struct dispatch_slot dispatch[HK_DISPATCH_THREADS];
+static int dispatch_hiwater;		/* slots ever used (atomic max) */
+static int dispatch_wait_ms = HK_DISPATCH_WAIT_MS;
+static void (*dispatch_pause)(const void *fn);	/* atomic */
+
+const void **
+hk_dispatch_begin(void)
 {
-	uintptr_t a = (uintptr_t)fn;
-	volatile long *c;
-	int i;
+	int id = hk_tls()->gd.gd_cpuid, hw;
+	struct dispatch_slot *ds;
+	const void **e;
 
-	for (i = 0; i < HK_MAXLIVE; i++) {
-		c = __atomic_load_n(&live[i].ctr, __ATOMIC_ACQUIRE);
-		if (c != NULL &&
-		    a >= __atomic_load_n(&live[i].lo, __ATOMIC_RELAXED) &&
-		    a < __atomic_load_n(&live[i].hi, __ATOMIC_RELAXED)) {
-			__atomic_fetch_add(c, 1, __ATOMIC_SEQ_CST);
-			return (c);
-		}
-	}
-	return (NULL);
+	if (id >= HK_DISPATCH_THREADS)
+		HK_ABORT("dispatch: OS thread slot %d out of range", id);
+	ds = &dispatch[id];
+	if (ds->depth == HK_DISPATCH_DEPTH)
+		HK_ABORT("dispatch: more than %d nested device calls",
+		    HK_DISPATCH_DEPTH);
+	hw = __atomic_load_n(&dispatch_hiwater, __ATOMIC_RELAXED);
+	while (hw <= id && !__atomic_compare_exchange_n(&dispatch_hiwater,
+	    &hw, id + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		;
+	e = &ds->fn[ds->depth++];
+	__atomic_store_n(e, HK_DISPATCH_PENDING, __ATOMIC_SEQ_CST);
+	return (e);
 }
 
 void
-hk_mod_leave(volatile long *c)
+hk_dispatch_callee(const void **e, const void *fn)
 {
-	if (c != NULL)
-		__atomic_fetch_sub(c, 1, __ATOMIC_SEQ_CST);
+	void (*pause)(const void *);
+
+	__atomic_store_n(e, fn, __ATOMIC_SEQ_CST);
+	/* A test's stand-in for an interrupt taken right here. */
+	if ((pause = __atomic_load_n(&dispatch_pause, __ATOMIC_ACQUIRE)) !=
+	    NULL)
+		pause(fn);
 }
 
-/* Publish lf's range (mod_mtx held). */
-static volatile long *
-live_add_locked(struct linker_file *lf)
+void
+hk_dispatch_end(const void **e)
 {
-	struct ctr_block *cb = calloc(1, sizeof(*cb));
-	int i;
+	__atomic_store_n(e, NULL, __ATOMIC_RELEASE);
+	dispatch[hk_tls()->gd.gd_cpuid].depth--;
+}
 
-	cb->next = ctr_blocks;
-	ctr_blocks = cb;
-	for (i = 0; i < HK_MAXLIVE; i++) {
-		if (__atomic_load_n(&live[i].ctr, __ATOMIC_ACQUIRE) == NULL) {
-			__atomic_store_n(&live[i].lo, lf->lo, __ATOMIC_RELAXED);
-			__atomic_store_n(&live[i].hi, lf->hi, __ATOMIC_RELAXED);
-			__atomic_store_n(&live[i].ctr, &cb->n, __ATOMIC_RELEASE);
-			break;
+void
+hk_set_dispatch_pause(void (*pause)(const void *fn))
+{
+	__atomic_store_n(&dispatch_pause, pause, __ATOMIC_RELEASE);
+}
+
+void
+hk_set_unload_drain_ms(int ms)
+{
+	__atomic_store_n(&dispatch_wait_ms, ms > 0 ? ms : HK_DISPATCH_WAIT_MS,
+	    __ATOMIC_RELAXED);
+}
+
+/* Threads pending or in a call into [lo, hi); *self if the caller is. */
+static int
+dispatch_busy(uintptr_t lo, uintptr_t hi, int *self, const void **fnp)
+{
+	int i, d, n = 0, me = hk_tls()->gd.gd_cpuid;
+	int hw = __atomic_load_n(&dispatch_hiwater, __ATOMIC_SEQ_CST);
+	uintptr_t a;
+
+	*self = 0;
+	for (i = 0; i < hw; i++) {
+		for (d = 0; d < HK_DISPATCH_DEPTH; d++) {
+			a = (uintptr_t)__atomic_load_n(&dispatch[i].fn[d],
+			    __ATOMIC_SEQ_CST);
+			if (a == (uintptr_t)HK_DISPATCH_PENDING ||
+			    (a >= lo && a < hi)) {
+				if (i == me && a != (uintptr_t)HK_DISPATCH_PENDING)
+					*self = 1;
+				else if (n++ == 0)
+					*fnp = (const void *)a;
+			}
 		}
 	}
-	return (&cb->n);
+	return (n);
 }
 
-static void
-live_remove_locked(volatile long *ctr)
+/*
+ * Before lf's code goes: wait for the threads dispatched into it.  Returns
+ * 0 when none is left, else reports and returns EBUSY (leave it mapped).
+ */
+static int
+dispatch_drain(struct linker_file *lf)
 {
-	int i;
+	int ms = __atomic_load_n(&dispatch_wait_ms, __ATOMIC_RELAXED);
+	int waited, self, n;
+	const void *fn = NULL;
 
-	for (i = 0; i < HK_MAXLIVE; i++)
-		if (__atomic_load_n(&live[i].ctr, __ATOMIC_ACQUIRE) == ctr)
-			__atomic_store_n(&live[i].ctr, NULL, __ATOMIC_RELEASE);
+	if (lf->hi <= lf->lo)
+		return (0);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (waited = 0; ; waited++) {
+		n = dispatch_busy(lf->lo, lf->hi, &self, &fn);
+		if (self) {
+			hk_report("kldunload %s: the unloading thread is inside "
+			    "a device call into the file", lf->filename);
+			return (EBUSY);
+		}
+		if (n == 0)
+			return (0);
+		if (waited >= ms * 10)
+			break;
+		usleep(100);
+	}
+	hk_report("kldunload %s: %d thread(s) still in a device call into "
+	    "the file (%p) %d ms after its MOD_UNLOAD returned: on DragonFly "
+	    "the code is freed under them (the file is left mapped)",
+	    lf->filename, n, fn, ms);
+	return (EBUSY);
 }
 
 struct lock kld_lock;
@@ -573,12 +661,11 @@ file_free(struct linker_file *lf)
 			break;
 		}
 	}
-	if (lf->inflight != NULL)
-		live_remove_locked(lf->inflight);
 	pthread_mutex_unlock(&mod_mtx);
-	/* No wait for calls still inside the file: unmapping code a thread
-	 * still runs panics DragonFly too. */
-	if (lf->handle != NULL && dlclose(lf->handle) != 0)
+	/* Threads dispatched into the file before its unload restored the
+	 * ops they loaded (see dispatch_drain). */
+	if (lf->handle != NULL && dispatch_drain(lf) == 0 &&
+	    dlclose(lf->handle) != 0)
 		kprintf("dlclose %s: %s\n", lf->filename, dlerror());
 	free(lf->sets);
 	free(lf->deps);
@@ -663,8 +750,6 @@ load_file(const char *name, struct linker_file **lfp)
 	lf->id = next_file_id++;
 	lf->next = files;
 	files = lf;
-	if (lf->hi > lf->lo)
-		lf->inflight = live_add_locked(lf);
 	pthread_mutex_unlock(&mod_mtx);
 
 	if ((error = load_dependencies(lf)) != 0) {
@@ -807,6 +892,8 @@ void
 hk_linker_boot(void)
 {
 	lockinit(&kld_lock, "kldlk", 0, 0);
+	hk_set_dispatch_pause(NULL);
+	hk_set_unload_drain_ms(0);
 	pthread_mutex_lock(&mod_mtx);
 	files = NULL;
 	modules = NULL;
@@ -879,13 +966,6 @@ hk_linker_shutdown(void)
 	}
 	/* Forget files left behind (their code stays mapped). */
 	pthread_mutex_lock(&mod_mtx);
-	for (i = 0; i < HK_MAXLIVE; i++)
-		__atomic_store_n(&live[i].ctr, NULL, __ATOMIC_RELEASE);
-	while (ctr_blocks != NULL) {
-		struct ctr_block *cb = ctr_blocks;
-		ctr_blocks = cb->next;
-		free(cb);
-	}
 	files = NULL;
 	modules = NULL;
 	modlists = NULL;

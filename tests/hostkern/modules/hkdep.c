@@ -1,14 +1,17 @@
 /*
  * hkdep.c - a host-only test KLD for linker_test: MODULE_DEPEND on
  * semcount, an unload veto, a failing MOD_LOAD, a cdev leaked at unload,
- * static and dynamic sysctls, a SYSCTL_PROC with growing output.
+ * static and dynamic sysctls, a SYSCTL_PROC with growing output, and an
+ * interposer on semcount's cdev (dev_ops_intercept, as kern/tty_cons.c:
+ * every open passed to semcount's own d_open, the ops restored at unload).
  *
  * Tunables: hkdep.veto, hkdep.fail_load (errno), hkdep.leak_dev,
- * hkdep.value.  Sysctls: debug.hkdep.{veto (RW), value, unload_calls,
+ * hkdep.value, hkdep.intercept.  Sysctls: debug.hkdep.{veto (RW), value, unload_calls,
  * lines (RW), list (PROC)}, debug.hkdyn.x (dynamic, context-managed).
  *
  * Locking: none needed; the linker serialises MOD_* events and the test
- * drives it from one thread.
+ * drives it from one thread.  hd_orig is set before the intercept
+ * publishes hd_iops and never changes after.
  */
 #include <sys/param.h>
 #include <sys/systm.h>
@@ -16,6 +19,7 @@
 #include <sys/module.h>
 #include <sys/conf.h>
 #include <sys/device.h>
+#include <sys/devfs.h>
 #include <sys/malloc.h>
 #include <sys/sysctl.h>
 #include <sys/errno.h>
@@ -24,6 +28,7 @@ static int hd_veto;
 static int hd_fail_load;
 static int hd_leak_dev;
 static int hd_value;
+static int hd_intercept;
 static int hd_unload_calls;
 static int hd_lines = 3;
 static int hd_dyn_x = 7;
@@ -31,6 +36,7 @@ TUNABLE_INT("hkdep.veto", &hd_veto);
 TUNABLE_INT("hkdep.fail_load", &hd_fail_load);
 TUNABLE_INT("hkdep.leak_dev", &hd_leak_dev);
 TUNABLE_INT("hkdep.value", &hd_value);
+TUNABLE_INT("hkdep.intercept", &hd_intercept);
 
 MALLOC_DEFINE(M_HKDEP, "hkdep", "hkdep test KLD");
 
@@ -74,6 +80,21 @@ hd_open(struct dev_open_args *ap)
 	return (0);
 }
 
+/* The interposer: no in-flight count of its own (a test module). */
+static d_open_t hd_iopen;
+static struct dev_ops hd_iops = {
+	{ "hkdep_i", 0, 0 },
+	.d_open = hd_iopen,
+};
+static cdev_t hd_idev;
+static struct dev_ops *hd_orig;
+
+static int
+hd_iopen(struct dev_open_args *ap)
+{
+	return (hd_orig->d_open(ap));
+}
+
 static int
 hd_modevent(module_t mod, int type, void *data)
 {
@@ -91,6 +112,9 @@ hd_modevent(module_t mod, int type, void *data)
 		    CTLFLAG_RD, &hd_dyn_x, 0, "");
 		if (hd_leak_dev)
 			hd_dev = make_dev(&hd_ops, 0, 0, 0, 0600, "hkdep");
+		if (hd_intercept &&
+		    (hd_idev = devfs_find_device_by_name("semcount")) != NULL)
+			hd_orig = dev_ops_intercept(hd_idev, &hd_iops);
 		return (0);
 	case MOD_UNLOAD:
 		hd_unload_calls++;
@@ -98,6 +122,12 @@ hd_modevent(module_t mod, int type, void *data)
 			return (0);	/* MOD_LOAD failed */
 		if (hd_veto)
 			return (EBUSY);
+		if (hd_idev != NULL) {
+			/* hd_orig stays: a thread that loaded hd_iops may
+			 * still come (the linker lets it through first). */
+			dev_ops_restore(hd_idev, hd_orig);
+			hd_idev = NULL;
+		}
 		sysctl_ctx_free(&hd_ctx);
 		kfree(hd_mem, M_HKDEP);
 		hd_mem = NULL;

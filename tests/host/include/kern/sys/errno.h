@@ -6,6 +6,9 @@
 #ifndef _HK_SYS_ERRNO_H_
 #define _HK_SYS_ERRNO_H_
 #include_next <errno.h>
+/* DragonFly's: syscall2 backs the thread up to run the syscall again. */
+#undef ERESTART
+#define ERESTART	(-1)
 #ifndef EJUSTRETURN
 #define EJUSTRETURN	(-2)
 #endif
