@@ -12,9 +12,10 @@
  * clone_proc.c.
  *
  * Locking: every entry point runs inside clone_enter()/clone_leave(), from
- * its first statement to its last, and holds no lock across the driver's
- * call, at most a reference on its record (native mode's calls on a file
- * of its own need none: the file pins its record, the record the shim).
+ * its first statement to its last (but for the tail call of one that
+ * finds no shim), and holds no lock across the driver's call, at most a
+ * reference on its record (native mode's calls on a file of its own need
+ * none: the file pins its record, the record the shim).
  *
  * Design: docs/design.md §4, §6.
  */

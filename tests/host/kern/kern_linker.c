@@ -191,7 +191,7 @@ dispatch_busy(uintptr_t lo, uintptr_t hi, int *self, const void **fnp)
 			    __ATOMIC_SEQ_CST);
 			if (a == (uintptr_t)HK_DISPATCH_PENDING ||
 			    (a >= lo && a < hi)) {
-				if (i == me && a != (uintptr_t)HK_DISPATCH_PENDING)
+				if (i == me && a >= lo && a < hi)
 					*self = 1;
 				else if (n++ == 0)
 					*fnp = (const void *)a;

@@ -6,8 +6,9 @@
  * every open passed to semcount's own d_open, the ops restored at unload).
  *
  * Tunables: hkdep.veto, hkdep.fail_load (errno), hkdep.leak_dev,
- * hkdep.value, hkdep.intercept.  Sysctls: debug.hkdep.{veto (RW), value, unload_calls,
- * lines (RW), list (PROC)}, debug.hkdyn.x (dynamic, context-managed).
+ * hkdep.value, hkdep.intercept.  Sysctls: debug.hkdep.{veto (RW), value,
+ * unload_calls, lines (RW), list (PROC)}, debug.hkdyn.x (dynamic,
+ * context-managed).
  *
  * Locking: none needed; the linker serialises MOD_* events and the test
  * drives it from one thread.  hd_orig is set before the intercept
