@@ -37,5 +37,6 @@ $(B)/obj/kmod-kmod/kqemu/kqemu_mon.o $(B)/obj/kmod-kmod/kqemu/kqemu_mon_mem.o \
     KMOD_CPPFLAGS += -I$(TOP)/tests/kqemu/monstub
 $(eval $(call host_test_prog,tests/kqemu/kqemu_mon_test,tests/kqemu/kqemu_mon_test.c tests/kqemu/qemu_seq.c))
 $(eval $(call host_test_prog,tests/kqemu/kqemu_test,tests/kqemu/kqemu_test.c tests/kqemu/qemu_seq.c))
+$(eval $(call host_test_prog,tests/kqemu/kqemu_unload_test,tests/kqemu/kqemu_unload_test.c))
 $(eval $(call kyua_area,tests/kqemu))
 endif

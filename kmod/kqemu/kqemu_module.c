@@ -9,9 +9,15 @@
  * shows it), the order of setup and teardown, and the unload vetoes.
  *
  * Locking: the kernel linker serializes module events.  MOD_UNLOAD decides
- * under kqemu_lk (kqemu_dev.c) and sets kqemu_unloading there, so no open
- * or hold can begin once it has said yes; the device, the sysctl tree and
- * the core are then torn down with no lock held.
+ * under kqemu_lk (kqemu_dev.c) and sets kqemu_unloading there, so no d_open
+ * or hold can begin once it has said yes.  Opens that have found the
+ * /dev/kqemu node but not yet reached d_open are invisible to kqemu_lk;
+ * 5.8.1's devfs destroys a node under them unsafely (a use after free in
+ * devfs_allocv, a devfs_lock/name-entry deadlock, a d_open into unloaded
+ * text), so before destroy_dev the unload pins the node's vnode, hides the
+ * node (devfs_lock, exclusive: the lock devfs itself sets the flag under)
+ * and refuses while any other reference on that vnode exists.  The device,
+ * the sysctl tree and the core are then torn down with no lock held.
  *
  * Design: docs/design.md §8.
  */
@@ -24,6 +30,10 @@
 #include <sys/errno.h>
 #include <sys/lock.h>
 #include <sys/module.h>
+#include <sys/namecache.h>
+#include <sys/nlookup.h>
+#include <sys/vnode.h>
+#include <machine/cpufunc.h>
 
 #include "kqemu.h"
 #include "kqemu_core.h"
@@ -93,15 +103,90 @@ fail_lock:
 	return (error);
 }
 
+/* --- quiescing the node before destroy_dev ---------------------------- */
+
+/* vfs/devfs/devfs_core.c; no header declares it.  It guards node flags. */
+extern struct lock devfs_lock;
+
+/*
+ * A referenced vnode of /dev/kqemu, or NULL (no /dev devfs, or the name is
+ * not our cdev).  The lookup makes the node's vnode if it had none (waiting
+ * on the name entry for any lookup doing the same), and our reference keeps
+ * it: a later devfs_allocv of the node then finds that vnode and never
+ * reaches the window in which 5.8.1 reads a node that destroy_dev may have
+ * freed (it drops devfs_lock around getnewvnode, then dereferences the
+ * node; a vget that fails on a reclaimed vnode does the same).
+ */
+static struct vnode *
+kqemu_node_pin(void)
+{
+	struct nlookupdata nd;
+	struct vnode *vp = NULL;
+	int error;
+
+	error = nlookup_init(&nd, "/dev/" KQEMU_DEVICE_NAME, UIO_SYSSPACE,
+	    NLC_FOLLOW);
+	if (error == 0)
+		error = nlookup(&nd);
+	if (error == 0)
+		error = cache_vref(&nd.nl_nch, nd.nl_cred, &vp);
+	nlookup_done(&nd);
+	if (error != 0)
+		return (NULL);
+	if (vp->v_tag != VT_DEVFS || vp->v_rdev != kqemu_dev) {
+		vrele(vp);
+		return (NULL);
+	}
+	return (vp);
+}
+
+/*
+ * Hide (or show again) the pinned vnode's node.  A hidden node fails
+ * VOP_ACCESS and devfs_spec_open with ENOENT before either takes a lock, so
+ * no open can hold the vnode locked while it waits for devfs_lock -- the
+ * wait that closes 5.8.1's cycle devfs thread (devfs_lock) -> name entry
+ * (an opener in cache_vget) -> vnode lock (an opener in devfs_spec_open)
+ * -> devfs_lock once destroy_dev's worker invalidates the vnode's names.
+ * Returns whether it changed the flag (a devfs rule may hide it already).
+ */
+static int
+kqemu_node_hide(struct vnode *vp, int hide)
+{
+	struct devfs_node *node;
+	int changed = 0;
+
+	lockmgr(&devfs_lock, LK_EXCLUSIVE);
+	node = DEVFS_NODE(vp);
+	if (node != NULL && node->d_dev == kqemu_dev) {
+		if (hide && (node->flags & DEVFS_HIDDEN) == 0) {
+			node->flags |= DEVFS_HIDDEN;
+			changed = 1;
+		} else if (!hide && (node->flags & DEVFS_HIDDEN) != 0) {
+			node->flags &= ~DEVFS_HIDDEN;
+			changed = 1;
+		}
+	}
+	lockmgr(&devfs_lock, LK_RELEASE);
+	/* Our flag store before the reference count load; an opener's
+	 * reference (a locked add) comes before its flag load. */
+	cpu_mfence();
+	return (changed);
+}
+
 static int
 kqemu_unload(void)
 {
 	const char *why = NULL;
+	struct vnode *vp;
+	int hid = 0;
 
 	/* kern_module.c module_register_init sends MOD_UNLOAD right after a
 	 * failed MOD_LOAD: nothing was set up then. */
 	if (kqemu_dev == NULL)
 		return (0);
+
+	/* Before kqemu_lk: the lookup may wait for another on the name. */
+	vp = kqemu_node_pin();
 
 	/*
 	 * DragonFly's linker calls MOD_UNLOAD even while kqemu_clone depends
@@ -126,15 +211,40 @@ kqemu_unload(void)
 	else
 		kqemu_unloading = 1;
 	lockmgr(&kqemu_lk, LK_RELEASE);
+
+	/*
+	 * Every open, close or call on the device holds a reference on its
+	 * vnode from its lookup (cache_vget) to its end, and reads the
+	 * node's flag only after taking it; ours is the only one allowed.
+	 * With the node hidden first, an open that took its reference after
+	 * this check stops at VOP_ACCESS or devfs_spec_open (ENOENT) and
+	 * never reaches dev_dopen with our cdev.  (A devfs mounted elsewhere
+	 * than /dev has its own node, which this does not cover.)
+	 */
+	if (why == NULL && vp != NULL) {
+		hid = kqemu_node_hide(vp, 1);
+		if (VREFCNT(vp) != 1)
+			why = "an open or close of its device is in flight";
+	}
 	if (why != NULL) {
+		if (hid)
+			(void)kqemu_node_hide(vp, 0);
+		if (vp != NULL)
+			vrele(vp);
+		lockmgr(&kqemu_lk, LK_EXCLUSIVE);
+		kqemu_unloading = 0;
+		lockmgr(&kqemu_lk, LK_RELEASE);
 		kprintf("kqemu: unload refused: %s\n", why);
 		return (EBUSY);
 	}
 	destroy_dev(kqemu_dev);
 	kqemu_dev = NULL;
 	/* destroy_dev completes on the devfs thread: wait for it, so that no
-	 * cdev still points at kqemu_ops when our text goes away. */
+	 * cdev still points at kqemu_ops when our text goes away.  The
+	 * worker disassociates the pinned vnode; our release recycles it. */
 	devfs_config();
+	if (vp != NULL)
+		vrele(vp);
 	kqemu_sysctl_detach();
 	if (kqemu_core_unload() != 0)
 		panic("kqemu: instance appeared during unload");

@@ -9,7 +9,12 @@
  *    drain (a no-op on the devfs thread itself).  Node creation after
  *    make_dev is asynchronous, as on DragonFly (hk_kldload syncs before it
  *    returns so tests are deterministic).
- *  - Each node has a vnode whose lockmgr lock devfs_spec_open holds shared
+ *  - Each node has a vnode, which it holds (v_auxrefs) rather than
+ *    references, as 5.8.1's name cache holds a cached devfs vnode: VREFCNT
+ *    counts the lookups, open files and calls on it, nothing else.  A node
+ *    flagged DEVFS_HIDDEN (under devfs_lock) is not found by a lookup and
+ *    fails VOP_ACCESS and devfs_spec_open with ENOENT, as in 5.8.1.
+ *  - Each node's vnode has a lockmgr lock devfs_spec_open holds shared
  *    while it checks D_QUICK, then upgrades (modelled as release shared +
  *    acquire exclusive) and holds exclusively across devfs_clone and the
  *    clone node creation, unlocking around dev_dopen.
@@ -38,15 +43,8 @@
 
 struct lock devfs_lock;
 
-struct devfs_node {
-	char		name[SPECNAMELEN + 1];
-	cdev_t		dev;
-	uid_t		uid;		/* the node's own attributes: the */
-	gid_t		gid;		/* cdev's at creation, then the */
-	int		mode;		/* permission rules' */
-	struct vnode	*vp;
-	struct devfs_node *next;
-};
+/* struct devfs_node is in sys/devfs.h (5.8.1's field names, then the
+ * host's).  All nodes: */
 static struct devfs_node *nodes;	/* devfs_lock */
 
 /* Permission rules by exact node name (devfs_rules.c, DEVFS_RULE_PERM
@@ -94,6 +92,17 @@ static pthread_mutex_t bitmap_mtx = PTHREAD_MUTEX_INITIALIZER;
 /* ------------------------------------------------------------------------ */
 /* Vnodes                                                                   */
 
+/*
+ * A node's vnode.  The node holds it (v_auxrefs), as 5.8.1's name cache
+ * holds a cached devfs vnode: a hold is not an active reference, so
+ * VREFCNT counts only lookups, open files and calls.  The vnode goes away
+ * with its last reference or hold, whichever is last (vn_mtx orders the
+ * two decrements; an increment always comes with another reference or
+ * hold held, or under devfs_lock while the node still holds the vnode).
+ */
+static pthread_mutex_t vn_mtx = PTHREAD_MUTEX_INITIALIZER;
+static void (*volatile open_pause)(const char *name);	/* hk_set_open_pause */
+
 static struct vnode *
 vnode_new(cdev_t dev, struct devfs_node *node)
 {
@@ -101,13 +110,27 @@ vnode_new(cdev_t dev, struct devfs_node *node)
 
 	lockinit(&vp->v_lock, "devfsvn", 0, 0);
 	vp->v_type = VCHR;
+	vp->v_tag = VT_DEVFS;
 	vp->v_rdev = dev;
-	vp->v_refcnt = 1;
-	vp->v_hk = node;
+	vp->v_auxrefs = 1;
+	vp->v_data = node;
 	vp->v_nc.nc_vp = vp;
 	hk_cdev_vref(dev);
 	__atomic_store_n(&dev->si_hk->vp, vp, __ATOMIC_SEQ_CST);
 	return (vp);
+}
+
+static void
+vnode_free(struct vnode *vp)
+{
+	cdev_t dev = vp->v_rdev;
+	struct vnode *expect = vp;
+
+	__atomic_compare_exchange_n(&dev->si_hk->vp, &expect, NULL, 0,
+	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	lockuninit(&vp->v_lock);
+	free(vp);
+	hk_cdev_vrele(dev);
 }
 
 void
@@ -119,18 +142,37 @@ vref(struct vnode *vp)
 void
 vrele(struct vnode *vp)
 {
-	cdev_t dev;
-	struct vnode *expect;
+	int last;
 
-	if (__atomic_sub_fetch(&vp->v_refcnt, 1, __ATOMIC_SEQ_CST) != 0)
-		return;
-	dev = vp->v_rdev;
-	expect = vp;
-	__atomic_compare_exchange_n(&dev->si_hk->vp, &expect, NULL, 0,
-	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-	lockuninit(&vp->v_lock);
-	free(vp);
-	hk_cdev_vrele(dev);
+	pthread_mutex_lock(&vn_mtx);
+	if (VREFCNT(vp) <= 0)
+		panic("vrele: vnode %p has no reference", vp);
+	last = __atomic_sub_fetch(&vp->v_refcnt, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&vp->v_auxrefs, __ATOMIC_SEQ_CST) == 0;
+	pthread_mutex_unlock(&vn_mtx);
+	if (last)
+		vnode_free(vp);
+}
+
+void
+vhold(struct vnode *vp)
+{
+	__atomic_fetch_add(&vp->v_auxrefs, 1, __ATOMIC_SEQ_CST);
+}
+
+void
+vdrop(struct vnode *vp)
+{
+	int last;
+
+	pthread_mutex_lock(&vn_mtx);
+	if (__atomic_load_n(&vp->v_auxrefs, __ATOMIC_SEQ_CST) <= 0)
+		panic("vdrop: vnode %p has no hold", vp);
+	last = __atomic_sub_fetch(&vp->v_auxrefs, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&vp->v_refcnt, __ATOMIC_SEQ_CST) == 0;
+	pthread_mutex_unlock(&vn_mtx);
+	if (last)
+		vnode_free(vp);
 }
 
 int
@@ -196,7 +238,7 @@ node_apply_rules(struct devfs_node *n)
 static void
 node_attr(struct devfs_node *n, uid_t *uidp, gid_t *gidp, int *modep)
 {
-	cdev_t dev = n->dev;
+	cdev_t dev = n->d_dev;
 
 	if (dev != NULL && (__atomic_load_n(&dev->si_flags, __ATOMIC_ACQUIRE) &
 	    SI_OVERRIDE)) {
@@ -246,15 +288,15 @@ node_create(cdev_t dev, int *existsp)
 	*existsp = 0;
 	n = calloc(1, sizeof(*n));
 	strlcpy(n->name, dev->si_name, sizeof(n->name));
-	n->dev = dev;
+	n->d_dev = dev;
 	n->uid = dev->si_uid;
 	n->gid = dev->si_gid;
 	n->mode = dev->si_perms;
 	node_apply_rules(n);
-	n->vp = vnode_new(dev, n);
+	n->v_node = vnode_new(dev, n);
 	n->next = nodes;
 	nodes = n;
-	dev->si_hk->node = n;
+	__atomic_store_n(&dev->si_hk->node, n, __ATOMIC_SEQ_CST);
 	return (n);
 }
 
@@ -271,16 +313,16 @@ destroy_dev_worker(cdev_t dev)
 	struct devfs_node **pp, *n;
 
 	for (pp = &nodes; (n = *pp) != NULL; pp = &n->next) {
-		if (n->dev == dev) {
+		if (n->d_dev == dev) {
 			*pp = n->next;
 			break;
 		}
 	}
 	__atomic_fetch_and(&dev->si_flags, ~SI_DEVFS_LINKED, __ATOMIC_SEQ_CST);
-	dev->si_hk->node = NULL;
+	__atomic_store_n(&dev->si_hk->node, NULL, __ATOMIC_SEQ_CST);
 	if (n != NULL) {
-		n->vp->v_hk = NULL;
-		vrele(n->vp);
+		n->v_node->v_data = NULL;
+		vdrop(n->v_node);
 		free(n);
 	}
 	hk_cdev_base_release(dev);
@@ -313,11 +355,11 @@ msg_run(struct devfs_msg *m)
 	case MSG_DESTROY_BY_OPS:
 		for (n = nodes; n != NULL; n = nn) {
 			nn = n->next;
-			if (__atomic_load_n(&n->dev->si_ops, __ATOMIC_ACQUIRE) ==
+			if (__atomic_load_n(&n->d_dev->si_ops, __ATOMIC_ACQUIRE) ==
 			    m->ops && (m->minor < 0 ||
-			    n->dev->si_uminor == m->minor)) {
-				n->dev->si_hk->destroyed = 1;
-				destroy_dev_worker(n->dev);
+			    n->d_dev->si_uminor == m->minor)) {
+				n->d_dev->si_hk->destroyed = 1;
+				destroy_dev_worker(n->d_dev);
 				nn = nodes;
 			}
 		}
@@ -349,7 +391,7 @@ msg_run(struct devfs_msg *m)
 		break;
 	case MSG_FIND:
 		n = node_find(m->name, strlen(m->name));
-		m->dev = n ? n->dev : NULL;
+		m->dev = n ? n->d_dev : NULL;
 		break;
 	case MSG_SYNC:
 	case MSG_QUIT:
@@ -565,6 +607,7 @@ void
 hk_devfs_boot(void)
 {
 	lockinit(&devfs_lock, "devfs_core lock", 0, LK_CANRECURSE);
+	open_pause = NULL;
 	msg_inflight = 0;
 	nodes = NULL;
 	nperm_rules = 0;
@@ -596,8 +639,8 @@ hk_devfs_shutdown(void)
 	/* Nodes of leaked cdevs: the cdevs were counted and freed already. */
 	while ((n = nodes) != NULL) {
 		nodes = n->next;
-		lockuninit(&n->vp->v_lock);
-		free(n->vp);
+		lockuninit(&n->v_node->v_lock);
+		free(n->v_node);
 		free(n);
 	}
 	lockuninit(&devfs_lock);
@@ -642,12 +685,14 @@ hk_devfs_node(int idx, char *buf, size_t len)
 int
 hk_devfs_exists(const char *name)
 {
+	struct devfs_node *n;
 	int found;
 
 	if (strncmp(name, "/dev/", 5) == 0)
 		name += 5;
 	lockmgr(&devfs_lock, LK_SHARED);
-	found = node_find(name, strlen(name)) != NULL;
+	n = node_find(name, strlen(name));
+	found = n != NULL && (n->flags & DEVFS_HIDDEN) == 0;
 	lockmgr(&devfs_lock, LK_RELEASE);
 	return (found);
 }
@@ -973,6 +1018,10 @@ devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
 	cdev_t dev, ndev = NULL;
 	int error, exists;
 
+	/* 5.8.1 reads the node's flag without devfs_lock. */
+	if ((node = vp->v_data) != NULL &&
+	    (__atomic_load_n(&node->flags, __ATOMIC_SEQ_CST) & DEVFS_HIDDEN))
+		return (ENOENT);
 	if ((dev = vp->v_rdev) == NULL)
 		return (ENXIO);
 
@@ -990,7 +1039,7 @@ devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
 
 	vn_lock(vp, LK_UPGRADE | LK_RETRY);
 	lockmgr(&devfs_lock, LK_SHARED);
-	node = vp->v_hk;
+	node = vp->v_data;
 	if (node != NULL)
 		strlcpy(name, node->name, sizeof(name));
 	lockmgr(&devfs_lock, LK_RELEASE);
@@ -1013,7 +1062,7 @@ devfs_spec_open(struct vnode *vp, int mode, struct ucred *cred,
 				dev = ndev;
 				if (exists == 0)
 					devfs_link_dev(dev);
-				nvp = newnode->vp;
+				nvp = newnode->v_node;
 				vref(nvp);		/* devfs_allocv */
 				vn_lock(nvp, LK_EXCLUSIVE);
 				orig_vp = vp;
@@ -1057,9 +1106,13 @@ node_access(struct vnode *vp, struct ucred *cred, int fmode)
 	int mode, want = 0, i, ok;
 
 	lockmgr(&devfs_lock, LK_SHARED);
-	if ((n = vp->v_hk) == NULL) {
+	if ((n = vp->v_data) == NULL) {
 		lockmgr(&devfs_lock, LK_RELEASE);
 		return (ENXIO);
+	}
+	if (n->flags & DEVFS_HIDDEN) {		/* devfs_vop_access */
+		lockmgr(&devfs_lock, LK_RELEASE);
+		return (ENOENT);
 	}
 	node_attr(n, &uid, &gid, &mode);
 	lockmgr(&devfs_lock, LK_RELEASE);
@@ -1084,6 +1137,12 @@ node_access(struct vnode *vp, struct ucred *cred, int fmode)
 	return ((ok & want) == want ? 0 : EACCES);
 }
 
+void
+hk_set_open_pause(void (*pause)(const char *name))
+{
+	open_pause = pause;
+}
+
 /* vn_open of a devfs path for a file (the open(2) half of hk_open). */
 int
 hk_devfs_open(const char *name, int fmode, struct ucred *cred,
@@ -1095,15 +1154,18 @@ hk_devfs_open(const char *name, int fmode, struct ucred *cred,
 	struct file *vop_fp, *dev_fp;
 	int error;
 
+	/* devfs_vop_nresolve: a hidden node is not found. */
 	lockmgr(&devfs_lock, LK_SHARED);
 	node = node_find(name, strlen(name));
-	if (node == NULL) {
+	if (node == NULL || (node->flags & DEVFS_HIDDEN)) {
 		lockmgr(&devfs_lock, LK_RELEASE);
 		return (ENOENT);
 	}
-	vp = node->vp;
+	vp = node->v_node;
 	vref(vp);
 	lockmgr(&devfs_lock, LK_RELEASE);
+	if (open_pause != NULL)
+		open_pause(name);
 
 	vop_fp = hk_profile != HK_PROFILE_LEGACY ? fp : NULL;
 	dev_fp = hk_has_afp() ? fp : NULL;
@@ -1227,9 +1289,10 @@ nlookup(struct nlookupdata *nd)
 	name = nd->nl_path + 5;
 	lockmgr(&devfs_lock, LK_SHARED);
 	node = node_find(name, strlen(name));
-	if (node != NULL) {
-		vp = node->vp;
-		vref(vp);
+	if (node != NULL && (node->flags & DEVFS_HIDDEN) == 0) {
+		/* The handle holds the name entry, which holds the vnode. */
+		vp = node->v_node;
+		vhold(vp);
 	}
 	lockmgr(&devfs_lock, LK_RELEASE);
 	if (vp == NULL)
@@ -1242,7 +1305,7 @@ void
 nlookup_done(struct nlookupdata *nd)
 {
 	if (nd->nl_nch.ncp != NULL) {
-		vrele(nd->nl_nch.ncp->nc_vp);
+		vdrop(nd->nl_nch.ncp->nc_vp);
 		nd->nl_nch.ncp = NULL;
 	}
 	if (nd->nl_path != NULL) {
@@ -1274,6 +1337,21 @@ cache_vget(struct nchandle *nch, struct ucred *cred, int lk,
 	return (0);
 }
 
+/* cache_vref: a reference on the handle's vnode, not locked. */
+int
+cache_vref(struct nchandle *nch, struct ucred *cred, struct vnode **vpp)
+{
+	struct vnode *vp = nch->ncp != NULL ? nch->ncp->nc_vp : NULL;
+
+	(void)cred;
+	*vpp = NULL;
+	if (vp == NULL)
+		return (ENOENT);
+	vref(vp);
+	*vpp = vp;
+	return (0);
+}
+
 int
 VOP_GETATTR(struct vnode *vp, struct vattr *vap)
 {
@@ -1281,7 +1359,7 @@ VOP_GETATTR(struct vnode *vp, struct vattr *vap)
 	int m;
 
 	lockmgr(&devfs_lock, LK_SHARED);
-	if ((n = vp->v_hk) == NULL) {
+	if ((n = vp->v_data) == NULL) {
 		lockmgr(&devfs_lock, LK_RELEASE);
 		return (EIO);
 	}

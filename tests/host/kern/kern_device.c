@@ -751,9 +751,12 @@ hk_device_check_module(void *base, const char *name)
 		    (dev->si_bops && hk_addr_module_base(dev->si_bops) == base)) {
 			hk_report("kldunload %s: live cdev \"%s\" still uses "
 			    "dev_ops %p of the unloaded module%s", name,
-			    dev->si_name, ops_of(dev), cp->destroyed ?
-			    " (destroy_dev queued but not completed: call "
-			    "devfs_config() before unloading)" : "");
+			    dev->si_name, ops_of(dev), !cp->destroyed ? "" :
+			    __atomic_load_n(&cp->node, __ATOMIC_SEQ_CST) != NULL ?
+			    " (destroy_dev queued but not "
+			    "completed: call devfs_config() before unloading)" :
+			    " (destroyed, but a vnode still holds it: an open "
+			    "between its lookup and d_open, or an open file)");
 			n++;
 		}
 	}

@@ -1,4 +1,5 @@
-/* sys/namecache.h (host shadow): nchandle and cache_vget for /dev paths. */
+/* sys/namecache.h (host shadow): nchandle, cache_vget and cache_vref for
+ * /dev paths. */
 #ifndef _HK_SYS_NAMECACHE_H_
 #define _HK_SYS_NAMECACHE_H_
 #include <sys/types.h>
@@ -15,4 +16,5 @@ struct nchandle {
 	struct mount *mount;
 };
 int	cache_vget(struct nchandle *, struct ucred *, int, struct vnode **);
+int	cache_vref(struct nchandle *, struct ucred *, struct vnode **);
 #endif

@@ -1,7 +1,10 @@
 /*
  * sys/vnode.h (host shadow): just enough of a devfs vnode for a module to
  * lock a /dev node (vn_lock/vn_unlock, vput/vrele) -- the lock devfs_spec_open
- * holds shared while it checks D_QUICK and exclusively across devfs_clone.
+ * holds shared while it checks D_QUICK and exclusively across devfs_clone --
+ * and to count its active references (VREFCNT: every lookup, open file and
+ * call holds one; the node's own hold, v_auxrefs, is not one, as on 5.8.1
+ * where a cached vnode is only held by its name entry).
  */
 #ifndef _HK_SYS_VNODE_H_
 #define _HK_SYS_VNODE_H_
@@ -9,16 +12,24 @@
 #include <sys/lock.h>
 #include <sys/namecache.h>
 enum vtype { VNON, VREG, VDIR, VBLK, VCHR, VLNK, VSOCK, VFIFO, VBAD, VDATABASE };
+/* 5.8.1's enum vtagtype (sys/vfscache.h): only the tag of a devfs vnode. */
+enum vtagtype { VT_NON, VT_DEVFS = 28 };
 struct vnode {
 	struct lock	v_lock;
 	enum vtype	v_type;
+	enum vtagtype	v_tag;
 	struct cdev	*v_rdev;
 	volatile int	v_opencount;
 	volatile u_int	v_refcnt;
+	volatile int	v_auxrefs;	/* holds (vhold): the node, lookups */
 	int		v_flag;
-	void		*v_hk;		/* host: its devfs node */
+	void		*v_data;	/* its devfs node (DEVFS_NODE) */
 	struct namecache v_nc;		/* host: its name entry (nc_vp = it) */
 };
+#define VREF_TERMINATE	0x80000000
+#define VREF_FINALIZE	0x40000000
+#define VREF_MASK	0xBFFFFFFF
+#define VREFCNT(vp)	((int)((vp)->v_refcnt & VREF_MASK))
 /* The attributes VOP_GETATTR reports for a devfs node (a subset of
  * DragonFly's struct vattr). */
 struct vattr {
@@ -34,6 +45,8 @@ int	vn_islocked(struct vnode *vp);
 void	vref(struct vnode *vp);
 void	vrele(struct vnode *vp);
 void	vput(struct vnode *vp);
+void	vhold(struct vnode *vp);
+void	vdrop(struct vnode *vp);
 /* devfs_vop_getattr: the node's owner, group and mode (from its cdev when
  * the cdev has SI_OVERRIDE, devfs_vnops.c node_sync_dev_get). */
 int	VOP_GETATTR(struct vnode *vp, struct vattr *vap);
