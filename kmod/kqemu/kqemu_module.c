@@ -33,6 +33,7 @@
 #include <sys/namecache.h>
 #include <sys/nlookup.h>
 #include <sys/vnode.h>
+#include <machine/atomic.h>
 #include <machine/cpufunc.h>
 
 #include "kqemu.h"
@@ -158,11 +159,12 @@ kqemu_node_hide(struct vnode *vp, int hide)
 	lockmgr(&devfs_lock, LK_EXCLUSIVE);
 	node = DEVFS_NODE(vp);
 	if (node != NULL && node->d_dev == kqemu_dev) {
+		/* Atomic: devfs_spec_open reads the flags unlocked. */
 		if (hide && (node->flags & DEVFS_HIDDEN) == 0) {
-			node->flags |= DEVFS_HIDDEN;
+			atomic_set_long(&node->flags, DEVFS_HIDDEN);
 			changed = 1;
 		} else if (!hide && (node->flags & DEVFS_HIDDEN) != 0) {
-			node->flags &= ~DEVFS_HIDDEN;
+			atomic_clear_long(&node->flags, DEVFS_HIDDEN);
 			changed = 1;
 		}
 	}

@@ -29,7 +29,9 @@ struct vnode {
 #define VREF_TERMINATE	0x80000000
 #define VREF_FINALIZE	0x40000000
 #define VREF_MASK	0xBFFFFFFF
-#define VREFCNT(vp)	((int)((vp)->v_refcnt & VREF_MASK))
+/* An atomic load on the host (5.8.1 reads the volatile field). */
+#define VREFCNT(vp)	((int)(__atomic_load_n(&(vp)->v_refcnt, __ATOMIC_SEQ_CST) & \
+			    VREF_MASK))
 /* The attributes VOP_GETATTR reports for a devfs node (a subset of
  * DragonFly's struct vattr). */
 struct vattr {
