@@ -58,7 +58,7 @@ h_boot(void)
 static void
 h_end(void)
 {
-	hk_set_open_pause(NULL);
+	hk_set_devfs_open_pause(NULL);
 	ATF_REQUIRE_EQ_MSG(hk_shutdown_clean(), 0, "host kernel leaked or "
 	    "reported (see stderr)");
 }
@@ -126,7 +126,7 @@ ATF_TC_BODY(unload__refused_while_open_in_flight, tc)
 	ATF_REQUIRE_EQ(sem_init(&h_arrived, 0, 0), 0);
 	ATF_REQUIRE_EQ(sem_init(&h_go, 0, 0), 0);
 	h_paused = 0;
-	hk_set_open_pause(h_pause_once);
+	hk_set_devfs_open_pause(h_pause_once);
 	ATF_REQUIRE_EQ(hk_proc_create(0, 0, &o.p), 0);
 	ATF_REQUIRE_EQ(pthread_create(&t, NULL, h_open_once, &o), 0);
 	while (sem_wait(&h_arrived) != 0)
@@ -246,7 +246,7 @@ ATF_TC_BODY(unload__racing_opens_ioctls_closes, tc)
 	int error, loaded = 1;
 
 	h_boot();
-	hk_set_open_pause(h_pause_yield);
+	hk_set_devfs_open_pause(h_pause_yield);
 	h_stop = h_quiet = h_parked = 0;
 	h_running = OPENERS;
 	for (int i = 0; i < OPENERS; i++) {

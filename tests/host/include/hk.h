@@ -259,12 +259,6 @@ const char *hk_addr_module_name(const void *addr);
  * a clone handler returned a cdev): 5.8.1 then opens the base device
  * instead and the handler's clone has no node (an orphan). 0 disables. */
 int hk_fail_clone_node(int n);
-/* An open of a /dev path: pause(name) is called by the opening thread
- * after its lookup took a reference on the node's vnode and before
- * devfs_spec_open (the window in which 5.8.1's opener is invisible to the
- * driver: it has found the device, not yet reached d_open), so a test can
- * stall an opener there; NULL disables. */
-void hk_set_open_pause(void (*pause)(const char *name));
 
 /* devfs_spec_open's d_open call: pause(devname) is called by the opening
  * thread after it unlocked the node's vnode (which it still references, and

@@ -101,7 +101,6 @@ static pthread_mutex_t bitmap_mtx = PTHREAD_MUTEX_INITIALIZER;
  * hold held, or under devfs_lock while the node still holds the vnode).
  */
 static pthread_mutex_t vn_mtx = PTHREAD_MUTEX_INITIALIZER;
-static void (*volatile open_pause)(const char *name);	/* hk_set_open_pause */
 
 static struct vnode *
 vnode_new(cdev_t dev, struct devfs_node *node)
@@ -607,7 +606,7 @@ void
 hk_devfs_boot(void)
 {
 	lockinit(&devfs_lock, "devfs_core lock", 0, LK_CANRECURSE);
-	open_pause = NULL;
+	hk_set_devfs_open_pause(NULL);
 	msg_inflight = 0;
 	nodes = NULL;
 	nperm_rules = 0;
@@ -1137,12 +1136,6 @@ node_access(struct vnode *vp, struct ucred *cred, int fmode)
 	return ((ok & want) == want ? 0 : EACCES);
 }
 
-void
-hk_set_open_pause(void (*pause)(const char *name))
-{
-	open_pause = pause;
-}
-
 /* vn_open of a devfs path for a file (the open(2) half of hk_open). */
 int
 hk_devfs_open(const char *name, int fmode, struct ucred *cred,
@@ -1164,8 +1157,6 @@ hk_devfs_open(const char *name, int fmode, struct ucred *cred,
 	vp = node->v_node;
 	vref(vp);
 	lockmgr(&devfs_lock, LK_RELEASE);
-	if (open_pause != NULL)
-		open_pause(name);
 
 	vop_fp = hk_profile != HK_PROFILE_LEGACY ? fp : NULL;
 	dev_fp = hk_has_afp() ? fp : NULL;
