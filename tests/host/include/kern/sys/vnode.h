@@ -30,8 +30,8 @@ struct vnode {
 #define VREF_FINALIZE	0x40000000
 #define VREF_MASK	0xBFFFFFFF
 /* An atomic load on the host (5.8.1 reads the volatile field). */
-#define VREFCNT(vp)	((int)(__atomic_load_n(&(vp)->v_refcnt, __ATOMIC_SEQ_CST) & \
-			    VREF_MASK))
+#define VREFCNT(vp)	\
+	((int)(__atomic_load_n(&(vp)->v_refcnt, __ATOMIC_SEQ_CST) & VREF_MASK))
 /* The attributes VOP_GETATTR reports for a devfs node (a subset of
  * DragonFly's struct vattr). */
 struct vattr {
