@@ -20,16 +20,40 @@
  *    entry into the child instead of marking both sides copy-on-write, so
  *    the parent's pages never part from those the monitor maps.  Shared
  *    entries (MAP_SHARED, as QEMU maps guest RAM) are never copied at
- *    fork, and must not be wired: 5.8.1's pmap cannot unwire a page mapped
- *    through a shared page table (pmap_unwire: "we cannot wire shared
- *    pages"), so the page would stay wired after its object dies
- *    (vm_object_terminate warns "Encountered wired page").  Held, because
- *    munmap() of a wired range unwires it: the hold keeps the page from
- *    being freed while the monitor still maps it.  Unlock marks the page
- *    dirty (the monitor wrote it through its own page tables, which the
- *    pmap's modified bits never see), drops the hold, unwires the range if
- *    it wired it, in the vmspace that wired it (which fails harmlessly once
- *    that vmspace is torn down), and drops the vmspace reference.
+ *    fork and are only held: nothing needs them wired (the wired-page
+ *    warnings seen when they were wired came from the PTE loss below,
+ *    not from the pmap's shared page tables).  Held, because munmap() of a wired range
+ *    unwires it: the hold keeps the page from being freed while the
+ *    monitor still maps it.  Unlock marks the page dirty (the monitor
+ *    wrote it through its own page tables, which the pmap's modified bits
+ *    never see), drops the hold, unwires the range if it wired it, in the
+ *    vmspace that wired it, and drops the vmspace reference.
+ *
+ *    The wired page's page-table entry.  5.8.1 unwires a map entry's pages
+ *    only through the pmap: vm_fault_unwire() asks pmap_unwire() for the
+ *    page mapped at each address and unwires what it finds, so a wired
+ *    page with no PTE stays wired for good -- through munmap, exit and
+ *    vm_object_terminate(), which warns "Encountered wired page" and drops
+ *    it from its object still wired (counted in v_wire_count forever).
+ *    And 5.8.1's vm_fault_page() -- behind vm_fault_page_quick when the
+ *    quick pmap lookup fails -- ends with a pmap_remove() of the address
+ *    whenever it succeeds (its "did COW" test ORs the flag in instead of
+ *    testing it), wired or not.  So the hold taken after vm_map_wire took
+ *    the PTE the wiring had just entered: every page the process did not
+ *    touch again before the unlock (the page arrays, the guest's
+ *    descriptor and page tables, its code) leaked one wiring per lock,
+ *    8 pages per guest with our client.  Hence kqmon_map_wired(): a
+ *    plain fault at the address (vm_fault, VM_FAULT_NORMAL) after the
+ *    hold and again before the unwire puts the PTE back -- a fault on a
+ *    wired entry enters a wired PTE for the entry's page, the one held --
+ *    so pmap_unwire finds the page, whoever took the PTE meanwhile.
+ *
+ *    A process that ends with a live instance: exit1() closes its files
+ *    (fdfree) before it releases its vmspace (vmspace_relexit), and each
+ *    locked page holds a vmspace reference besides, so the map and its
+ *    wired entries are still there when the last close unlocks -- also
+ *    when that close is a forked child's, after the process itself is
+ *    gone.  The unwire runs in that map from whichever thread closes.
  *  - alloc_zeroed_page / vmalloc: kmem_alloc(&kernel_map): wired, zeroed,
  *    mapped VM_PROT_ALL (the monitor's switch code runs from its state);
  *    physical page numbers from pmap_kextract; kmem_free with the size
@@ -41,7 +65,8 @@
  * and nothing else; nothing sleeps under it.  User and kernel page records
  * belong to the monitor between lock/alloc and unlock/free and need no
  * lock.  A VM's counters are atomic words.  The services that take
- * memory may sleep (M_WAITOK, kmem_alloc, vm_map_wire, vm_fault).
+ * memory may sleep (M_WAITOK, kmem_alloc, vm_map_wire, vm_fault), and so
+ * may unlock (vm_fault, vm_map_wire).
  * Design: docs/design.md §9 (and §10 for the DragonFly facts used here).
  */
 #include <sys/param.h>
@@ -111,6 +136,28 @@ kqmon_copied_on_fork(vm_map_t map, vm_offset_t va)
 	return (copied);
 }
 
+/*
+ * Puts back the page-table entry of the wired page at va if something took
+ * it out (see the top of this file): a fault on a wired entry enters a
+ * wired PTE for the entry's page.  Nothing when no entry maps va any more
+ * (munmap already unwired it) or when the calling thread has no lwp (the
+ * fault path expects one).
+ */
+static void
+kqmon_map_wired(vm_map_t map, vm_offset_t va)
+{
+	vm_map_entry_t entry;
+	int mapped;
+
+	if (curthread->td_lwp == NULL)
+		return;
+	vm_map_lock_read(map);
+	mapped = vm_map_lookup_entry(map, va, &entry);
+	vm_map_unlock_read(map);
+	if (mapped)
+		(void)vm_fault(map, va, VM_PROT_READ, VM_FAULT_NORMAL);
+}
+
 struct kqemu_user_page *
 kqemu_lock_user_page(unsigned long *ppage_index, unsigned long user_addr)
 {
@@ -142,6 +189,8 @@ kqemu_lock_user_page(unsigned long *ppage_index, unsigned long user_addr)
 		kfree(up, M_KQEMUMON);
 		goto fail;
 	}
+	if (up->wired)
+		kqmon_map_wired(&vms->vm_map, va);
 	vmspace_ref(vms);
 	up->m = m;
 	up->vmspace = vms;
@@ -163,11 +212,12 @@ kqemu_unlock_user_page(struct kqemu_user_page *page)
 
 	vm_page_dirty(up->m);
 	vm_page_unhold(up->m);
-	/* KERN_INVALID_ADDRESS once the vmspace's entries are gone (its
-	 * process exited before the last close): nothing left to unwire. */
-	if (up->wired)
+	/* KERN_INVALID_ADDRESS when munmap took the range (and unwired it). */
+	if (up->wired) {
+		kqmon_map_wired(&up->vmspace->vm_map, up->va);
 		(void)vm_map_wire(&up->vmspace->vm_map, up->va,
 		    up->va + PAGE_SIZE, KM_PAGEABLE);
+	}
 	vmspace_rel(up->vmspace);
 	kqmon_count(KQMON_STAT(up->vm, user_pages), -1);
 	kfree(up, M_KQEMUMON);

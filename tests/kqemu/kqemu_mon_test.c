@@ -15,7 +15,9 @@
  * call and allocation, signal -> INTR, the EXEC time slice, the
  * user-reschedule path of
  * kqemu_schedule, a process killed inside EXEC, fork with the parent
- * exiting first, unload refused while a monitor instance lives.  Every case
+ * exiting first, a process exiting with its instance open, a wired
+ * page's PTE taken by another fault before the unlock, unload refused
+ * while a monitor instance lives.  Every case
  * boots a fresh host kernel and ends with hk_shutdown_clean(): no page
  * held or wired, no kernel memory, no vmspace left.
  *
@@ -48,6 +50,13 @@ enum { OP_SUM = 1, OP_SPIN = 2, OP_FAULT = 3, OP_STORE = 4, OP_ABORT = 5, OP_CLO
 enum { RAX = 0, RCX = 1, RDX = 2, RBX = 3 };
 
 static struct hk_proc *h_proc;
+
+/* Host kernel calls a case makes itself, as the process's own thread does
+ * on DragonFly (umtx, ptrace, procfs fault pages in through these). */
+struct vm_page;
+struct vm_page *vm_fault_page_quick(unsigned long va, unsigned char fault_type,
+    int *errorp, int *busyp);
+void vm_page_unhold(struct vm_page *m);
 
 const char *__lsan_default_suppressions(void);
 const char *
@@ -786,6 +795,70 @@ ATF_TC_BODY(fork__parent_exits_first, tc)
 	h_end();
 }
 
+ATF_TC(exit__instance_open_private_pages_unwired);
+ATF_TC_HEAD(exit__instance_open_private_pages_unwired, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "A process whose instance still "
+	    "has private (wired) pages locked exits without closing it: "
+	    "exit1's fdfree closes the file before the vmspace goes, the "
+	    "unlock puts each wired page's PTE back (vm_fault) and unwires "
+	    "it; nothing stays wired or held");
+}
+ATF_TC_BODY(exit__instance_open_private_pages_unwired, tc)
+{
+	struct kqs_vm vm;
+	struct hk_vm_stats base;
+	int fd;
+
+	h_boot();
+	h_vm(&vm);
+	base = h_vmst();
+	fd = h_open();
+	ATF_REQUIRE_EQ(h_init(fd, &vm), 0);
+	ATF_REQUIRE_EQ(h_exec(fd, &vm, OP_SUM, 0, 2 * PAGE), KQEMU_RET_INT | 0x80);
+	ATF_REQUIRE_EQ(h_vmst().wired_pages, INIT_PAGES + 2);
+	hk_thread_leave();
+	ATF_REQUIRE_EQ(hk_proc_exit(h_proc, 0), 0);	/* fd still open */
+	ATF_REQUIRE_EQ(h_stat("hw.kqemu.instances"), 0);
+	ATF_REQUIRE(h_vmst().faults >= base.faults + INIT_PAGES + 2);
+	h_require_idle_vs(base, base.vmspaces - 1);
+	kqs_vm_free(&vm);
+	h_end();
+}
+
+ATF_TC(lock__pte_taken_meanwhile_still_unwired);
+ATF_TC_HEAD(lock__pte_taken_meanwhile_still_unwired, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "5.8.1's vm_fault_page removes the "
+	    "PTE of the address it faults, wired or not, and unwiring finds "
+	    "pages only through their PTEs: after the process's own thread "
+	    "faults a locked page in that way (as umtx or ptrace would), the "
+	    "close still unwires every page (the unlock faults the PTE back)");
+}
+ATF_TC_BODY(lock__pte_taken_meanwhile_still_unwired, tc)
+{
+	struct kqs_vm vm;
+	struct hk_vm_stats base;
+	struct vm_page *m;
+	int fd, error = -1;
+
+	h_boot();
+	h_vm(&vm);
+	base = h_vmst();
+	fd = h_open();
+	ATF_REQUIRE_EQ(h_init(fd, &vm), 0);
+	m = vm_fault_page_quick((unsigned long)vm.pages_to_flush, 0x01,
+	    &error, NULL);
+	ATF_REQUIRE(m != NULL);
+	ATF_REQUIRE_EQ(error, 0);
+	vm_page_unhold(m);
+	ATF_REQUIRE_EQ(h_vmst().wired_pages, INIT_PAGES);
+	ATF_REQUIRE_EQ(hk_close(fd), 0);
+	h_require_idle(base);
+	kqs_vm_free(&vm);
+	h_end();
+}
+
 ATF_TC(unload__refused_while_vm_lives);
 ATF_TC_HEAD(unload__refused_while_vm_lives, tc)
 {
@@ -829,6 +902,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, schedule__user_resched_gives_cpu_away);
 	ATF_TP_ADD_TC(tp, kill__inside_exec_reclaimed);
 	ATF_TP_ADD_TC(tp, fork__parent_exits_first);
+	ATF_TP_ADD_TC(tp, exit__instance_open_private_pages_unwired);
+	ATF_TP_ADD_TC(tp, lock__pte_taken_meanwhile_still_unwired);
 	ATF_TP_ADD_TC(tp, unload__refused_while_vm_lives);
 	return (atf_no_error());
 }

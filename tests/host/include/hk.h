@@ -224,6 +224,7 @@ struct hk_vm_stats {
 	long acquires;		/* acquire_curproc calls */
 	long user_yields;	/* lwkt_user_yield calls */
 	long vmspaces;		/* vmspaces alive (processes + references) */
+	long faults;		/* vm_fault calls that succeeded */
 };
 int hk_vm_stats(struct hk_vm_stats *st);
 /* Fail the nth call from now (1 = the next) of fn: "vm_fault_page_quick",

@@ -11,7 +11,9 @@
  * Models (DragonFly v5.8.1):
  *   vm_fault_page_quick   vm/vm_fault.c: the page at va of curproc's map,
  *                         held; NULL + EFAULT if va is not user memory
- *                         allowing the access
+ *                         allowing the access.  It removes the PTE at va
+ *                         (5.8.1's vm_fault_page ends with a pmap_remove
+ *                         of the address whenever it succeeds), wired or not
  *   vm_page_hold/unhold   vm/vm_page.c (unhold of an unheld page panics)
  *   vm_page_dirty         vm/vm_page.c (host: the page must be held)
  *   vm_map_lookup_entry   vm/vm_map.c: the entry's inheritance (SHARE for a
@@ -20,7 +22,15 @@
  *   vm_map_wire           vm/vm_map.c: wire (count per page) or, with
  *                         KM_PAGEABLE, unwire (KERN_INVALID_ARGUMENT when
  *                         not wired); KERN_INVALID_ADDRESS once the map's
- *                         process exited (its entries are gone)
+ *                         process exited (its entries are gone).  Each
+ *                         wired page has a PTE flag: wiring enters the PTE;
+ *                         unwiring (and the exit teardown) finds the page
+ *                         only through it (vm_fault_unwire -> pmap_unwire),
+ *                         so dropping the last wiring of a page whose PTE
+ *                         is gone aborts: on 5.8.1 the page stays wired
+ *                         for good ("Encountered wired page")
+ *   vm_fault              vm/vm_fault.c: a fault at va of map; on a wired
+ *                         page it enters the PTE again
  *   vmspace_ref/rel       vm/vm_map.c: the vmspace lives until the last
  *                         reference (its process holds one until exit1)
  *   kmem_alloc3/kmem_free vm/vm_kern.c: page-granular, zeroed; kmem_free
@@ -63,6 +73,7 @@
 struct hk_wired {
 	vm_offset_t	va;
 	int		count;
+	int		mapped;		/* its PTE is present */
 	struct hk_wired	*next;
 };
 
@@ -199,6 +210,10 @@ hk_vmspace_exit(struct hk_proc *p)
 		return;
 	pthread_mutex_lock(&vm_mtx);
 	while ((w = vm->hk_wired) != NULL) {
+		if (!w->mapped)
+			HK_ABORT("exit of a process whose wired page %#lx has no "
+			    "PTE: vm_map_remove cannot unwire it (5.8.1: wired "
+			    "for good)", (unsigned long)w->va);
 		vm->hk_wired = w->next;
 		vm_st.wired_pages -= w->count;
 		free(w);
@@ -264,6 +279,11 @@ vm_map_wire(vm_map_t map, vm_offset_t start, vm_offset_t end, int kmflags)
 		}
 		w = *wp;
 		if (--w->count == 0) {
+			if (!w->mapped)
+				HK_ABORT("vm_map_wire: unwiring %#lx, whose PTE is "
+				    "gone: vm_fault_unwire finds pages through the "
+				    "pmap, the page stays wired for good",
+				    (unsigned long)va);
 			*wp = w->next;
 			free(w);
 		}
@@ -288,6 +308,7 @@ vm_map_wire(vm_map_t map, vm_offset_t start, vm_offset_t end, int kmflags)
 	if (*wp == NULL) {
 		w = calloc(1, sizeof(*w));
 		w->va = va;
+		w->mapped = 1;		/* vm_fault_wire enters it */
 		*wp = w;
 	}
 	(*wp)->count++;
@@ -339,6 +360,19 @@ vm_map_lookup_entry(vm_map_t map, vm_offset_t va, vm_map_entry_t *entryp)
 
 /* --- vm/vm_fault.c, vm/vm_page.c ----------------------------------------- */
 
+/* The PTE flag of the wired page at va of vm, if it is wired (vm_mtx). */
+static void
+hk_pte_set(struct vmspace *vm, vm_offset_t va, int mapped)
+{
+	struct hk_wired *w;
+
+	if (vm == NULL)
+		return;
+	for (w = vm->hk_wired; w != NULL; w = w->next)
+		if (w->va == va)
+			w->mapped = mapped;
+}
+
 vm_page_t
 vm_fault_page_quick(vm_offset_t va, vm_prot_t fault_type, int *errorp,
     int *busyp)
@@ -373,9 +407,29 @@ vm_fault_page_quick(vm_offset_t va, vm_prot_t fault_type, int *errorp,
 	}
 	m->hold_count++;
 	vm_st.held_pages++;
+	hk_pte_set(td->td_lwp->lwp_vmspace, pa, 0);
 	pthread_mutex_unlock(&vm_mtx);
 	*errorp = 0;
 	return (m);
+}
+
+/* vm_fault.c vm_fault: a fault at va of map (any process's); a wired
+ * page gets its PTE back. */
+int
+vm_fault(vm_map_t map, vm_offset_t va, vm_prot_t fault_type, int fault_flags)
+{
+	struct vmspace *vm = map->hk_vmspace;
+
+	hk_assert_sleepable("vm_fault");
+	if (vm == NULL || vm->hk_proc == NULL ||
+	    !hk_user_range_ok(vm->hk_proc, trunc_page(va), PAGE_SIZE,
+	    (fault_type & VM_PROT_WRITE) != 0))
+		return (KERN_FAILURE);
+	pthread_mutex_lock(&vm_mtx);
+	vm_st.faults++;
+	hk_pte_set(vm, trunc_page(va), 1);
+	pthread_mutex_unlock(&vm_mtx);
+	return (KERN_SUCCESS);
 }
 
 void

@@ -41,6 +41,9 @@ typedef enum {
 } vm_subsys_t;
 void	vmspace_ref(struct vmspace *vm);
 void	vmspace_rel(struct vmspace *vm);
+/* vm_fault's fault_flags (vm/vm_map.h). */
+#define VM_FAULT_NORMAL		0x00
+
 int	vm_map_wire(vm_map_t map, vm_offset_t start, vm_offset_t end, int kmflags);
 /* The map lock (lockmgr on DragonFly; the host checks it is held). */
 void	hk_vm_map_lock_read(vm_map_t map);
