@@ -41,8 +41,9 @@
  *    testing it), wired or not.  So the hold taken after vm_map_wire took
  *    the PTE the wiring had just entered: every page the process did not
  *    touch again before the unlock (the page arrays, the guest's
- *    descriptor and page tables, its code) leaked one wiring per lock,
- *    8 pages per guest with our client.  Hence kqmon_map_wired(): a
+ *    descriptor and page tables, its code; all of them if it never looks
+ *    at guest RAM again) leaked one wiring per lock, 8 to 137 pages per
+ *    guest of the accel suite's client.  Hence kqmon_map_wired(): a
  *    plain fault at the address (vm_fault, VM_FAULT_NORMAL) after the
  *    hold and again before the unwire puts the PTE back -- a fault on a
  *    wired entry enters a wired PTE for the entry's page, the one held --

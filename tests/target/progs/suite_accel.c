@@ -744,21 +744,24 @@ sigkill_inside_exec(void)
  * vmspace was released).  kqemu.ko wires the private pages it locks (fork
  * semantics) and only holds shared ones; every page must be unwired by
  * the time the instance is gone.  The measure is the kernel's count of
- * wired pages (vm.stats.vm.v_wire_count, rolled up every tick): after one
- * warm-up round of each RAM kind (what the kernel allocates once stays out
- * of the baseline), it must stay within WX_SLACK pages of the baseline
- * through all the scenarios' rounds.  The leak this catches: a wired page
- * that lost its PTE is never unwired on 5.8.1 (kqemu_mon_mem.c), 8 pages
- * per private-RAM guest of this client, 96 over the private scenarios.
- * While a private-RAM holder lives the count must be up by at least its
- * locked pages, which shows the measure sees the wiring.  The console's
- * "vm_object_terminate: Warning: Encountered wired page" lines that go
- * with such a leak are not visible from here (docs/target-tier.md gives
- * the counts per boot).
+ * wired pages (vm.stats.vm.v_wire_count, rolled up every tick): after two
+ * warm-up rounds of each RAM kind (what the kernel allocates once stays
+ * out of the baseline), it must stay within WX_SLACK pages of the baseline
+ * through all the scenarios' rounds.  The kernel's own caches move it in
+ * steps (up to +109 pages over the fork scenarios in one boot of 7, flat
+ * after), hence the slack; the leak this catches is larger and grows
+ * with every round: a wired page that lost its PTE is never unwired on
+ * 5.8.1 (kqemu_mon_mem.c), ~80 pages per private-RAM holder here (the
+ * process never touches the guest's pages after the run), ~240 per
+ * private scenario.  While a private-RAM holder lives the count must be
+ * up by at least its locked pages, which shows the measure sees the
+ * wiring.  The console's "vm_object_terminate: Warning: Encountered
+ * wired page" lines that go with such a leak are not visible from here
+ * (docs/target-tier.md gives the counts per boot).
  */
 #define WX_RAM		(1024UL * 1024)
 #define WX_ROUNDS	3
-#define WX_SLACK	32
+#define WX_SLACK	160
 #define WX_SYS_PROCCTL	536	/* syscalls.master, DragonFly 5.8 */
 #define WX_P_PID	0	/* sys/procctl.h idtype_t */
 #define WX_REAP_ACQUIRE	1	/* sys/procctl.h PROC_REAP_ACQUIRE */
@@ -800,8 +803,14 @@ h_wired(struct wx_ctl *x, enum avm_ram ram, enum wx_end end)
 
 	if ((e = avm_alloc(&vm, WX_RAM, ram)) != 0)
 		wx_fail(x, t_fail("guest RAM: %s", strerror(e)));
-	if ((r = avm_start(&vm)) != NULL ||
-	    (r = avm_check(&vm, 0x3c3c3c, 1500000, 0)) != NULL)
+	/* The guest's run locks its buffer pages; the process does not touch
+	 * them again (no comparison here: the other cases check results),
+	 * so a page whose wiring hangs on a PTE the process would re-enter
+	 * shows up. */
+	if ((r = avm_start(&vm)) != NULL)
+		wx_fail(x, r);
+	avm_job(&vm, 0x3c3c3c, 1500000, 0);
+	if ((r = avm_run(&vm, &got)) != NULL)
 		wx_fail(x, r);
 	if (end == WX_CHILD_FIRST || end == WX_PARENT_FIRST) {
 		if ((c = fork()) < 0)
@@ -948,14 +957,15 @@ exit_no_wired_left(void)
 	x = mmap(NULL, sizeof(*x), PROT_READ | PROT_WRITE, MAP_ANON | MAP_SHARED,
 	    -1, 0);
 	CHECK(x != MAP_FAILED, "mmap: %s", strerror(errno));
-	/* One round of each RAM kind first: what the kernel allocates once
-	 * stays out of the baseline. */
+	/* Two rounds of each RAM kind first: what the kernel allocates once
+	 * (map entry and pv caches grow in steps of 32 pages or so) stays
+	 * out of the baseline. */
 	printf("accel: wired: warm-up rounds\n");
-	for (i = 0; i < 3; i++) {
-		if (i == AVM_RAM_FILE && !tmpfs_tmp)
+	for (i = 0; i < 6; i++) {
+		if (i % 3 == AVM_RAM_FILE && !tmpfs_tmp)
 			continue;
-		if ((r = wx_round(x, (enum avm_ram)i, WX_EXIT, 0, inst0, locked0,
-		    &locked, &live)) != NULL)
+		if ((r = wx_round(x, (enum avm_ram)(i % 3), WX_EXIT, 0, inst0,
+		    locked0, &locked, &live)) != NULL)
 			return (r);
 	}
 	base = wire_count();
@@ -974,6 +984,9 @@ exit_no_wired_left(void)
 				return (r);
 			if (live > maxlive)
 				maxlive = live;
+			printf("accel: wired:   round %d: %ld locked, %ld over the "
+			    "baseline while live, %ld after\n", k + 1, locked, live,
+			    wire_count() - base);
 			if (minlocked < 0 || locked < minlocked)
 				minlocked = locked;
 			CHECK(ram != AVM_RAM_PRIVATE || live >= locked,
