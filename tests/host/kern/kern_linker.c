@@ -37,6 +37,7 @@
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *hk_module_dir(void);
@@ -90,8 +91,11 @@ struct linker_file {
  * So each OS thread publishes what it dispatches into: HK_DISPATCH_PENDING
  * from before its si_ops load until the callee is known, then the callee,
  * until the call returns (a stack: a callee may dispatch again).  Before
- * dlclose the linker waits, bounded, until no thread is pending or in a
- * call into the file; a thread still there after the bound is reported
+ * dlclose the linker notes the dispatches pending or in a call into the
+ * file, and waits, bounded, until each has resolved elsewhere or returned
+ * (a dispatch begun after that note loads the restored ops: the
+ * generation of each entry tells a new dispatch from the one noted); a
+ * thread still there after the bound is reported
  * (on DragonFly, sleeping in a module's code or returning into it when
  * the text is freed is a crash) and the file is left mapped so the
  * report, not a segfault, is what the test sees.
@@ -115,6 +119,7 @@ struct linker_file {
 
 struct dispatch_slot {
 	const void	*fn[HK_DISPATCH_DEPTH];	/* atomic; NULL: unused */
+	unsigned long	gen[HK_DISPATCH_DEPTH];	/* atomic; one per dispatch */
 	int		depth;			/* the owner's only */
 } __attribute__((__aligned__(64)));
 static struct dispatch_slot dispatch[HK_DISPATCH_THREADS];
@@ -139,6 +144,10 @@ hk_dispatch_begin(void)
 	while (hw <= id && !__atomic_compare_exchange_n(&dispatch_hiwater,
 	    &hw, id + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		;
+	/* The generation before PENDING: a reader that sees this PENDING
+	 * sees the new generation too. */
+	__atomic_store_n(&ds->gen[ds->depth], ds->gen[ds->depth] + 1,
+	    __ATOMIC_RELAXED);
 	e = &ds->fn[ds->depth++];
 	__atomic_store_n(e, HK_DISPATCH_PENDING, __ATOMIC_SEQ_CST);
 	return (e);
@@ -176,29 +185,31 @@ hk_set_unload_drain_ms(int ms)
 	    __ATOMIC_RELAXED);
 }
 
-/* Threads pending or in a call into [lo, hi); *self if the caller is. */
-static int
-dispatch_busy(uintptr_t lo, uintptr_t hi, int *self, const void **fnp)
-{
-	int i, d, n = 0, me = hk_tls()->gd.gd_cpuid;
-	int hw = __atomic_load_n(&dispatch_hiwater, __ATOMIC_SEQ_CST);
-	uintptr_t a;
+struct dispatch_note {
+	int		slot, depth;
+	unsigned long	gen;
+};
 
-	*self = 0;
-	for (i = 0; i < hw; i++) {
-		for (d = 0; d < HK_DISPATCH_DEPTH; d++) {
-			a = (uintptr_t)__atomic_load_n(&dispatch[i].fn[d],
-			    __ATOMIC_SEQ_CST);
-			if (a == (uintptr_t)HK_DISPATCH_PENDING ||
-			    (a >= lo && a < hi)) {
-				if (i == me && a >= lo && a < hi)
-					*self = 1;
-				else if (n++ == 0)
-					*fnp = (const void *)a;
-			}
-		}
-	}
-	return (n);
+/* Is entry (slot, d) pending or in a call into [lo, hi)?  Its gen too. */
+static int
+dispatch_entry_busy(int slot, int d, uintptr_t lo, uintptr_t hi,
+    unsigned long *genp, uintptr_t *ap)
+{
+	uintptr_t a = (uintptr_t)__atomic_load_n(&dispatch[slot].fn[d],
+	    __ATOMIC_SEQ_CST);
+
+	*genp = __atomic_load_n(&dispatch[slot].gen[d], __ATOMIC_SEQ_CST);
+	*ap = a;
+	return (a == (uintptr_t)HK_DISPATCH_PENDING || (a >= lo && a < hi));
+}
+
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec * 1000L + ts.tv_nsec / 1000000);
 }
 
 /*
@@ -209,29 +220,59 @@ static int
 dispatch_drain(struct linker_file *lf)
 {
 	int ms = __atomic_load_n(&dispatch_wait_ms, __ATOMIC_RELAXED);
-	int waited, self, n;
-	const void *fn = NULL;
+	int hw = __atomic_load_n(&dispatch_hiwater, __ATOMIC_SEQ_CST);
+	int me = hk_tls()->gd.gd_cpuid, i, d, n = 0, left;
+	struct dispatch_note *note;
+	unsigned long gen;
+	uintptr_t a, fn = 0;
+	long deadline;
 
-	if (lf->hi <= lf->lo)
+	if (lf->hi <= lf->lo || hw == 0)
 		return (0);
+	note = calloc((size_t)hw * HK_DISPATCH_DEPTH, sizeof(*note));
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	for (waited = 0; ; waited++) {
-		n = dispatch_busy(lf->lo, lf->hi, &self, &fn);
-		if (self) {
-			hk_report("kldunload %s: the unloading thread is inside "
-			    "a device call into the file", lf->filename);
-			return (EBUSY);
+	for (i = 0; i < hw; i++) {
+		for (d = 0; d < HK_DISPATCH_DEPTH; d++) {
+			if (!dispatch_entry_busy(i, d, lf->lo, lf->hi, &gen,
+			    &a))
+				continue;
+			if (i == me && a != (uintptr_t)HK_DISPATCH_PENDING) {
+				free(note);
+				hk_report("kldunload %s: the unloading thread "
+				    "is inside a device call into the file",
+				    lf->filename);
+				return (EBUSY);
+			}
+			note[n].slot = i;
+			note[n].depth = d;
+			note[n].gen = gen;
+			n++;
 		}
-		if (n == 0)
-			return (0);
-		if (waited >= ms * 10)
+	}
+	deadline = mono_ms() + ms;
+	for (;;) {
+		for (i = 0, left = 0; i < n; i++) {
+			if (note[i].slot < 0)
+				continue;
+			if (dispatch_entry_busy(note[i].slot, note[i].depth,
+			    lf->lo, lf->hi, &gen, &a) && gen == note[i].gen) {
+				left++;
+				fn = a;
+			} else {
+				note[i].slot = -1;	/* resolved or returned */
+			}
+		}
+		if (left == 0 || mono_ms() > deadline)
 			break;
 		usleep(100);
 	}
+	free(note);
+	if (left == 0)
+		return (0);
 	hk_report("kldunload %s: %d thread(s) still in a device call into "
 	    "the file (%p) %d ms after its MOD_UNLOAD returned: on DragonFly "
 	    "the code is freed under them (the file is left mapped)",
-	    lf->filename, n, fn, ms);
+	    lf->filename, left, (void *)fn, ms);
 	return (EBUSY);
 }
 
