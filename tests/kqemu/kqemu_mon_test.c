@@ -58,20 +58,6 @@ struct vm_page *vm_fault_page_quick(unsigned long va, unsigned char fault_type,
     int *errorp, int *busyp);
 void vm_page_unhold(struct vm_page *m);
 
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-	return ("leak:atf_tp_get_tcs\nleak:libatf-c.so\n");
-}
-
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-	return ("print_suppressions=0");
-}
-
 static void
 h_boot_module(const char *module, const char *max_locked)
 {

@@ -30,27 +30,6 @@
 
 static struct hk_proc *h_proc;
 
-/*
- * LeakSanitizer (SANITIZE=address): libatf-c's test-case listing keeps
- * its list until exit.  Not ours, and the host kernel checks kernel leaks
- * itself (hk_shutdown_clean).  These hooks override the sanitizer
- * runtime's weak defaults.
- */
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-	return ("leak:atf_tp_get_tcs\nleak:libatf-c.so\n");
-}
-
-/* kyua calls a listing that writes to stderr broken: no suppression report. */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-	return ("print_suppressions=0");
-}
-
 /* Boot, set the tunables (NULL: unset), load kqemu, act as a root process. */
 static void
 h_boot(const char *engine, const char *max_locked)

@@ -31,21 +31,6 @@
 #include "hk.h"
 #include "kqemu.h"
 
-/* See kqemu_test.c: libatf-c's own listing, not the kernel's. */
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-	return ("leak:atf_tp_get_tcs\nleak:libatf-c.so\n");
-}
-
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-	return ("print_suppressions=0");
-}
-
 static void
 h_boot(void)
 {

@@ -102,18 +102,25 @@ static _Thread_local struct hk_tls tls;
 static unsigned long thread_serial;
 
 /*
- * LeakSanitizer: libatf-c keeps its test-case list until exit (not ours;
- * the host kernel checks kernel leaks itself, hk_shutdown_clean).  Weak: a
- * test program may define its own.  A program must still turn off the
- * "Suppressions used" report (print_suppressions=0 in its own
- * __asan_default_options, see tests/hostkern/h_common.c): kyua calls a
- * listing that writes to stderr broken.
+ * Sanitizers, for every test program linked with the host kernel: libatf-c
+ * keeps its test-case list until exit (not ours; the host kernel checks
+ * kernel leaks itself, hk_shutdown_clean), and kyua calls a listing that
+ * writes to stderr broken, so no "Suppressions used" report.  Weak: a test
+ * program may define its own (tests/hostkern/h_common.c adds
+ * abort_on_error).
  */
 const char *__lsan_default_suppressions(void) __attribute__((__weak__));
 const char *
 __lsan_default_suppressions(void)
 {
 	return ("leak:atf_tp_get_tcs\nleak:libatf-c.so\n");
+}
+
+const char *__asan_default_options(void) __attribute__((__weak__));
+const char *
+__asan_default_options(void)
+{
+	return ("print_suppressions=0");
 }
 
 static void
