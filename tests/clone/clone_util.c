@@ -23,11 +23,6 @@ const struct ct_target ct_kqemu = {
 
 static int ct_shim_unloads;	/* successful shim unloads (any mode) */
 
-void
-ct_allow_devops_leak(int n)
-{
-	ct_shim_unloads += n;
-}
 /* User pages handed out, freed at shutdown (LeakSanitizer runs at exit). */
 static void *ct_pages[4096];
 static int ct_npages;

@@ -46,10 +46,6 @@ int ct_shim_is_proc(const struct ct_target *t);
 int ct_registered(const struct ct_target *t);
 /* kldunload the shim, counting successful unloads. */
 int ct_unload_shim(const struct ct_target *t);
-/* n more devbuf allocations may be left than successful shim unloads
- * (none of the current cases needs it: autoclone's unload allocates
- * nothing, its pair of dev_ops is made at attach). */
-void ct_allow_devops_leak(int n);
 /* Shut down; the only allowed leftover is one devbuf allocation per
  * successful shim unload (the interposer, or autoclone's clone and
  * quiesce dev_ops: readers that loaded si_ops before the restore, and
