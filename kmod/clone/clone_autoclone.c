@@ -259,6 +259,16 @@ clone_autoclone_close(struct dev_close_args *ap)
 	return (0);
 }
 
+/* A copy of the driver's ops for a cdev of our own: not registered with
+ * the kernel (no references, no id) until a cdev is made with it. */
+static void
+clone_autoclone_ops_copy(struct dev_ops *to, const struct dev_ops *from)
+{
+	*to = *from;
+	to->head.refs = 0;
+	to->head.id = 0;
+}
+
 /*
  * autoclone's dev_ops, made at attach: the clone nodes' (the driver's own
  * ops with our d_open/d_close, without D_TRACKCLOSE -- a clone has one
@@ -275,17 +285,13 @@ clone_autoclone_ops_new(struct clone_shim *shim)
 	ao = kmalloc(sizeof(*ao), M_DEVBUF, M_WAITOK | M_NULLOK | M_ZERO);
 	if (ao == NULL)
 		return (ENOMEM);
-	ao->clone = *shim->driver_ops;
-	ao->clone.head.refs = 0;
-	ao->clone.head.id = 0;
+	clone_autoclone_ops_copy(&ao->clone, shim->driver_ops);
 	ao->clone.head.flags &= ~(D_TRACKCLOSE | D_QUICK);
 	ao->clone.d_open = clone_autoclone_open;
 	ao->clone.d_close = clone_autoclone_close;
 	/* The driver's own ops, no shim code; dev_ops_intercept takes the
 	 * driver's flags into it at each unload, the unload adds D_QUICK. */
-	ao->quiesce = *shim->driver_ops;
-	ao->quiesce.head.refs = 0;
-	ao->quiesce.head.id = 0;
+	clone_autoclone_ops_copy(&ao->quiesce, shim->driver_ops);
 	shim->autoclone = ao;
 	return (0);
 }
